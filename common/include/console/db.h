@@ -1,0 +1,88 @@
+/*
+ * PostgreSQL layer on libpq.
+ *
+ * Model: request handlers run on worker threads (see http.h); each worker owns one
+ * cc_db_t connection for its whole life, so the worker pool *is* the connection pool
+ * and its job queue is the FIFO wait queue. Calls here block the calling worker, never
+ * an event loop. A cc_db_t is not shared between threads.
+ *
+ * Only parameterized statements: SQL text is a constant of the program (cc_stmt_t),
+ * values travel as parameters. Statements are prepared lazily per connection and
+ * re-prepared after a reconnect.
+ *
+ * Row-level security: cc_db_begin() opens a transaction and sets the caller's scope
+ * with set_config(..., true) (transaction-local, PgBouncer transaction-mode safe):
+ *   console.tenant_id, console.msp_id, console.principal_id, console.system ('on'/'off').
+ */
+#ifndef CONSOLE_DB_H
+#define CONSOLE_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "console/mem.h"
+
+typedef struct cc_db cc_db_t;
+
+/** A constant statement. Define with CC_STMT; the name must be unique in the program. */
+typedef struct cc_stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+} cc_stmt_t;
+#define CC_STMT(n, s, np)                                                                          \
+    {                                                                                              \
+        .name = (n), .sql = (s), .nparams = (np)                                                   \
+    }
+
+/** The caller's scope for row-level security; NULL fields are set to ''. */
+typedef struct cc_scope {
+    const char *tenant_id;
+    const char *msp_id;
+    const char *principal_id;
+    bool system; /* trusted background work (migrations, outbox consumers, bootstrap) */
+} cc_scope_t;
+
+/**
+ * Opens a connection (blocking). search_path (may be NULL) is set for the session,
+ * e.g. "tenants, public". application_name is set to app_name. Returns 0,
+ * CC_EDBDOWN (unreachable; *out is still set and will reconnect on next use) or CC_EINVAL.
+ */
+int cc_db_open(const char *conninfo, const char *app_name, const char *search_path, cc_db_t **out);
+void cc_db_close(cc_db_t *db);
+
+/** The raw connection, for COPY and LISTEN users. */
+PGconn *cc_db_conn(cc_db_t *db);
+
+/**
+ * Runs stmt with params (stmt->nparams strings, NULL = SQL NULL). On success *res
+ * (may be NULL when the caller needs no rows) is registered on pool for PQclear.
+ * Outside a transaction, a broken connection is re-established and the statement
+ * retried once. Returns 0, CC_EDB (statement failed: see cc_db_sqlstate) or CC_EDBDOWN.
+ */
+int cc_db_query(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *stmt, const char *const *params,
+                PGresult **res);
+
+/** Runs constant SQL without parameters (DDL, LISTEN). Same returns as cc_db_query. */
+int cc_db_exec(cc_db_t *db, const char *sql);
+
+/** BEGIN + the scope settings. Returns 0, CC_EDB or CC_EDBDOWN. */
+int cc_db_begin(cc_db_t *db, const cc_scope_t *scope);
+int cc_db_commit(cc_db_t *db);
+/** Rolls back if a transaction is open; safe to call in any state. */
+void cc_db_rollback(cc_db_t *db);
+/** True while a transaction is open on this connection. */
+bool cc_db_in_tx(cc_db_t *db);
+
+/** SQLSTATE of the last failed statement ("23505" unique violation, …) or "". */
+const char *cc_db_sqlstate(cc_db_t *db);
+/** The server's message of the last failure, for the log only (never for a client). */
+const char *cc_db_errmsg(cc_db_t *db);
+
+/** True when the connection is up (a cheap status check, then SELECT 1 if idle). */
+bool cc_db_ping(cc_db_t *db);
+
+/** Helpers over a result: value of row r, column c, or NULL when SQL NULL. */
+const char *cc_db_get(const PGresult *res, int r, int c);
+
+#endif

@@ -1,0 +1,58 @@
+# Test registration. Unit tests mirror the source tree: tests/unit/common/json.c tests
+# common/json.c. Integration tests run against a throwaway PostgreSQL started once per
+# ctest run (fixture "pg"), each test in a fresh database of its own.
+
+set(TEST_PG_DIR ${CMAKE_BINARY_DIR}/testpg)
+set(TEST_PG_URL "postgresql:///postgres?host=${TEST_PG_DIR}&port=5432&user=console")
+
+function(cc_unit_test name)
+  add_executable(test_${name} ${ARGN})
+  target_link_libraries(test_${name} PRIVATE console_common PkgConfig::CMOCKA)
+  target_include_directories(test_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/lib)
+  add_test(NAME unit.${name} COMMAND test_${name})
+  set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 120
+    ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout;CONSOLE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endfunction()
+
+function(cc_pg_test name)
+  add_executable(test_${name} ${ARGN})
+  target_link_libraries(test_${name} PRIVATE console_common PkgConfig::CMOCKA)
+  target_include_directories(test_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/lib)
+  add_test(NAME integration.${name} COMMAND test_${name})
+  set_tests_properties(integration.${name} PROPERTIES LABELS integration TIMEOUT 300
+    FIXTURES_REQUIRED pg
+    ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout;CONSOLE_TEST_DATABASE_URL=${TEST_PG_URL};CONSOLE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endfunction()
+
+add_test(NAME pg.start COMMAND ${CMAKE_SOURCE_DIR}/deploy/local/pg start ${TEST_PG_DIR})
+set_tests_properties(pg.start PROPERTIES FIXTURES_SETUP pg TIMEOUT 120)
+add_test(NAME pg.stop COMMAND ${CMAKE_SOURCE_DIR}/deploy/local/pg stop ${TEST_PG_DIR})
+set_tests_properties(pg.stop PROPERTIES FIXTURES_CLEANUP pg TIMEOUT 60)
+
+# ---- unit tests (no database) ----
+cc_unit_test(mem tests/unit/common/mem.c)
+cc_unit_test(str tests/unit/common/str.c)
+cc_unit_test(config tests/unit/common/config.c)
+cc_unit_test(json tests/unit/common/json.c)
+cc_unit_test(crypto tests/unit/common/crypto.c)
+cc_unit_test(mail tests/unit/common/mail.c)
+cc_unit_test(auth tests/unit/common/auth.c)
+cc_unit_test(router tests/unit/common/router.c)
+cc_unit_test(metrics tests/unit/common/metrics.c)
+cc_unit_test(http tests/unit/common/http.c)
+
+# ---- integration tests (real PostgreSQL) ----
+cc_pg_test(db tests/integration/db.c tests/lib/testdb.c)
+cc_pg_test(migrate tests/integration/migrate.c tests/lib/testdb.c)
+cc_pg_test(outbox tests/integration/outbox.c tests/lib/testdb.c)
+
+# ---- end-to-end: the real stack through the real gateway (Node's test runner) ----
+find_program(NODE node)
+if(NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/e2e/node_modules)
+  add_test(NAME e2e COMMAND ${NODE} --test --test-concurrency=1 --test-reporter=spec
+    ${CMAKE_SOURCE_DIR}/tests/e2e/)
+  set_tests_properties(e2e PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
+    ENVIRONMENT "CONSOLE_BIN_DIR=${CMAKE_BINARY_DIR}/bin;CONSOLE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+else()
+  message(WARNING "node or tests/e2e/node_modules missing: end-to-end tests not registered (./tests/run installs them)")
+endif()
