@@ -112,6 +112,9 @@ void cc_pool_free(cc_pool_t *pool)
 
 void *cc_pool_alloc(cc_pool_t *pool, size_t size)
 {
+    /* rounding up or adding the chunk header must not wrap around to a small block */
+    if (size > SIZE_MAX / 2)
+        oom(size);
     size = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
     if (size == 0)
         size = ALIGN;
@@ -151,6 +154,10 @@ char *cc_pool_strndup(cc_pool_t *pool, const char *s, size_t n)
     p[n] = '\0';
     return p;
 }
+
+/* mem.h does not mark it; without the attribute clang's -Wformat-nonliteral fires below */
+__attribute__((format(printf, 2, 0))) char *cc_pool_vprintf(cc_pool_t *pool, const char *fmt,
+                                                            va_list ap);
 
 char *cc_pool_vprintf(cc_pool_t *pool, const char *fmt, va_list ap)
 {

@@ -21,6 +21,8 @@ void cc_buf_free(cc_buf_t *b)
 
 void cc_buf_reserve(cc_buf_t *b, size_t extra)
 {
+    if (extra > SIZE_MAX / 4 - b->len) /* the size computations below must not wrap */
+        abort();
     if (b->len + extra + 1 <= b->cap)
         return;
     size_t cap = b->cap ? b->cap : 256;
@@ -28,6 +30,7 @@ void cc_buf_reserve(cc_buf_t *b, size_t extra)
         cap *= 2;
     b->data = cc_realloc(b->data, cap);
     b->cap = cap;
+    b->data[b->len] = '\0'; /* a fresh buffer is terminated even if nothing is appended */
 }
 
 void cc_buf_append(cc_buf_t *b, const void *p, size_t n)
@@ -56,7 +59,7 @@ void cc_buf_printf(cc_buf_t *b, const char *fmt, ...)
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n > 0) {
+    if (n >= 0) {
         cc_buf_reserve(b, (size_t)n);
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
         b->len += (size_t)n;
@@ -246,18 +249,22 @@ int cc_query_get(cc_pool_t *pool, const char *query, const char *name, const cha
     while (next_pair(&p, &k, &kl, &v, &vl)) {
         char *dk = cc_percent_decode(pool, k, kl, true);
         if (dk == NULL)
-            return CC_EINVAL;
+            goto Invalid;
         if (strcmp(dk, name) != 0)
             continue;
         if (found)
-            return CC_EINVAL;
+            goto Invalid;
         char *dv = cc_percent_decode(pool, v, vl, true);
         if (dv == NULL)
-            return CC_EINVAL;
+            goto Invalid;
         *value = dv;
         found = 1;
     }
     return found;
+
+Invalid:
+    *value = NULL; /* never hand out the first of two values */
+    return CC_EINVAL;
 }
 
 int cc_query_check(cc_pool_t *pool, const char *query, const char *const *allowed, const char **bad)

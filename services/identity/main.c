@@ -1,1 +1,49 @@
-int main(void); int main(void) { return 0; } /* placeholder */
+/*
+ * console-identity: the OpenID Provider. This first slice serves discovery, the JWKS,
+ * the token endpoint's client_credentials grant for API clients, and GET /api/v1/me;
+ * the authorization code flow, MFA and the hosted pages arrive with the identity issue.
+ */
+#include "identity.h"
+
+#include "console/log.h"
+
+static const cc_route_t routes[] = {
+    {"GET", "/.well-known/openid-configuration", identity_handle_discovery, CC_ROUTE_PUBLIC, 0},
+    {"GET", "/oauth2/jwks", identity_handle_jwks, CC_ROUTE_PUBLIC, 0},
+    {"POST", "/oauth2/token", identity_handle_token, CC_ROUTE_PUBLIC, 64 * 1024},
+    {"GET", "/api/v1/me", identity_handle_me, 0, 0},
+};
+
+static identity_app_t app;
+
+static int on_start(cc_service_t *svc)
+{
+    cc_db_t *db = NULL;
+    app.svc = svc;
+    app.rotation_days = svc->env.key_rotation_days;
+    svc->app = &app;
+    int rc = cc_service_db_connect(&svc->env, "identity", "identity, public", &db);
+    if (rc == 0)
+        rc = identity_keys_init(&app, db);
+    cc_db_close(db);
+    return rc;
+}
+
+static void on_stop(cc_service_t *svc)
+{
+    identity_keys_dispose(&app.keys);
+}
+
+static const cc_service_def_t service = {
+    .name = "identity",
+    .schema = "identity",
+    .routes = routes,
+    .nroutes = CC_ARRAY_SIZE(routes),
+    .on_start = on_start,
+    .on_stop = on_stop,
+};
+
+int main(int argc, char **argv)
+{
+    return cc_service_main(&service, argc, argv);
+}

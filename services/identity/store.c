@@ -1,1 +1,59 @@
-/* placeholder */
+/* SQL of the identity service: every statement a constant, every value a parameter. */
+#include <string.h>
+
+#include "console/json.h"
+#include "identity.h"
+
+#define CLIENT_COLUMNS                                                                             \
+    "id, client_id, name, kind, secret_hash, tenant_id, msp_id, role, array_to_json(scopes),"      \
+    " array_to_json(grant_types), revoked_at IS NOT NULL"
+
+static const cc_stmt_t q_by_client_id =
+    CC_STMT("identity_client_by_client_id",
+            "SELECT " CLIENT_COLUMNS " FROM clients WHERE client_id = $1", 1);
+static const cc_stmt_t q_by_id =
+    CC_STMT("identity_client_by_id", "SELECT " CLIENT_COLUMNS " FROM clients WHERE id = $1", 1);
+
+static void read_client(cc_pool_t *pool, PGresult *res, identity_client_t *c)
+{
+    c->id = cc_db_get(res, 0, 0);
+    c->client_id = cc_db_get(res, 0, 1);
+    c->name = cc_db_get(res, 0, 2);
+    c->kind = cc_db_get(res, 0, 3);
+    c->secret_hash = cc_db_get(res, 0, 4);
+    c->tenant_id = cc_db_get(res, 0, 5);
+    c->msp_id = cc_db_get(res, 0, 6);
+    c->role = cc_db_get(res, 0, 7);
+    c->scopes = cc_json_on_pool(pool, json_loads(PQgetvalue(res, 0, 8), 0, NULL));
+    c->grant_types = cc_json_on_pool(pool, json_loads(PQgetvalue(res, 0, 9), 0, NULL));
+    c->revoked = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
+}
+
+static int find(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *stmt, const char *key,
+                identity_client_t *out)
+{
+    PGresult *res = NULL;
+    const char *params[] = {key};
+    memset(out, 0, sizeof(*out));
+    int rc = cc_db_query(db, pool, stmt, params, &res);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(res) != 1)
+        return CC_ENOENT;
+    read_client(pool, res, out);
+    return 0;
+}
+
+int identity_store_client_by_client_id(cc_db_t *db, cc_pool_t *pool, const char *client_id,
+                                       identity_client_t *out)
+{
+    return find(db, pool, &q_by_client_id, client_id, out);
+}
+
+int identity_store_client_by_id(cc_db_t *db, cc_pool_t *pool, const char *id,
+                                identity_client_t *out)
+{
+    if (!cc_is_uuid(id))
+        return CC_ENOENT;
+    return find(db, pool, &q_by_id, id, out);
+}

@@ -1,1 +1,25 @@
-int main(void); int main(void) { return 0; } /* placeholder */
+/*
+ * console-licensing: orders, activations, pools and keys.
+ *
+ * The routes of this service live in the table below (one line per endpoint); the
+ * framework (common/service.c) adds /healthz, /readyz and /metrics, applies the
+ * migrations of schemas/licensing/ at start, and runs handlers on database-owning workers.
+ */
+#include "console/service.h"
+
+static const cc_route_t routes[] = {
+    /* endpoints arrive with the licensing issue */
+    {0},
+};
+
+static const cc_service_def_t service = {
+    .name = "licensing",
+    .schema = "licensing",
+    .routes = routes,
+    .nroutes = 0,
+};
+
+int main(int argc, char **argv)
+{
+    return cc_service_main(&service, argc, argv);
+}

@@ -32,14 +32,25 @@ typedef struct cc_setting {
 
 /**
  * Loads every setting of table[0..n) from the file named by CONSOLE_CONFIG_FILE (if set)
- * and the environment. Keys in the file that start with CONSOLE_ (or are DATABASE_URL)
- * but are in no table given to any cc_config_load call of this process are an error
- * (a typo must not be silently ignored). On failure returns CC_EINVAL and writes
- * "KEY: reason" into err. Strings stay valid until cc_config_free.
+ * and the environment (an empty value counts as not set; INT/SIZE bounds apply unless
+ * min and max are both 0; targets are written only when the whole table is valid). Keys
+ * in the file that start with CONSOLE_ (or are DATABASE_URL) but are in no table
+ * registered so far (earlier loads, cc_config_register, this table) are an error (a typo
+ * must not be silently ignored). On failure returns CC_EINVAL and writes "KEY: reason"
+ * into err; a value is never echoed. Strings stay valid until cc_config_free. Call at
+ * start, before threads.
  */
 int cc_config_load(const cc_setting_t *table, size_t n, char *err, size_t errlen);
 
-/** Frees string storage of every load. */
+/**
+ * Declares the keys of table[0..n) as known without loading them. A process with several
+ * tables registers all of them before its first cc_config_load, so that the file check
+ * (which only knows the tables registered so far plus the one being loaded) accepts keys
+ * of the tables loaded later. A process with one table need not call it.
+ */
+void cc_config_register(const cc_setting_t *table, size_t n);
+
+/** Frees string storage of every load and forgets the registered tables. */
 void cc_config_free(void);
 
 /** Writes "KEY=value" lines (secrets masked) into a heap string; caller frees. */

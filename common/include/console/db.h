@@ -55,10 +55,32 @@ void cc_db_close(cc_db_t *db);
 PGconn *cc_db_conn(cc_db_t *db);
 
 /**
+ * Sets statement_timeout for the session (0 = none; the default is 30 s) and re-applies it
+ * after every reconnect. Call outside a transaction. Returns 0, CC_EINVAL, CC_EDB or
+ * CC_EDBDOWN (the value is kept and applied at the next connect).
+ */
+int cc_db_set_statement_timeout_ms(cc_db_t *db, int ms);
+
+/**
+ * Session set-up run after every (re)connect, once search_path and statement_timeout are
+ * set, e.g. LISTEN. It gets the raw connection (use libpq directly on it, not cc_db_*)
+ * and returns 0 or <0 (the connection is then treated as down).
+ */
+typedef int (*cc_db_connect_cb)(PGconn *conn, void *arg);
+
+/**
+ * Installs cb (NULL removes it) and, when the connection is up now, runs it at once.
+ * Returns 0 or what cb returned.
+ */
+int cc_db_set_on_connect(cc_db_t *db, cc_db_connect_cb cb, void *arg);
+
+/**
  * Runs stmt with params (stmt->nparams strings, NULL = SQL NULL). On success *res
- * (may be NULL when the caller needs no rows) is registered on pool for PQclear.
+ * (may be NULL when the caller needs no rows) is registered on pool for PQclear; with
+ * pool NULL the caller owns *res and PQclear()s it. On failure *res is NULL.
  * Outside a transaction, a broken connection is re-established and the statement
- * retried once. Returns 0, CC_EDB (statement failed: see cc_db_sqlstate) or CC_EDBDOWN.
+ * retried once. Returns 0, CC_EDB (statement failed: see cc_db_sqlstate), CC_EDBDOWN, or
+ * CC_EINVAL (the server counts a different number of parameters than stmt->nparams).
  */
 int cc_db_query(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *stmt, const char *const *params,
                 PGresult **res);

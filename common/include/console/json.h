@@ -67,7 +67,11 @@ size_t cc_utf8_length(const char *s, size_t n);
 /**
  * Cursors: base64url of a compact JSON array of the last item's sort keys. Decoding
  * checks it is an array of at most 8 strings/numbers/nulls; *keys is registered on pool.
+ * A cursor is at most CC_CURSOR_MAX_LEN characters: encoding returns NULL when keys is
+ * not 1..8 scalars or would exceed it (about 760 bytes of JSON), decoding refuses a
+ * longer one with CC_EINVAL. keys is borrowed by the encoder.
  */
+#define CC_CURSOR_MAX_LEN 1024
 char *cc_cursor_encode(cc_pool_t *pool, json_t *keys);
 int cc_cursor_decode(cc_pool_t *pool, const char *cursor, json_t **keys);
 

@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h> /* free() pairs with the cc_ allocators */
 
 #define CC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -42,7 +43,8 @@ char *cc_pool_strdup(cc_pool_t *pool, const char *s);
 char *cc_pool_strndup(cc_pool_t *pool, const char *s, size_t n);
 /** printf into pool memory. */
 char *cc_pool_printf(cc_pool_t *pool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *cc_pool_vprintf(cc_pool_t *pool, const char *fmt, va_list ap);
+char *cc_pool_vprintf(cc_pool_t *pool, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /** Registers dispose(p) to run when the pool is freed. */
 void cc_pool_defer(cc_pool_t *pool, void (*dispose)(void *), void *p);
 

@@ -1,0 +1,17 @@
+/* consolectl's internal interface. */
+#ifndef CONSOLECTL_H
+#define CONSOLECTL_H
+
+#include "console/service.h"
+
+/** Creates (idempotently, in one transaction) the platform tenant, the platform
+ * super-admin with a fresh activation link, the console-web client and, when
+ * configured, the bootstrap API client. Prints what it did. Returns 0 or an error. */
+int ctl_bootstrap(const cc_env_t *env, cc_db_t *db);
+
+/** Creates an API client with role on tenant_id (the platform tenant when NULL) and
+ * prints its client_id and secret, once. */
+int ctl_create_api_client(const cc_env_t *env, cc_db_t *db, const char *name, const char *tenant_id,
+                          const char *role);
+
+#endif
