@@ -52,13 +52,12 @@ struct cc_db {
     char errmsg[512];
 };
 
-static const cc_stmt_t scope_stmt =
-    CC_STMT("cc_db_scope",
-            "SELECT set_config('console.tenant_id', $1, true), "
-            "set_config('console.msp_id', $2, true), "
-            "set_config('console.principal_id', $3, true), "
-            "set_config('console.system', $4, true)",
-            4);
+static const cc_stmt_t scope_stmt = CC_STMT("cc_db_scope",
+                                            "SELECT set_config('console.tenant_id', $1, true), "
+                                            "set_config('console.msp_id', $2, true), "
+                                            "set_config('console.principal_id', $3, true), "
+                                            "set_config('console.system', $4, true)",
+                                            4);
 
 /* ---- errors and logging ---- */
 
@@ -95,8 +94,8 @@ static void add_field(json_t *o, const char *k, const char *v)
  */
 static void log_failure(cc_db_t *db, const char *what, const PGresult *r)
 {
-    bool expected = strncmp(db->sqlstate, "23", 2) == 0 ||
-                    strcmp(db->sqlstate, "40001") == 0 || strcmp(db->sqlstate, "40P01") == 0;
+    bool expected = strncmp(db->sqlstate, "23", 2) == 0 || strcmp(db->sqlstate, "40001") == 0 ||
+                    strcmp(db->sqlstate, "40P01") == 0;
     cc_log_level_t level = expected ? CC_LOG_DEBUG : CC_LOG_WARN;
     if (!cc_log_enabled(level))
         return;
@@ -396,8 +395,8 @@ Exit:
  * Runs a prepared statement (stmt) or constant SQL (sql) once on a connected session.
  * Returns 0 with *out set, CC_EDB, CC_EINVAL or LOST.
  */
-static int run_once(cc_db_t *db, const cc_stmt_t *stmt, const char *sql,
-                    const char *const *params, PGresult **out)
+static int run_once(cc_db_t *db, const cc_stmt_t *stmt, const char *sql, const char *const *params,
+                    PGresult **out)
 {
     PGresult *r;
     if (stmt != NULL) {

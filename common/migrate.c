@@ -33,9 +33,9 @@ static const char table_sql[] = "CREATE TABLE IF NOT EXISTS public.console_migra
                                 "applied_at timestamptz DEFAULT now(), "
                                 "PRIMARY KEY (schema_name, version))";
 
-static const cc_stmt_t keyword_stmt = CC_STMT(
-    "cc_migrate_keyword", "SELECT catcode::text FROM pg_catalog.pg_get_keywords() WHERE word = $1",
-    1);
+static const cc_stmt_t keyword_stmt =
+    CC_STMT("cc_migrate_keyword",
+            "SELECT catcode::text FROM pg_catalog.pg_get_keywords() WHERE word = $1", 1);
 static const cc_stmt_t applied_stmt =
     CC_STMT("cc_migrate_applied",
             "SELECT version, checksum FROM public.console_migrations WHERE schema_name = $1 "

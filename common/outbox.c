@@ -159,8 +159,9 @@ static int run_batch(cc_outbox_consumer_t *c, cc_db_t *db, int *fetched, bool *f
             *failed = true;
             break;
         }
-        rc = cc_db_exec(db, i == 0 ? "SAVEPOINT cc_outbox_event"
-                                   : "RELEASE SAVEPOINT cc_outbox_event; SAVEPOINT cc_outbox_event");
+        rc =
+            cc_db_exec(db, i == 0 ? "SAVEPOINT cc_outbox_event"
+                                  : "RELEASE SAVEPOINT cc_outbox_event; SAVEPOINT cc_outbox_event");
         if (rc != 0) {
             json_decref(ev.payload);
             goto Exit;

@@ -15,15 +15,16 @@ static const cc_stmt_t q_platform_insert =
     CC_STMT("ctl_platform_insert",
             "INSERT INTO tenants.tenants (id, parent_id, kind, name, name_key, path, msp_id,"
             " created_by, created_by_name)"
-            " VALUES ($1, NULL, 'platform', 'Platform', 'platform',"
-            " text2ltree(replace($1, '-', '')), $1, 'bootstrap', 'bootstrap')",
+            " VALUES ($1::uuid, NULL, 'platform', 'Platform', 'platform',"
+            " text2ltree(replace($1::text, '-', '')), $1::uuid, 'bootstrap', 'bootstrap')",
             1);
 static const cc_stmt_t q_user =
     CC_STMT("ctl_user", "SELECT id, status FROM users.users WHERE lower(username) = lower($1)", 1);
 static const cc_stmt_t q_user_insert = CC_STMT(
     "ctl_user_insert",
     "INSERT INTO users.users (id, tenant_id, msp_id, username, primary_email, first_name,"
-    " last_name, created_by) VALUES ($1, $2, $2, $3, $3, 'Platform', 'Administrator', 'bootstrap')",
+    " last_name, created_by)"
+    " VALUES ($1, $2::uuid, $2::uuid, $3::text, $3::text, 'Platform', 'Administrator', 'bootstrap')",
     3);
 static const cc_stmt_t q_grant =
     CC_STMT("ctl_grant",

@@ -131,7 +131,7 @@ static void send_problem(h2o_req_t *req, cc_error_id_t id, json_t *extra, const 
     char *body = cc_problem_json(id, detail, request_id_of(req), extra);
     json_decref(extra);
     req->res.status = cc_error_defs[id].status;
-    req->res.reason = cc_error_defs[id].title;
+    req->res.reason = cc_http_reason(req->res.status);
     add_header(req, &req->res.headers, "content-type", "application/problem+json");
     add_header(req, &req->res.headers, "x-request-id", request_id_of(req));
     add_header(req, &req->res.headers, "cache-control", "no-store");
@@ -148,7 +148,7 @@ static void send_problem(h2o_req_t *req, cc_error_id_t id, json_t *extra, const 
 static void send_json(h2o_req_t *req, int status, const char *ctype, const char *body)
 {
     req->res.status = status;
-    req->res.reason = status == 200 ? "OK" : "Service Unavailable";
+    req->res.reason = cc_http_reason(status);
     add_header(req, &req->res.headers, "content-type", ctype);
     add_header(req, &req->res.headers, "x-request-id", request_id_of(req));
     add_header(req, &req->res.headers, "cache-control", "no-store");
@@ -191,7 +191,7 @@ static void on_prefilter(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_
                  r ? cc_service_names[r->upstream] : "upstream");
         char *body = cc_problem_json(id, detail, request_id_of(req), NULL);
         req->res.status = cc_error_defs[id].status;
-        req->res.reason = cc_error_defs[id].title;
+        req->res.reason = cc_http_reason(req->res.status);
         req->res.headers = (h2o_headers_t){NULL, 0, 0};
         add_header(req, &req->res.headers, "content-type", "application/problem+json");
         add_header(req, &req->res.headers, "x-request-id", request_id_of(req));

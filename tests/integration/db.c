@@ -27,13 +27,12 @@ static const cc_stmt_t note_get_stmt =
     CC_STMT("t_note_get", "SELECT body FROM notes WHERE body = $1", 1);
 static const cc_stmt_t note_count_stmt = CC_STMT("t_note_count", "SELECT count(*) FROM notes", 0);
 static const cc_stmt_t key_insert_stmt = CC_STMT("t_key_insert", "INSERT INTO keys VALUES ($1)", 1);
-static const cc_stmt_t setting_stmt =
-    CC_STMT("t_setting",
-            "SELECT current_setting('console.tenant_id', true), "
-            "current_setting('console.msp_id', true), "
-            "current_setting('console.principal_id', true), "
-            "current_setting('console.system', true)",
-            0);
+static const cc_stmt_t setting_stmt = CC_STMT("t_setting",
+                                              "SELECT current_setting('console.tenant_id', true), "
+                                              "current_setting('console.msp_id', true), "
+                                              "current_setting('console.principal_id', true), "
+                                              "current_setting('console.system', true)",
+                                              0);
 static const cc_stmt_t terminate_stmt =
     CC_STMT("t_terminate", "SELECT pg_terminate_backend($1::int, 5000)", 1);
 static const cc_stmt_t pid_stmt = CC_STMT("t_pid", "SELECT pg_backend_pid()", 0);
@@ -129,7 +128,7 @@ static void test_query_with_params(void **state)
     assert_int_equal(PQntuples(r), 1);
     assert_string_equal(cc_db_get(r, 0, 0), "héllo");
     assert_string_equal(cc_db_get(r, 0, 1), "42");
-    assert_null(cc_db_get(r, 1, 0)); /* out of range */
+    assert_null(cc_db_get(r, 1, 0));             /* out of range */
     assert_string_equal(cc_db_sqlstate(db), ""); /* no failure yet */
     /* the same statement again: already prepared on this connection */
     p[1] = "1";
@@ -413,9 +412,9 @@ static void test_ping(void **state)
 
     /* unreachable: the object exists, calls fail fast with CC_EDBDOWN */
     cc_db_t *down = NULL;
-    assert_int_equal(cc_db_open("postgresql:///nodb?host=/nonexistent-dir&port=5432", "test",
-                                NULL, &down),
-                     CC_EDBDOWN);
+    assert_int_equal(
+        cc_db_open("postgresql:///nodb?host=/nonexistent-dir&port=5432", "test", NULL, &down),
+        CC_EDBDOWN);
     assert_non_null(down);
     assert_false(cc_db_ping(down));
     assert_int_equal(cc_db_exec(down, "SELECT 1"), CC_EDBDOWN);

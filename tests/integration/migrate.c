@@ -20,7 +20,7 @@
 
 static char *url;
 #define ADVISORY_LOCKS                                                                             \
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "                   \
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "                    \
     "(SELECT oid FROM pg_database WHERE datname = current_database())"
 static PGconn *check; /* plain libpq connection for looking at the results */
 
@@ -38,7 +38,8 @@ static const char things_sql[] =
     "CREATE FUNCTION @schema@.whoami() RETURNS text LANGUAGE sql AS $$ SELECT '@schema@'::text $$;";
 static const char things_changed_sql[] =
     "CREATE TABLE @schema@.things (id bigint PRIMARY KEY, owner text NOT NULL DEFAULT '@schema@');"
-    "\nCREATE FUNCTION @schema@.whoami() RETURNS text LANGUAGE sql AS $$ SELECT '@schema@'::text $$;";
+    "\nCREATE FUNCTION @schema@.whoami() RETURNS text LANGUAGE sql AS $$ SELECT '@schema@'::text "
+    "$$;";
 /* unqualified: the migration runs with search_path = <schema>, public */
 static const char widgets_sql[] = "CREATE TABLE widgets (id int PRIMARY KEY);";
 static const char fill_sql[] = "INSERT INTO widgets VALUES (1), (2);";
@@ -121,14 +122,16 @@ static void test_apply_twice(void **state)
     assert_int_equal(cc_migrate_apply(db, base, "mig_a", "svc", &n), 0);
     assert_int_equal(n, 3);
     assert_scalar("SELECT mig_a.whoami()", NULL, "mig_a");
-    assert_scalar("SELECT column_default FROM information_schema.columns "
-                  "WHERE table_schema = 'mig_a' AND table_name = 'things' AND column_name = 'owner'",
-                  NULL, "'mig_a'::text");
+    assert_scalar(
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_schema = 'mig_a' AND table_name = 'things' AND column_name = 'owner'",
+        NULL, "'mig_a'::text");
     assert_scalar("SELECT count(*) FROM mig_a.widgets", NULL, "2");
     assert_scalar("SELECT string_agg(version || ' ' || name, ',' ORDER BY version) "
                   "FROM public.console_migrations WHERE schema_name = $1",
-                  "mig_a", "common/0001_things 0001_things,svc/0001_widgets 0001_widgets,"
-                           "svc/0002_fill 0002_fill");
+                  "mig_a",
+                  "common/0001_things 0001_things,svc/0001_widgets 0001_widgets,"
+                  "svc/0002_fill 0002_fill");
     assert_scalar("SELECT count(*) FROM public.console_migrations WHERE applied_at IS NULL", NULL,
                   "0");
 
@@ -205,8 +208,8 @@ static void test_failing_migration_rolls_back(void **state)
     assert_string_equal(cc_db_sqlstate(db), "22012"); /* division_by_zero */
     assert_false(cc_db_in_tx(db));
     assert_scalar("SELECT to_regclass('mig_f.partial_t')::text", NULL, NULL);
-    assert_scalar("SELECT count(*) FROM public.console_migrations WHERE schema_name = $1",
-                  "mig_f", "2");
+    assert_scalar("SELECT count(*) FROM public.console_migrations WHERE schema_name = $1", "mig_f",
+                  "2");
     assert_scalar(ADVISORY_LOCKS, NULL, "0");
     /* fixed by the next binary: applies */
     const cc_migration_t good[] = {M("common", "0001_things", things_sql),
@@ -251,9 +254,12 @@ static void test_invalid_names(void **state)
     (void)state;
     cc_db_t *db = open_db();
     int n = -1;
-    static const char *bad[] = {"Bad", "1abc", "a-b", "", "a b", "x;drop", "pg_temp_x",
-                                "a234567890123456789012345678901234567890123456789012345678901234",
-                                "select", "user"};
+    static const char *bad[] = {
+        "Bad",       "1abc",
+        "a-b",       "",
+        "a b",       "x;drop",
+        "pg_temp_x", "a234567890123456789012345678901234567890123456789012345678901234",
+        "select",    "user"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(cc_migrate_apply(db, base, bad[i], "svc", &n), CC_EINVAL);
     assert_int_equal(cc_migrate_apply(db, base, NULL, "svc", &n), CC_EINVAL);

@@ -28,10 +28,9 @@ static const cc_stmt_t handled_stmt =
     CC_STMT("t_handled", "INSERT INTO handled (source, event_id) VALUES ($1, $2)", 2);
 static const cc_stmt_t count_stmt =
     CC_STMT("t_handled_count", "SELECT count(*) FROM dst.handled WHERE source = $1", 1);
-static const cc_stmt_t position_stmt =
-    CC_STMT("t_position",
-            "SELECT last_id FROM dst.outbox_positions WHERE consumer = $1 AND source_schema = $2",
-            2);
+static const cc_stmt_t position_stmt = CC_STMT(
+    "t_position",
+    "SELECT last_id FROM dst.outbox_positions WHERE consumer = $1 AND source_schema = $2", 2);
 static const cc_stmt_t waiting_stmt =
     CC_STMT("t_waiting",
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "

@@ -193,6 +193,9 @@ char *cc_problem_json(cc_error_id_t id, const char *detail, const char *request_
 /** Binds and listens on host:port (IPv4; port 0 = any); *bound_port gets the port. */
 int cc_http_listen(const char *host, int port, int *fd, int *bound_port);
 
+/** The standard reason phrase of an HTTP status ("Not Found"), or "Status". */
+const char *cc_http_reason(int status);
+
 /** Monotonic nanoseconds. */
 uint64_t cc_now_ns(void);
 
