@@ -474,7 +474,8 @@ int cc_db_open(const char *conninfo, const char *app_name, const char *search_pa
         char *err = NULL;
         PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
         if (opts == NULL) {
-            cc_log_error("invalid database connection string: %s", err ? err : "out of memory");
+            /* libpq's message may quote part of the string, a password included: not logged */
+            cc_log_error("invalid database connection string");
             PQfreemem(err);
             return CC_EINVAL;
         }

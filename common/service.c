@@ -101,6 +101,12 @@ static const cc_setting_t common_settings[] = {
       NULL, 0, 0, true, "bootstrap: that client's secret (at least 32 characters)"),
 };
 
+const cc_setting_t *cc_env_settings(size_t *n)
+{
+    *n = CC_ARRAY_SIZE(common_settings);
+    return common_settings;
+}
+
 int cc_env_load(cc_env_t *env, const cc_setting_t *extra, size_t nextra, char *err, size_t errlen)
 {
     size_t n = CC_ARRAY_SIZE(common_settings) + nextra;

@@ -29,6 +29,17 @@ set_tests_properties(pg.start PROPERTIES FIXTURES_SETUP pg TIMEOUT 120)
 add_test(NAME pg.stop COMMAND ${CMAKE_SOURCE_DIR}/deploy/local/pg stop ${TEST_PG_DIR})
 set_tests_properties(pg.stop PROPERTIES FIXTURES_CLEANUP pg TIMEOUT 60)
 
+# ---- repository checks ----
+file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/docs-check)
+add_test(NAME check.errors_doc COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_SOURCE_DIR}
+  -DTMP=${CMAKE_BINARY_DIR}/docs-check -P ${CMAKE_SOURCE_DIR}/tests/check_errors_doc.cmake)
+add_test(NAME check.settings_doc COMMAND ${CMAKE_SOURCE_DIR}/tests/check-settings-doc
+  ${CMAKE_BINARY_DIR}/bin)
+find_program(CLANG_FORMAT clang-format)
+if(CLANG_FORMAT)
+  add_test(NAME check.format COMMAND ${CMAKE_SOURCE_DIR}/tests/check-format)
+endif()
+
 # ---- unit tests (no database) ----
 cc_unit_test(mem tests/unit/common/mem.c)
 cc_unit_test(str tests/unit/common/str.c)

@@ -6,6 +6,7 @@
  *                                      optional bootstrap API client (idempotent)
  *   consolectl create-api-client --name NAME --role ROLE [--tenant ID]
  *   consolectl check-config            validate the settings and exit
+ *   consolectl settings                print every setting as a markdown table
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,9 +17,21 @@
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: consolectl migrate | bootstrap | check-config |\n"
+    fprintf(f, "usage: consolectl migrate | bootstrap | check-config | settings |\n"
                "       consolectl create-api-client --name NAME --role ROLE [--tenant ID]\n");
     return f == stdout ? 0 : 2;
+}
+
+static int print_settings(void)
+{
+    size_t n = 0;
+    const cc_setting_t *t = cc_env_settings(&n);
+    static const char *types[] = {"string", "integer", "boolean", "URL", "size"};
+    printf("| setting | type | default | meaning |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < n; i++)
+        printf("| `%s` | %s | %s | %s%s |\n", t[i].name, types[t[i].type], t[i].def ? t[i].def : "",
+               t[i].help, t[i].secret ? " (secret: never logged)" : "");
+    return 0;
 }
 
 static int migrate_all(const cc_env_t *env, cc_db_t *db)
@@ -44,6 +57,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
         return usage(stdout);
     cc_log_init("consolectl", CC_LOG_WARN);
+    if (strcmp(cmd, "settings") == 0)
+        return print_settings();
     cc_env_t env;
     char err[256];
     if (cc_env_load(&env, NULL, 0, err, sizeof(err)) != 0) {

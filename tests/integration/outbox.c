@@ -410,6 +410,12 @@ static void test_consumer_survives_connection_loss(void **state)
     cc_outbox_consumer_t *c = start("ob_loss", "loss", 10000, &s);
     emit(db, "e", 0, 1, true);
     assert_int_equal(wait_count(&s, 1, 15000), 1);
+    /* the handler ran; wait for the round's commit before pulling the plug */
+    const char *key[2] = {"loss", "ob_loss"};
+    int64_t deadline = now_ms() + 10000;
+    while (scalar_long(&position_stmt, key) < s.ids[0] && now_ms() < deadline)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    assert_int_equal(scalar_long(&position_stmt, key), (long)s.ids[0]);
     const char *app[1] = {"outbox:loss"};
     assert_int_equal(scalar_long(&kill_stmt, app), 1);
     /* reconnects and LISTENs again: the next event still arrives by NOTIFY */
@@ -419,6 +425,8 @@ static void test_consumer_survives_connection_loss(void **state)
     assert_true(now_ms() - t0 < 5000);
     cc_outbox_consumer_stop(c);
     assert_int_equal(s.count, 2);
+    const char *src[1] = {"ob_loss"};
+    assert_int_equal(scalar_long(&count_stmt, src), 2);
     cc_db_close(db);
     seen_destroy(&s);
 }

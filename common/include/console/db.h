@@ -96,7 +96,8 @@ void cc_db_rollback(cc_db_t *db);
 /** True while a transaction is open on this connection. */
 bool cc_db_in_tx(cc_db_t *db);
 
-/** SQLSTATE of the last failed statement ("23505" unique violation, …) or "". */
+/** SQLSTATE of the last failed statement ("23505" unique violation, …; kept until the next
+ * failure) or "" when none failed yet. */
 const char *cc_db_sqlstate(cc_db_t *db);
 /** The server's message of the last failure, for the log only (never for a client). */
 const char *cc_db_errmsg(cc_db_t *db);

@@ -55,6 +55,9 @@ typedef struct cc_env {
  */
 int cc_env_load(cc_env_t *env, const cc_setting_t *extra, size_t nextra, char *err, size_t errlen);
 
+/** The product-wide settings table (for documentation: consolectl settings). */
+const cc_setting_t *cc_env_settings(size_t *n);
+
 /** The services behind the gateway, in port order: port = port_base + index + 1. */
 extern const char *const cc_service_names[8];
 /** Index of a service name in cc_service_names, or -1. */
