@@ -38,12 +38,12 @@
 #include "console/log.h"
 #include "console/str.h"
 
-#define TOKEN_MAX 8192         /* longest token accepted, in bytes */
-#define KID_MAX 128            /* longest kid accepted */
-#define JWKS_MAX_KEYS 64       /* usable keys kept from one document */
-#define JWKS_MAX_BODY 262144   /* largest JWKS response accepted */
-#define JWKS_TIMEOUT_MS 5000   /* whole-transfer timeout of a fetch */
-#define P256_COORD 32          /* bytes in an x or y coordinate, and in r or s */
+#define TOKEN_MAX 8192       /* longest token accepted, in bytes */
+#define KID_MAX 128          /* longest kid accepted */
+#define JWKS_MAX_KEYS 64     /* usable keys kept from one document */
+#define JWKS_MAX_BODY 262144 /* largest JWKS response accepted */
+#define JWKS_TIMEOUT_MS 5000 /* whole-transfer timeout of a fetch */
+#define P256_COORD 32        /* bytes in an x or y coordinate, and in r or s */
 
 typedef struct jwk_entry {
     char *kid;
@@ -58,24 +58,22 @@ struct cc_jwks {
     char *url; /* NULL: keys only via cc_jwks_load */
     int min_refresh_s;
 
-    pthread_mutex_t fetch_mu; /* serializes fetches; guards the two fields below */
-    bool kid_fetched;         /* a fetch was triggered by an unknown kid ... */
+    pthread_mutex_t fetch_mu;       /* serializes fetches; guards the two fields below */
+    bool kid_fetched;               /* a fetch was triggered by an unknown kid ... */
     struct timespec last_kid_fetch; /* ... at this CLOCK_MONOTONIC time */
 };
 
 /* ---- base64url (RFC 4648 §5), strict: no padding, canonical trailing bits ---- */
 
 static const int8_t b64url_val[256] = {
-    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,
-    ['H'] = 8,  ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
-    ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
-    ['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
-    ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
-    ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
-    ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63,
-    ['_'] = 64,
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
 }; /* value + 1; 0 marks a byte outside the alphabet */
 
 /**
@@ -375,6 +373,7 @@ Exit:
 static EVP_PKEY *jwks_get(cc_jwks_t *jwks, const char *kid)
 {
     EVP_PKEY *pkey = NULL;
+    pthread_rwlock_rdlock(&jwks->lock);
     for (int i = 0; i < jwks->nkeys; i++) {
         if (strcmp(jwks->keys[i].kid, kid) == 0) {
             pkey = jwks->keys[i].pkey;
@@ -445,8 +444,8 @@ static int fetch_locked(cc_jwks_t *jwks)
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "console-jwks/1");
     CURLcode rc = curl_easy_perform(curl);
     if (rc != CURLE_OK) {
-        cc_log_warn("jwks: fetch failed: %s", fb.too_big ? "response larger than 256 KiB"
-                                                         : curl_easy_strerror(rc));
+        cc_log_warn("jwks: fetch failed: %s",
+                    fb.too_big ? "response larger than 256 KiB" : curl_easy_strerror(rc));
         goto Exit;
     }
     long status = 0;
@@ -521,8 +520,7 @@ static bool es256_verify(EVP_PKEY *pkey, const char *input, size_t input_len, co
     if (der_len <= 0)
         goto Exit;
     ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pkey) == 1 &&
-         EVP_DigestVerify(md, der, (size_t)der_len, (const unsigned char *)input, input_len) ==
-             1;
+         EVP_DigestVerify(md, der, (size_t)der_len, (const unsigned char *)input, input_len) == 1;
 Exit:
     if (!ok)
         ERR_clear_error();
@@ -660,8 +658,7 @@ static int check_claims(json_t *claims, const cc_auth_opts_t *opts, cc_pool_t *p
         json_t *act_sub = json_object_get(act, "sub");
         if (!json_is_object(act) || !json_is_string(act_sub) || json_string_length(act_sub) == 0)
             FAIL(CC_EINVAL, "bad act");
-        p->act_sub =
-            cc_pool_strndup(pool, json_string_value(act_sub), json_string_length(act_sub));
+        p->act_sub = cc_pool_strndup(pool, json_string_value(act_sub), json_string_length(act_sub));
     }
     json_t *amr = json_object_get(claims, "amr");
     if (amr != NULL && !json_is_array(amr))
@@ -710,8 +707,7 @@ int cc_auth_verify(cc_jwks_t *jwks, const cc_auth_opts_t *opts, const char *toke
         FAIL(CC_EINVAL, "missing kid");
 
     /* the signature's shape before the (blocking) key lookup */
-    if (b64url_decode(parts.sig, parts.sig_len, &sig, &sig_len) != 0 ||
-        sig_len != 2 * P256_COORD)
+    if (b64url_decode(parts.sig, parts.sig_len, &sig, &sig_len) != 0 || sig_len != 2 * P256_COORD)
         FAIL(CC_EINVAL, "malformed signature");
     if (parts.body_len % 4 == 1 ||
         strspn(parts.body, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") <

@@ -56,8 +56,9 @@ static const cc_stmt_t scope_stmt = CC_STMT("cc_db_scope",
                                             "SELECT set_config('console.tenant_id', $1, true), "
                                             "set_config('console.msp_id', $2, true), "
                                             "set_config('console.principal_id', $3, true), "
-                                            "set_config('console.system', $4, true)",
-                                            4);
+                                            "set_config('console.system', $4, true), "
+                                            "set_config('console.platform', $5, true)",
+                                            5);
 
 /* ---- errors and logging ---- */
 
@@ -644,12 +645,13 @@ int cc_db_begin(cc_db_t *db, const cc_scope_t *scope)
         cc_log_error("cc_db_begin inside an open transaction");
         return CC_EINVAL;
     }
-    const char *params[4] = {"", "", "", "off"};
+    const char *params[5] = {"", "", "", "off", "off"};
     if (scope != NULL) {
         params[0] = scope->tenant_id ? scope->tenant_id : "";
         params[1] = scope->msp_id ? scope->msp_id : "";
         params[2] = scope->principal_id ? scope->principal_id : "";
         params[3] = scope->system ? "on" : "off";
+        params[4] = scope->platform ? "on" : "off";
     }
     int rc;
     for (int attempt = 0;; attempt++) {

@@ -113,8 +113,7 @@ int cc_jwt_sign_es256(const char *priv_pem, const char *kid, const char *typ, js
         EVP_DigestSign(md, NULL, &der_len, (const unsigned char *)b.data, b.len) != 1)
         goto Exit;
     der = OPENSSL_malloc(der_len);
-    if (der == NULL ||
-        EVP_DigestSign(md, der, &der_len, (const unsigned char *)b.data, b.len) != 1)
+    if (der == NULL || EVP_DigestSign(md, der, &der_len, (const unsigned char *)b.data, b.len) != 1)
         goto Exit;
 
     /* DER ECDSA-Sig-Value -> JOSE R||S (RFC 7518 §3.4), each left-padded to 32 bytes */
@@ -169,8 +168,8 @@ static json_t *jwk_of(EVP_PKEY *pkey, const char *kid)
     char *y = coord_b64url(pkey, OSSL_PKEY_PARAM_EC_PUB_Y);
     json_t *jwk = NULL;
     if (x != NULL && y != NULL)
-        jwk = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-256", "x",
-                        x, "y", y, "kid", kid, "use", "sig", "alg", "ES256");
+        jwk = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-256", "x", x,
+                        "y", y, "kid", kid, "use", "sig", "alg", "ES256");
     free(x);
     free(y);
     return jwk;

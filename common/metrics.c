@@ -21,17 +21,24 @@ typedef struct route_stats {
 } route_stats_t;
 
 struct cc_metrics {
-    char *service;
+    char *service; /* already escaped as a label value */
     size_t nroutes;
     route_stats_t *routes; /* nroutes + 1 (unmatched) */
     _Atomic uint64_t errors[CC_ERR__COUNT];
     _Atomic int64_t gauges[CC_GAUGE__COUNT];
 };
 
+static void put_label(cc_buf_t *out, const char *s);
+
 cc_metrics_t *cc_metrics_new(const char *service, const char *const *labels, size_t nroutes)
 {
     cc_metrics_t *m = cc_calloc(1, sizeof(*m));
-    m->service = cc_strdup(service);
+    /* the service is a label value like the route: escaped once here, since render prints
+     * it with %s */
+    cc_buf_t esc;
+    cc_buf_init(&esc);
+    put_label(&esc, service ? service : "");
+    m->service = cc_buf_steal(&esc, NULL);
     m->nroutes = nroutes;
     m->routes = cc_calloc(nroutes + 1, sizeof(route_stats_t));
     for (size_t i = 0; i < nroutes; i++)

@@ -54,8 +54,13 @@ static bool compile(const cc_route_t *route, compiled_t *c)
             s->len = len;
         }
         p += len;
-        if (*p == '/')
+        if (*p == '/') {
             p++;
+            /* a trailing slash would otherwise be dropped silently: "/a/" compiled as "/a"
+             * matches "/a" and never "/a/" */
+            if (*p == '\0')
+                return false;
+        }
     }
     size_t nparams = 0;
     for (size_t i = 0; i < c->nsegs; i++)
@@ -194,8 +199,12 @@ int cc_router_match(const cc_router_t *r, const char *method, const char *path, 
         if (!c->segs[s].param)
             continue;
         char *v = cc_percent_decode(pool, segs[s], lens[s], false);
-        if (v == NULL)
+        if (v == NULL) {
+            /* no half-filled match: the parameters decoded so far belong to no route */
+            memset(m, 0, sizeof(*m));
+            m->index = -1;
             return CC_ROUTER_BAD_PATH;
+        }
         m->names[m->nparams] = cc_pool_strndup(pool, c->segs[s].text, c->segs[s].len);
         m->values[m->nparams++] = v;
     }

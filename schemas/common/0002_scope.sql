@@ -17,3 +17,23 @@ CREATE OR REPLACE FUNCTION @schema@.scope_msp_visible(row_msp uuid) RETURNS bool
         OR coalesce(current_setting('console.platform', true), '') = 'on'
         OR (row_msp IS NOT NULL AND row_msp::text = current_setting('console.msp_id', true))
     $$;
+
+-- The common tables obey the same rule. Audit events are read within the caller's tree
+-- (platform-level events, msp_id NULL, by the platform only); any scope may append.
+ALTER TABLE @schema@.audit_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @schema@.audit_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_events_read ON @schema@.audit_events FOR SELECT
+    USING (@schema@.scope_msp_visible(msp_id));
+CREATE POLICY audit_events_append ON @schema@.audit_events FOR INSERT
+    WITH CHECK (msp_id IS NULL OR @schema@.scope_msp_visible(msp_id));
+
+-- Outbox events are appended by requests in any scope and read only by trusted
+-- consumers (system scope), which hand them on.
+ALTER TABLE @schema@.outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @schema@.outbox FORCE ROW LEVEL SECURITY;
+CREATE POLICY outbox_read ON @schema@.outbox FOR SELECT USING (@schema@.scope_system());
+CREATE POLICY outbox_append ON @schema@.outbox FOR INSERT WITH CHECK (true);
+ALTER TABLE @schema@.outbox_positions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @schema@.outbox_positions FORCE ROW LEVEL SECURITY;
+CREATE POLICY outbox_positions_system ON @schema@.outbox_positions
+    USING (@schema@.scope_system()) WITH CHECK (@schema@.scope_system());

@@ -12,7 +12,8 @@
  *
  * Row-level security: cc_db_begin() opens a transaction and sets the caller's scope
  * with set_config(..., true) (transaction-local, PgBouncer transaction-mode safe):
- *   console.tenant_id, console.msp_id, console.principal_id, console.system ('on'/'off').
+ *   console.tenant_id, console.msp_id, console.principal_id, console.system and
+ *   console.platform ('on'/'off').
  */
 #ifndef CONSOLE_DB_H
 #define CONSOLE_DB_H
@@ -40,7 +41,8 @@ typedef struct cc_scope {
     const char *tenant_id;
     const char *msp_id;
     const char *principal_id;
-    bool system; /* trusted background work (migrations, outbox consumers, bootstrap) */
+    bool system;   /* trusted background work (migrations, outbox consumers, bootstrap) */
+    bool platform; /* the caller acts for the platform operator: every MSP's rows */
 } cc_scope_t;
 
 /**

@@ -1,0 +1,30 @@
+/*
+ * Audit records: who did what to which target, written in the same transaction as the
+ * change into the service's own audit_events table (search_path), so a change and its
+ * record commit or vanish together.
+ */
+#ifndef CONSOLE_AUDIT_H
+#define CONSOLE_AUDIT_H
+
+#include <jansson.h>
+
+#include "console/http.h"
+
+typedef struct cc_audit {
+    const char *action;      /* "tenant.created", "tenant.suspended", … */
+    const char *target_type; /* "tenant", "user", … */
+    const char *target_id;
+    const char *tenant_id; /* the tenant the change concerns (may be NULL) */
+    const char *msp_id;    /* its root account (NULL for platform-level changes) */
+    json_t *details;       /* borrowed; NULL = {} (never put a secret here) */
+} cc_audit_t;
+
+/**
+ * Appends an audit record for the request's caller inside req->db's open transaction.
+ * The actor is the real person or client: the token's `act.sub` when it acts on someone's
+ * behalf (then `acting_as` is the token's `sub`), its `sub` otherwise. Returns 0 or a
+ * cc_db_query error; CC_EINVAL when no transaction is open.
+ */
+int cc_audit_write(cc_req_t *req, const cc_audit_t *a);
+
+#endif

@@ -1,0 +1,150 @@
+/* Audit records: written in the caller's transaction, attributed to the real actor,
+ * visible only within the actor's tree. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "console/audit.h"
+#include "console/migrate.h"
+#include "testdb.h"
+
+static char *url;
+static cc_db_t *db;
+
+#define MSP_A "0190f000-0000-7000-8000-00000000000a"
+#define MSP_B "0190f000-0000-7000-8000-00000000000b"
+
+static const cc_stmt_t q_count = CC_STMT("t_audit_count", "SELECT count(*) FROM audit_events", 0);
+static const cc_stmt_t q_row =
+    CC_STMT("t_audit_row",
+            "SELECT actor_id, actor_kind, acting_as, action, target_id, request_id,"
+            " details->>'name' FROM audit_events WHERE target_id = $1",
+            1);
+
+static int setup(void **state)
+{
+    url = testdb_create("audit");
+    assert_int_equal(cc_db_open(url, "test", "tenants, public", &db), 0);
+    int applied = 0;
+    assert_int_equal(cc_migrate_apply(db, cc_migrations_embedded, "tenants", "tenants", &applied),
+                     0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    cc_db_close(db);
+    testdb_drop(url);
+    free(url);
+    return 0;
+}
+
+static cc_req_t *fake_req(cc_pool_t *pool, cc_principal_t *p)
+{
+    cc_req_t *req = cc_pool_alloc(pool, sizeof(*req));
+    req->pool = pool;
+    req->db = db;
+    req->principal = p;
+    req->request_id = "req-audit-1";
+    return req;
+}
+
+static long count_as(const cc_scope_t *scope)
+{
+    cc_pool_t *pool = cc_pool_new();
+    PGresult *res;
+    assert_int_equal(cc_db_begin(db, scope), 0);
+    assert_int_equal(cc_db_query(db, pool, &q_count, NULL, &res), 0);
+    long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    cc_db_rollback(db);
+    cc_pool_free(pool);
+    return n;
+}
+
+static void test_commit_and_attribution(void **state)
+{
+    cc_pool_t *pool = cc_pool_new();
+    cc_principal_t p = {
+        .kind = CC_PRINCIPAL_USER, .sub = "tenant-admin-1", .act_sub = "msp-user-7"};
+    cc_req_t *req = fake_req(pool, &p);
+    json_t *details = json_pack("{s:s}", "name", "顧客会社A");
+    cc_audit_t a = {.action = "tenant.renamed",
+                    .target_type = "tenant",
+                    .target_id = "t-1",
+                    .tenant_id = MSP_A,
+                    .msp_id = MSP_A,
+                    .details = details};
+    cc_scope_t scope = {.msp_id = MSP_A, .tenant_id = MSP_A};
+    assert_int_equal(cc_audit_write(req, &a), CC_EINVAL); /* no transaction */
+    assert_int_equal(cc_db_begin(db, &scope), 0);
+    assert_int_equal(cc_audit_write(req, &a), 0);
+    assert_int_equal(cc_db_commit(db), 0);
+    json_decref(details);
+
+    PGresult *res;
+    const char *params[] = {"t-1"};
+    cc_scope_t system = {.system = true};
+    assert_int_equal(cc_db_begin(db, &system), 0);
+    assert_int_equal(cc_db_query(db, pool, &q_row, params, &res), 0);
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "msp-user-7"); /* the real actor */
+    assert_string_equal(PQgetvalue(res, 0, 1), "user");
+    assert_string_equal(PQgetvalue(res, 0, 2), "tenant-admin-1"); /* acting as */
+    assert_string_equal(PQgetvalue(res, 0, 3), "tenant.renamed");
+    assert_string_equal(PQgetvalue(res, 0, 5), "req-audit-1");
+    assert_string_equal(PQgetvalue(res, 0, 6), "顧客会社A");
+    cc_db_rollback(db);
+    cc_pool_free(pool);
+}
+
+static void test_rollback_leaves_nothing(void **state)
+{
+    cc_scope_t system = {.system = true};
+    long before = count_as(&system);
+    cc_pool_t *pool = cc_pool_new();
+    cc_principal_t p = {.kind = CC_PRINCIPAL_API_CLIENT, .sub = "client-1"};
+    cc_req_t *req = fake_req(pool, &p);
+    cc_audit_t a = {.action = "tenant.created", .target_id = "t-2", .msp_id = MSP_A};
+    cc_scope_t scope = {.msp_id = MSP_A};
+    assert_int_equal(cc_db_begin(db, &scope), 0);
+    assert_int_equal(cc_audit_write(req, &a), 0);
+    cc_db_rollback(db);
+    assert_int_equal(count_as(&system), before);
+    cc_pool_free(pool);
+}
+
+static void test_other_tree_cannot_read_or_forge(void **state)
+{
+    cc_scope_t a = {.msp_id = MSP_A}, b = {.msp_id = MSP_B}, system = {.system = true};
+    cc_scope_t platform = {.msp_id = MSP_B, .platform = true};
+    long all = count_as(&system);
+    assert_true(all >= 1);
+    assert_int_equal(count_as(&platform), all);
+    assert_int_equal(count_as(&a), all);
+    assert_int_equal(count_as(&b), 0);
+
+    /* a caller of tree B cannot write a record into tree A */
+    cc_pool_t *pool = cc_pool_new();
+    cc_principal_t p = {.kind = CC_PRINCIPAL_USER, .sub = "user-b"};
+    cc_req_t *req = fake_req(pool, &p);
+    cc_audit_t forged = {.action = "tenant.deleted", .target_id = "t-3", .msp_id = MSP_A};
+    assert_int_equal(cc_db_begin(db, &b), 0);
+    assert_int_equal(cc_audit_write(req, &forged), CC_EDB);
+    assert_string_equal(cc_db_sqlstate(db), "42501"); /* insufficient_privilege: RLS */
+    cc_db_rollback(db);
+    cc_pool_free(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commit_and_attribution),
+        cmocka_unit_test(test_rollback_leaves_nothing),
+        cmocka_unit_test(test_other_tree_cannot_read_or_forge),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
