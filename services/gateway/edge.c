@@ -512,7 +512,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     gw_upstream_t *up = &gw.upstreams[route->upstream];
     if (atomic_load(&up->state) == 0) {
         char detail[128];
-        snprintf(detail, sizeof(detail), "The %s service is down; retry shortly.", up->name);
+        snprintf(detail, sizeof(detail), "The %s service does not answer; retry shortly.",
+                 up->name);
         send_problem(req, CC_ERR_UPSTREAM_UNAVAILABLE, NULL, detail, "1");
         return 0;
     }

@@ -37,7 +37,7 @@ typedef struct gw_upstream {
     char *url;
     h2o_url_t parsed;
     h2o_socketpool_t pool;
-    _Atomic int state; /* 1 up, 0 down (refused/unready), -1 unknown */
+    _Atomic int state; /* 1 answers, 2 refuses connections, 0 hangs (fail fast), -1 unknown */
 } gw_upstream_t;
 
 /* ---- rate limiting: token buckets per client key, shared by all loop threads ---- */

@@ -5,6 +5,7 @@
  * upstream that refused connections at the last look, instead of letting a request hang.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -68,6 +69,8 @@ static void poll_once(gw_health_t *h, CURLM *multi)
         long status = 0;
         curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
         curl_multi_remove_handle(multi, p->easy);
+        long os_errno = 0;
+        curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &os_errno);
         json_t *doc = p->body.len ? json_loadb(p->body.data, p->body.len, 0, NULL) : NULL;
         json_t *entry;
         if (status == 200) {
@@ -81,8 +84,12 @@ static void poll_once(gw_health_t *h, CURLM *multi)
             atomic_store(&h->ups[i].state, 1); /* it answers: requests may still be served */
             all = false;
         } else {
-            entry = json_pack("{s:s}", "status", "unreachable");
-            atomic_store(&h->ups[i].state, 0);
+            /* refused: requests fail fast through the proxy anyway (and succeed as soon as
+             * the service is back); no answer at all: fail them at the edge, don't hang */
+            bool refused = os_errno == ECONNREFUSED;
+            entry = json_pack("{s:s, s:s}", "status", "unreachable", "reason",
+                              refused ? "connection refused" : "no answer");
+            atomic_store(&h->ups[i].state, refused ? 2 : 0);
             all = false;
         }
         json_decref(doc);
