@@ -183,7 +183,7 @@ static const cc_auth_opts_t opts_nofetch = {
 #define HDR_OK "{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"kid-a\"}"
 #define CLAIMS_OK                                                                                  \
     "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"sub\":\"u-1\",\"exp\":${600},\"iat\":${0}" \
-                                                  "}"
+    "}"
 
 /* ---- the hostile-token matrix ---- */
 
