@@ -138,11 +138,17 @@ void identity_handle_token(cc_req_t *req)
         return;
     }
     const char *body = req->body ? req->body : "";
+    if (!cc_utf8_valid(body, req->body_len) || strlen(body) != req->body_len) {
+        oauth_error(req, CC_ERR_INVALID_UTF8, "invalid_request",
+                    "The body is not valid UTF-8 text.", false);
+        return;
+    }
     const char *vals[4] = {0};
     for (int i = 0; token_params[i]; i++) {
         if (cc_query_get(req->pool, body, token_params[i], &vals[i]) < 0) {
+            /* repeated (RFC 6749 §3.2), a bad escape, or escaped bytes that are not UTF-8 */
             oauth_error(req, CC_ERR_VALIDATION_FAILED, "invalid_request",
-                        "A parameter is repeated or malformed.", false);
+                        "A parameter is repeated, malformed or not valid UTF-8.", false);
             return;
         }
     }

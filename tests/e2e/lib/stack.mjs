@@ -15,14 +15,13 @@
 // contexts that cannot be disposed (see services/gateway/main.c), which LeakSanitizer
 // would report at exit; every other sanitizer check stays on, and a server that exits
 // other than cleanly on SIGTERM (a sanitizer report, a crash) fails the test file.
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import { before, after, afterEach } from 'node:test';
 
 export const SERVICES = ['identity', 'tenants', 'users', 'roles', 'quotas', 'usage', 'branding', 'licensing'];
@@ -185,12 +184,31 @@ class Stack {
     p.expected = true;
     if (p.result) return p.result;
     p.child.kill('SIGTERM');
-    const t = setTimeout(() => p.child.kill('SIGKILL'), timeout);
+    const t = setTimeout(() => {
+      this.backtrace(name, p.child.pid);
+      p.child.kill('SIGKILL');
+    }, timeout);
     const r = await p.exited;
     clearTimeout(t);
     if (r.code !== 0)
       this.problems.push(`${name} did not stop cleanly on SIGTERM (code ${r.code}, signal ${r.signal})`);
     return r;
+  }
+
+  /** Appends every thread's backtrace (gdb, when installed) to the log: why it hangs. */
+  backtrace(name, pid) {
+    try {
+      const out = execFileSync('gdb', ['-p', String(pid), '-batch', '-ex', 'thread apply all bt'], {
+        timeout: 30000,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const fd = openSync(join(this.logDir, `${name}.log`), 'a');
+      writeSync(fd, `---- ${name} did not stop within the timeout; threads:\n${out}\n`);
+      closeSync(fd);
+    } catch {
+      /* no gdb, or it failed: the log shows the missing "stopped" line anyway */
+    }
   }
 
   /** SIGKILL (a crash, as far as the rest of the stack can tell). */
@@ -209,7 +227,7 @@ class Stack {
     this.spawn(name, env);
     if (name === 'gateway') await this.waitReady(timeout);
     else
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${this.ports[name]}/readyz`)).status === 200, {
+      await waitFor(async () => (await this.fetch(`http://127.0.0.1:${this.ports[name]}/readyz`, { timeoutMs: 2000 })).status === 200, {
         timeout,
         what: `${name} /readyz`,
       });
