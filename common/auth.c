@@ -22,6 +22,8 @@
  */
 #include "console/auth.h"
 
+#include "console/crypto.h"
+
 #include <curl/curl.h>
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
@@ -64,62 +66,12 @@ struct cc_jwks {
     struct timespec last_kid_fetch; /* ... at this CLOCK_MONOTONIC time */
 };
 
-/* ---- base64url (RFC 4648 §5), strict: no padding, canonical trailing bits ---- */
-
-static const int8_t b64url_val[256] = {
-    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
-    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
-    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
-    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
-    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
-    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
-    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
-}; /* value + 1; 0 marks a byte outside the alphabet */
-
-/**
- * Decodes s[0..n) into a new heap buffer (NUL-terminated for convenience). Rejects any
- * byte outside the base64url alphabet (so '=' padding, '+', '/', whitespace), a length
- * of 1 mod 4, and non-zero unused trailing bits, so that each value has one encoding.
- */
-static int b64url_decode(const char *s, size_t n, uint8_t **out, size_t *outlen)
-{
-    if (n % 4 == 1)
-        return CC_EINVAL;
-    uint8_t *buf = cc_malloc(n / 4 * 3 + 3);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_val[(unsigned char)s[i]];
-        if (v == 0) {
-            free(buf);
-            return CC_EINVAL;
-        }
-        acc = (acc << 6) | (uint32_t)(v - 1);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) { /* leftover bits must be zero */
-        free(buf);
-        return CC_EINVAL;
-    }
-    buf[o] = '\0';
-    *out = buf;
-    *outlen = o;
-    return 0;
-}
-
 /** Decodes a base64url segment holding a JSON object (duplicate keys rejected). */
 static json_t *decode_json_object(const char *s, size_t n)
 {
     uint8_t *raw = NULL;
     size_t len = 0;
-    if (b64url_decode(s, n, &raw, &len) != 0)
+    if (cc_base64url_decode_strict(s, n, &raw, &len) != 0)
         return NULL;
     json_error_t err;
     json_t *j = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, &err);
@@ -208,7 +160,7 @@ static bool get_coord(json_t *jwk, const char *name, uint8_t out[P256_COORD])
     const char *s = json_string_value(json_object_get(jwk, name));
     uint8_t *raw = NULL;
     size_t len = 0;
-    if (s == NULL || b64url_decode(s, strlen(s), &raw, &len) != 0)
+    if (s == NULL || cc_base64url_decode_strict(s, strlen(s), &raw, &len) != 0)
         return false;
     bool ok = len == P256_COORD;
     if (ok)
@@ -720,7 +672,8 @@ int cc_auth_verify(cc_jwks_t *jwks, const cc_auth_opts_t *opts, const char *toke
         FAIL(CC_EINVAL, "missing kid");
 
     /* the signature's shape before the (blocking) key lookup */
-    if (b64url_decode(parts.sig, parts.sig_len, &sig, &sig_len) != 0 || sig_len != 2 * P256_COORD)
+    if (cc_base64url_decode_strict(parts.sig, parts.sig_len, &sig, &sig_len) != 0 ||
+        sig_len != 2 * P256_COORD)
         FAIL(CC_EINVAL, "malformed signature");
     if (parts.body_len % 4 == 1 ||
         strspn(parts.body, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") <

@@ -163,6 +163,15 @@ static int b64url_value(char c)
  * quantum, and the unused low bits of the last character must be zero, so that every
  * byte string has exactly one accepted encoding (besides the optional padding).
  */
+int cc_base64url_decode_strict(const char *s, size_t n, uint8_t **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (s == NULL || memchr(s, '=', n) != NULL)
+        return CC_EINVAL;
+    return cc_base64url_decode(s, n, out, outlen);
+}
+
 int cc_base64url_decode(const char *s, size_t n, uint8_t **out, size_t *outlen)
 {
     int rc = CC_EINVAL;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console/crypto.h"
 #include "console/str.h"
 
 /* Longest cursor accepted (base64url characters); a longer one is refused unread. */
@@ -350,81 +351,6 @@ const char *cc_v_uuid(cc_validator_t *v, json_t *obj, const char *field, bool re
 
 /* ---- cursors: base64url (RFC 4648 §5, no padding) of compact JSON ---- */
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Encodes in[0..n) into pool memory. */
-static char *b64url_encode(cc_pool_t *pool, const unsigned char *in, size_t n)
-{
-    char *out = cc_pool_alloc(pool, (n + 2) / 3 * 4 + 1);
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t x = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64url[x >> 18 & 63];
-        out[o++] = b64url[x >> 12 & 63];
-        out[o++] = b64url[x >> 6 & 63];
-        out[o++] = b64url[x & 63];
-    }
-    if (n - i == 1) {
-        uint32_t x = (uint32_t)in[i] << 16;
-        out[o++] = b64url[x >> 18 & 63];
-        out[o++] = b64url[x >> 12 & 63];
-    } else if (n - i == 2) {
-        uint32_t x = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = b64url[x >> 18 & 63];
-        out[o++] = b64url[x >> 12 & 63];
-        out[o++] = b64url[x >> 6 & 63];
-    }
-    out[o] = '\0';
-    return out;
-}
-
-/*
- * Decodes s[0..n) into pool memory; *outlen gets the length. Strict: only the url-safe
- * alphabet, no padding, no whitespace, and the unused low bits of the last character must
- * be zero, so every byte string has exactly one accepted encoding.
- */
-static int b64url_decode(cc_pool_t *pool, const char *s, size_t n, unsigned char **out,
-                         size_t *outlen)
-{
-    if (n % 4 == 1)
-        return CC_EINVAL;
-    unsigned char *buf = cc_pool_alloc(pool, n / 4 * 3 + 3);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int d = b64url_value((unsigned char)s[i]);
-        if (d < 0)
-            return CC_EINVAL;
-        acc = (acc << 6 | (uint32_t)d) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (unsigned char)(acc >> bits & 0xff);
-        }
-    }
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-        return CC_EINVAL;
-    *out = buf;
-    *outlen = o;
-    return 0;
-}
-
 /* True when keys is an array of 1..CURSOR_MAX_KEYS strings, integers, reals or nulls. */
 static bool cursor_keys_ok(json_t *keys)
 {
@@ -455,8 +381,11 @@ char *cc_cursor_encode(cc_pool_t *pool, json_t *keys)
         return NULL;
     size_t n = strlen(text);
     char *out = NULL;
-    if ((n + 2) / 3 * 4 <= CURSOR_MAX_LEN)
-        out = b64url_encode(pool, (const unsigned char *)text, n);
+    if ((n + 2) / 3 * 4 <= CURSOR_MAX_LEN) {
+        char *enc = cc_base64url_encode(text, n);
+        out = cc_pool_strdup(pool, enc);
+        free(enc);
+    }
     free(text);
     return out;
 }
@@ -464,7 +393,7 @@ char *cc_cursor_encode(cc_pool_t *pool, json_t *keys)
 int cc_cursor_decode(cc_pool_t *pool, const char *cursor, json_t **keys)
 {
     int rc = CC_EINVAL;
-    unsigned char *raw = NULL;
+    uint8_t *raw = NULL;
     size_t rawlen = 0;
     json_t *v = NULL;
 
@@ -474,7 +403,7 @@ int cc_cursor_decode(cc_pool_t *pool, const char *cursor, json_t **keys)
     size_t n = strnlen(cursor, CURSOR_MAX_LEN + 1);
     if (n == 0 || n > CURSOR_MAX_LEN)
         goto Exit;
-    if (b64url_decode(pool, cursor, n, &raw, &rawlen) != 0)
+    if (cc_base64url_decode_strict(cursor, n, &raw, &rawlen) != 0)
         goto Exit;
     if (!cc_utf8_valid((const char *)raw, rawlen))
         goto Exit;
@@ -486,6 +415,7 @@ int cc_cursor_decode(cc_pool_t *pool, const char *cursor, json_t **keys)
     rc = 0;
 
 Exit:
+    free(raw);
     json_decref(v);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console/crypto.h"
 #include "console/errors.h"
 #include "console/str.h"
 
@@ -27,25 +28,9 @@
 /** Appends base64url (RFC 4648 §5, no padding) of data[0..n) to b. */
 static void b64url_append(cc_buf_t *b, const void *data, size_t n)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const uint8_t *p = data;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        char out[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63],
-                       alphabet[v & 63]};
-        cc_buf_append(b, out, 4);
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        char out[2] = {alphabet[v >> 18], alphabet[(v >> 12) & 63]};
-        cc_buf_append(b, out, 2);
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        char out[3] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63]};
-        cc_buf_append(b, out, 3);
-    }
+    char *enc = cc_base64url_encode(data, n);
+    cc_buf_puts(b, enc);
+    free(enc);
 }
 
 /** True when pkey is an EC key on P-256. */
@@ -151,12 +136,8 @@ static char *coord_b64url(EVP_PKEY *pkey, const char *param)
     unsigned char raw[P256_COORD];
     char *s = NULL;
     if (EVP_PKEY_get_bn_param(pkey, param, &bn) == 1 &&
-        BN_bn2binpad(bn, raw, P256_COORD) == P256_COORD) {
-        cc_buf_t b;
-        cc_buf_init(&b);
-        b64url_append(&b, raw, sizeof(raw));
-        s = cc_buf_steal(&b, NULL);
-    }
+        BN_bn2binpad(bn, raw, P256_COORD) == P256_COORD)
+        s = cc_base64url_encode(raw, sizeof(raw));
     BN_free(bn);
     return s;
 }

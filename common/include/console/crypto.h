@@ -23,6 +23,12 @@ char *cc_token_new(size_t nbytes);
 char *cc_base64url_encode(const void *data, size_t n);
 /** Decodes base64url (padding optional); caller frees *out. Returns 0 or CC_EINVAL. */
 int cc_base64url_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
+/**
+ * Decodes base64url as JWS and cursors need it: no padding, only the url-safe alphabet,
+ * zero unused trailing bits (one accepted encoding per value). *out is NUL-terminated
+ * (not counted in *outlen); caller frees. Returns 0 or CC_EINVAL.
+ */
+int cc_base64url_decode_strict(const char *s, size_t n, uint8_t **out, size_t *outlen);
 /** Standard base64 with padding; caller frees. */
 char *cc_base64_encode(const void *data, size_t n);
 /** Lower-case hex; caller frees. */
