@@ -64,6 +64,8 @@ struct loop_thread {
     h2o_socket_t *listener;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t receiver;
+    int listen_fd;      /* handed to the thread, which makes the listener socket of it */
+    _Atomic bool ready; /* the thread has built its loop */
     _Atomic bool exit;
     msg_t wake;
 };
@@ -98,8 +100,10 @@ struct cc_server {
     job_t *qhead, *qtail;
     size_t qlen;
     _Atomic int busy;
-    _Atomic int inflight;
+    _Atomic int inflight; /* jobs queued or running, and streams still being sent */
     _Atomic bool stopping;
+    _Atomic bool quit;       /* grace over: streams stop waiting for slow clients */
+    _Atomic bool loops_done; /* the workers are gone: the loops may exit */
     bool started;
 };
 
@@ -485,6 +489,11 @@ static void stream_release(cc_stream_t *st)
     free(st);
 }
 
+static void stream_release_cb(void *p)
+{
+    stream_release(p);
+}
+
 /* lock held */
 static void stream_kick(cc_stream_t *st)
 {
@@ -560,12 +569,16 @@ static void on_stream_req_dispose(void *p)
 {
     stream_hold_t *h = p;
     cc_stream_t *st = h->st;
+    cc_server_t *s = st->loop->s;
     pthread_mutex_lock(&st->lock);
     st->closed = true;
     st->hreq = NULL;
     pthread_cond_broadcast(&st->cond);
     pthread_mutex_unlock(&st->lock);
     stream_release(st);
+    /* a streamed job counts as in flight until h2o has sent (or dropped) the last byte,
+     * not only until the worker returns (see MSG_JOB_DONE) */
+    atomic_fetch_sub(&s->inflight, 1);
 }
 
 static void add_h2o_header(h2o_req_t *hreq, const char *name, const char *value)
@@ -647,8 +660,14 @@ int cc_res_stream_start(cc_req_t *req, int status, const char *content_type)
         st->headers[i].value = cc_strdup(req->res_headers[i].value);
     }
     req->stream = st;
-    if (req->internal != NULL)
+    if (req->internal != NULL) {
         stream_attach(st, req->internal);
+    } else {
+        /* no connection (cc_server_dispatch, an inline route): writes collect into the body
+         * and the request's pool owns the stream; nothing else would free it */
+        atomic_store(&st->refs, 1);
+        cc_pool_defer(req->pool, stream_release_cb, st);
+    }
     return 0;
 }
 int cc_res_stream_write(cc_req_t *req, const void *data, size_t n)
@@ -667,10 +686,21 @@ int cc_res_stream_write(cc_req_t *req, const void *data, size_t n)
     c->next = NULL;
     c->len = n;
     memcpy(c->data, data, n);
+    cc_server_t *s = st->loop->s;
     pthread_mutex_lock(&st->lock);
-    while (st->pending > STREAM_HIGH_WATER && !st->closed)
-        pthread_cond_wait(&st->cond, &st->lock);
-    if (st->closed) {
+    /* timed: cc_server_stop cannot reach every stream to wake it, so a writer waiting for
+     * a slow client checks the server's quit flag now and then */
+    while (st->pending > STREAM_HIGH_WATER && !st->closed && !atomic_load(&s->quit)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&st->cond, &st->lock, &ts);
+    }
+    if (st->closed || atomic_load(&s->quit)) {
         pthread_mutex_unlock(&st->lock);
         free(c);
         return CC_ECLOSED;
@@ -861,7 +891,10 @@ static void handle_metrics(cc_req_t *req)
     cc_server_t *s = req->server;
     cc_buf_t out;
     cc_buf_init(&out);
-    cc_metrics_gauge(s->metrics, CC_GAUGE_QUEUE_DEPTH, (int64_t)s->qlen);
+    pthread_mutex_lock(&s->qlock); /* workers change qlen under the lock */
+    size_t qlen = s->qlen;
+    pthread_mutex_unlock(&s->qlock);
+    cc_metrics_gauge(s->metrics, CC_GAUGE_QUEUE_DEPTH, (int64_t)qlen);
     cc_metrics_gauge(s->metrics, CC_GAUGE_WORKERS_BUSY, atomic_load(&s->busy));
     cc_metrics_render(s->metrics, &out);
     cc_res_text(req, 200, "text/plain; version=0.0.4", out.data ? out.data : "", out.len);
@@ -1021,9 +1054,11 @@ static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
                     job->link->job = NULL;
                 send_response(job->hreq, job->req);
             }
+            bool streamed = job->streamed; /* then on_stream_req_dispose counts it down */
             cc_req_free(job->req);
             free(job);
-            atomic_fetch_sub(&s->inflight, 1);
+            if (!streamed)
+                atomic_fetch_sub(&s->inflight, 1);
             break;
         }
         case MSG_STREAM_KICK: {
@@ -1072,7 +1107,25 @@ static void block_signals(void)
 static void *loop_main(void *arg)
 {
     loop_thread_t *lt = arg;
-    while (!atomic_load(&lt->exit) || lt->listener != NULL)
+    cc_server_t *s = lt->s;
+    /* Everything of this loop is created here, on its own thread: h2o 2.2 ties each socket
+     * to the buffer-recycling list (thread-local) of the thread that creates it, and the
+     * queue's pipe socket reads into such buffers. Created on the starting thread, the
+     * sockets of every loop shared that thread's list without a lock, and two loops were
+     * seen reading into the same buffer. */
+    h2o_context_init(&lt->ctx, h2o_evloop_create(), &s->h2o_conf);
+    lt->accept_ctx.ctx = &lt->ctx;
+    lt->accept_ctx.hosts = s->h2o_conf.hosts;
+    lt->queue = h2o_multithread_create_queue(lt->ctx.loop);
+    h2o_multithread_register_receiver(lt->queue, &lt->receiver, on_message);
+    lt->listener = h2o_evloop_socket_create(lt->ctx.loop, lt->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    lt->listener->data = lt;
+    h2o_socket_read_start(lt->listener, on_accept);
+    atomic_store(&lt->ready, true);
+
+    /* after the listener closes, keep running until cc_server_stop says the workers are
+     * gone: the answers of requests in flight still have to be written */
+    while (!atomic_load(&lt->exit) || lt->listener != NULL || !atomic_load(&lt->s->loops_done))
         h2o_evloop_run(lt->ctx.loop, 100);
     /* drain what workers posted last */
     h2o_evloop_run(lt->ctx.loop, 0);
@@ -1243,19 +1296,18 @@ int cc_server_start(cc_server_t *s)
     for (int i = 0; i < n; i++) {
         loop_thread_t *lt = &s->loops[i];
         lt->s = s;
-        h2o_context_init(&lt->ctx, h2o_evloop_create(), &s->h2o_conf);
-        lt->accept_ctx.ctx = &lt->ctx;
-        lt->accept_ctx.hosts = s->h2o_conf.hosts;
-        lt->queue = h2o_multithread_create_queue(lt->ctx.loop);
-        h2o_multithread_register_receiver(lt->queue, &lt->receiver, on_message);
-        int fd = i == 0 ? s->listen_fd : dup(s->listen_fd);
-        lt->listener = h2o_evloop_socket_create(lt->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-        lt->listener->data = lt;
-        h2o_socket_read_start(lt->listener, on_accept);
+        lt->listen_fd = i == 0 ? s->listen_fd : dup(s->listen_fd);
     }
     s->listen_fd = -1; /* owned by the first loop's socket now */
     for (int i = 0; i < n; i++)
         pthread_create(&s->loops[i].tid, NULL, loop_main, &s->loops[i]);
+    /* stop sends to the loops' receivers: wait until every loop has built its own */
+    for (int i = 0; i < n; i++) {
+        while (!atomic_load(&s->loops[i].ready)) {
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
     s->started = true;
     cc_log_info("listening on %s:%d (%d event loops, %d workers)",
                 s->conf.host ? s->conf.host : "127.0.0.1", s->port, n, s->nworkers);
@@ -1275,19 +1327,21 @@ void cc_server_stop(cc_server_t *s, int grace_ms)
         lt->wake.p = lt;
         h2o_multithread_send_message(&lt->receiver, &lt->wake.super);
     }
-    /* 2. let the requests in flight finish */
+    /* 2. let the requests in flight finish: the loops keep running and write the answers */
     uint64_t deadline = cc_now_ns() + (uint64_t)grace_ms * 1000000u;
     while (atomic_load(&s->inflight) > 0 && cc_now_ns() < deadline) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    /* 3. workers drain the queue and exit */
+    /* 3. the grace is over: streams give up on slow clients, workers drain the queue and exit */
+    atomic_store(&s->quit, true);
     pthread_mutex_lock(&s->qlock);
     pthread_cond_broadcast(&s->qcond);
     pthread_mutex_unlock(&s->qlock);
     for (int i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i].tid, NULL);
     /* 4. loops write the last answers and exit */
+    atomic_store(&s->loops_done, true);
     for (int i = 0; i < s->nloops; i++)
         pthread_join(s->loops[i].tid, NULL);
     s->started = false;

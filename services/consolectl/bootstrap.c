@@ -20,12 +20,13 @@ static const cc_stmt_t q_platform_insert =
             1);
 static const cc_stmt_t q_user =
     CC_STMT("ctl_user", "SELECT id, status FROM users.users WHERE lower(username) = lower($1)", 1);
-static const cc_stmt_t q_user_insert = CC_STMT(
-    "ctl_user_insert",
-    "INSERT INTO users.users (id, tenant_id, msp_id, username, primary_email, first_name,"
-    " last_name, created_by)"
-    " VALUES ($1, $2::uuid, $2::uuid, $3::text, $3::text, 'Platform', 'Administrator', 'bootstrap')",
-    3);
+static const cc_stmt_t q_user_insert =
+    CC_STMT("ctl_user_insert",
+            "INSERT INTO users.users (id, tenant_id, msp_id, username, primary_email, first_name,"
+            " last_name, created_by)"
+            " VALUES ($1, $2::uuid, $2::uuid, $3::text, $3::text, 'Platform', 'Administrator', "
+            "'bootstrap')",
+            3);
 static const cc_stmt_t q_grant =
     CC_STMT("ctl_grant",
             "INSERT INTO roles.grants (id, principal_id, principal_kind, role, tenant_id, msp_id,"

@@ -213,7 +213,8 @@ static int teardown(void **state)
 #define BUCKET(route, le)                                                                          \
     "console_http_request_duration_seconds_bucket{service=\"tenants\",route=\"" route              \
     "\",le=\"" le "\"}"
-#define HSUM(route) "console_http_request_duration_seconds_sum{service=\"tenants\",route=\"" route "\"}"
+#define HSUM(route)                                                                                \
+    "console_http_request_duration_seconds_sum{service=\"tenants\",route=\"" route "\"}"
 #define HCOUNT(route)                                                                              \
     "console_http_request_duration_seconds_count{service=\"tenants\",route=\"" route "\"}"
 
@@ -330,8 +331,8 @@ static void test_histogram_buckets(void **state)
 static void test_histogram_cumulative_and_sum(void **state)
 {
     cc_metrics_t *m = *state;
-    static const uint64_t durations[] = {50000, 300000, 300000, 2 * MS, 40 * MS, 40 * MS,
-                                         700 * MS, 3000 * MS, 20000 * MS};
+    static const uint64_t durations[] = {50000,   300000,   300000,    2 * MS,    40 * MS,
+                                         40 * MS, 700 * MS, 3000 * MS, 20000 * MS};
     uint64_t total = 0;
     for (size_t i = 0; i < CC_ARRAY_SIZE(durations); i++) {
         cc_metrics_observe(m, 1, 200, durations[i]);

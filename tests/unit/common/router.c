@@ -136,9 +136,9 @@ static const match_case_t match_cases[] = {
     {"GET", "/api/v1/tenants/%g4", BP, NULL, NULL},
     {"GET", "/api/v1/tenants/%00", BP, NULL, NULL},
     {"GET", "/api/v1/tenants/a%00b", BP, NULL, NULL},
-    {"GET", "/api/v1/tenants/%E9%A1", BP, NULL, NULL},     /* truncated sequence */
-    {"GET", "/api/v1/tenants/%C0%80", BP, NULL, NULL},     /* overlong NUL */
-    {"GET", "/api/v1/tenants/%ED%A0%80", BP, NULL, NULL},  /* surrogate */
+    {"GET", "/api/v1/tenants/%E9%A1", BP, NULL, NULL},       /* truncated sequence */
+    {"GET", "/api/v1/tenants/%C0%80", BP, NULL, NULL},       /* overlong NUL */
+    {"GET", "/api/v1/tenants/%ED%A0%80", BP, NULL, NULL},    /* surrogate */
     {"GET", "/api/v1/tenants/%F4%90%80%80", BP, NULL, NULL}, /* > U+10FFFF */
     {"GET", "/api/v1/tenants/%FF", BP, NULL, NULL},
     {"GET", "/api/v1/tenants/\xff", BP, NULL, NULL},
@@ -176,8 +176,7 @@ static void run_case(const cc_router_t *r, const match_case_t *c)
     if (rc == CC_ROUTER_METHOD) {
         assert_non_null(m.allow);
         if (strcmp(m.allow, c->allow) != 0)
-            fail_msg("%s %s: Allow \"%s\", expected \"%s\"", c->method, c->path, m.allow,
-                     c->allow);
+            fail_msg("%s %s: Allow \"%s\", expected \"%s\"", c->method, c->path, m.allow, c->allow);
     }
     cc_pool_free(pool);
 }
@@ -248,11 +247,8 @@ static void test_specific_first_difference_decides(void **state)
         const char *path;
         const char *pattern;
     } cases[] = {
-        {"/a/b/c", "/a/{b}/{c}"},
-        {"/z/b/c", "/{a}/b/c"},
-        {"/a/z/z", "/a/{b}/{c}"},
-        {"/z/z/z", "/{a}/{b}/{c}"},
-        {"/z/b/z", "/{a}/{b}/{c}"},
+        {"/a/b/c", "/a/{b}/{c}"},   {"/z/b/c", "/{a}/b/c"},     {"/a/z/z", "/a/{b}/{c}"},
+        {"/z/z/z", "/{a}/{b}/{c}"}, {"/z/b/z", "/{a}/{b}/{c}"},
     };
     const cc_route_t *tables[] = {a, b};
     for (size_t t = 0; t < 2; t++) {
@@ -295,7 +291,7 @@ static bool allow_has_exactly(const char *allow, const char *const *methods)
 static void test_allow_only_most_specific(void **state)
 {
     static const cc_route_t routes[] = {
-        {"PATCH", "/t/{id}", h_any, 0, 0},  {"DELETE", "/t/{id}", h_any, 0, 0},
+        {"PATCH", "/t/{id}", h_any, 0, 0},   {"DELETE", "/t/{id}", h_any, 0, 0},
         {"POST", "/t/summary", h_any, 0, 0}, {"GET", "/t/{id}", h_any, 0, 0},
         {"PUT", "/t/summary", h_any, 0, 0},  {"PATCH", "/t/{id}/x", h_any, 0, 0},
     };
@@ -409,21 +405,21 @@ static void test_bad_patterns(void **state)
         const char *pattern;
         bool handler;
     } bad[] = {
-        {"GET", "/a", false},                  /* NULL handler */
-        {NULL, "/a", true},                    /* NULL method */
-        {"GET", NULL, true},                   /* NULL pattern */
-        {"GET", "", true},                     /* empty */
-        {"GET", "a/b", true},                  /* no leading slash */
-        {"GET", "{id}", true},                 /* no leading slash */
-        {"GET", "/a/{}", true},                /* empty parameter name */
-        {"GET", "/a/{}/b", true},              /* empty parameter name */
-        {"GET", "/a/{id", true},               /* unclosed */
-        {"GET", "/a/{id}x", true},             /* junk after the brace */
-        {"GET", "/a//b", true},                /* empty segment */
-        {"GET", "//", true},                   /* empty segment */
-        {"GET", "/a/b/", true},                /* trailing slash: would match "/a/b" */
-        {"GET", "/a/{id}/", true},             /* trailing slash */
-        {"GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", true}, /* 9 parameters */
+        {"GET", "/a", false},      /* NULL handler */
+        {NULL, "/a", true},        /* NULL method */
+        {"GET", NULL, true},       /* NULL pattern */
+        {"GET", "", true},         /* empty */
+        {"GET", "a/b", true},      /* no leading slash */
+        {"GET", "{id}", true},     /* no leading slash */
+        {"GET", "/a/{}", true},    /* empty parameter name */
+        {"GET", "/a/{}/b", true},  /* empty parameter name */
+        {"GET", "/a/{id", true},   /* unclosed */
+        {"GET", "/a/{id}x", true}, /* junk after the brace */
+        {"GET", "/a//b", true},    /* empty segment */
+        {"GET", "//", true},       /* empty segment */
+        {"GET", "/a/b/", true},    /* trailing slash: would match "/a/b" */
+        {"GET", "/a/{id}/", true}, /* trailing slash */
+        {"GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", true},       /* 9 parameters */
         {"GET", "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17", true}, /* 17 segments */
     };
     for (size_t i = 0; i < CC_ARRAY_SIZE(bad); i++) {
