@@ -67,14 +67,12 @@ static void random_or_die(void *buf, size_t n)
         crypto_fatal("RAND_bytes");
 }
 
-void cc_uuid_new(char out[37])
+/* Lays out a UUIDv7 (48-bit unix ms, version, variant, 74 random bits from b[6..16)). */
+static void format_uuid7(uint8_t b[16], char out[37])
 {
-    uint8_t b[16];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-
-    random_or_die(b + 6, sizeof(b) - 6);
     for (int i = 0; i < 6; i++) /* 48-bit big-endian unix_ts_ms */
         b[i] = (uint8_t)(ms >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (b[6] & 0x0f)); /* version 7 */
@@ -88,6 +86,49 @@ void cc_uuid_new(char out[37])
         *o++ = hex_digits[b[i] & 15];
     }
     *o = '\0';
+}
+
+void cc_uuid_new(char out[37])
+{
+    uint8_t b[16];
+    random_or_die(b + 6, sizeof(b) - 6);
+    format_uuid7(b, out);
+}
+
+/* xoshiro256** (Blackman & Vigna), per thread, seeded from the CSPRNG on first use. */
+static _Thread_local uint64_t xo[4];
+static _Thread_local bool xo_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t xo_next(void)
+{
+    if (!xo_seeded) {
+        do
+            random_or_die(xo, sizeof(xo));
+        while ((xo[0] | xo[1] | xo[2] | xo[3]) == 0);
+        xo_seeded = true;
+    }
+    uint64_t r = rotl(xo[1] * 5, 7) * 9, t = xo[1] << 17;
+    xo[2] ^= xo[0];
+    xo[3] ^= xo[1];
+    xo[1] ^= xo[2];
+    xo[0] ^= xo[3];
+    xo[2] ^= t;
+    xo[3] = rotl(xo[3], 45);
+    return r;
+}
+
+void cc_request_id_new(char out[37])
+{
+    uint8_t b[16];
+    uint64_t r1 = xo_next(), r2 = xo_next();
+    memcpy(b + 6, &r1, 8);
+    memcpy(b + 14, &r2, 2);
+    format_uuid7(b, out);
 }
 
 char *cc_token_new(size_t nbytes)

@@ -282,8 +282,9 @@ int cc_req_page(cc_req_t *req, int *limit, json_t **cursor_keys)
     if (l != NULL) {
         char *end = NULL;
         errno = 0;
-        long v = strtol(l, &end, 10);
-        if (errno || end == l || *end != '\0' || v < 1 || v > 500) {
+        /* digits only: strtol alone would also take " 5", "+5" and "0x5"-like prefixes */
+        long v = l[0] >= '0' && l[0] <= '9' ? strtol(l, &end, 10) : 0;
+        if (errno || end == l || end == NULL || *end != '\0' || v < 1 || v > 500) {
             json_t *errors = json_pack("[{s:s, s:s, s:s}]", "field", "limit", "code", "range",
                                        "message", "limit must be an integer from 1 to 500.");
             cc_res_problem_ext(req, CC_ERR_INVALID_PARAMETER, json_pack("{s:o}", "errors", errors),
@@ -766,7 +767,7 @@ static void set_request_id(cc_req_t *req)
         req->request_id = in;
     } else {
         char id[37];
-        cc_uuid_new(id);
+        cc_request_id_new(id);
         req->request_id = cc_pool_strdup(req->pool, id);
     }
 }

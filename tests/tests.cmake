@@ -3,12 +3,21 @@
 # ctest run (fixture "pg"), each test in a fresh database of its own.
 
 set(TEST_PG_DIR ${CMAKE_BINARY_DIR}/testpg)
+
+# GCC 12 at -O3 reports -Wdangling-pointer for pointers into live heap strings once test
+# helpers are inlined (a known false positive of that release); the library and the
+# services keep the warning.
+set(TEST_C_FLAGS)
+if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
+  set(TEST_C_FLAGS -Wno-dangling-pointer)
+endif()
 set(TEST_PG_URL "postgresql:///postgres?host=${TEST_PG_DIR}&port=5432&user=console")
 
 function(cc_unit_test name)
   add_executable(test_${name} ${ARGN})
   target_link_libraries(test_${name} PRIVATE console_common PkgConfig::CMOCKA)
   target_include_directories(test_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/lib)
+  target_compile_options(test_${name} PRIVATE ${TEST_C_FLAGS})
   add_test(NAME unit.${name} COMMAND test_${name})
   set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 120
     ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout;CONSOLE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
@@ -18,6 +27,7 @@ function(cc_pg_test name)
   add_executable(test_${name} ${ARGN})
   target_link_libraries(test_${name} PRIVATE console_common PkgConfig::CMOCKA)
   target_include_directories(test_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/lib)
+  target_compile_options(test_${name} PRIVATE ${TEST_C_FLAGS})
   add_test(NAME integration.${name} COMMAND test_${name})
   set_tests_properties(integration.${name} PROPERTIES LABELS integration TIMEOUT 300
     FIXTURES_REQUIRED pg

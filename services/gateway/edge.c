@@ -429,8 +429,9 @@ static void client_key(h2o_req_t *req, char *buf, size_t cap, size_t *len)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    char method[16];
-    snprintf(method, sizeof(method), "%.*s", (int)req->method.len, req->method.base);
+    char method[16] = "";
+    if (req->method.len < sizeof(method))
+        memcpy(method, req->method.base, req->method.len);
 
     /* request id: keep a valid incoming one, otherwise make one */
     h2o_iovec_t rid;
@@ -441,7 +442,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!have_rid || rid.len > 64 || !cc_request_id_valid(ridbuf)) {
         delete_headers(req, H2O_STRLIT("x-request-id"));
         char id[37];
-        cc_uuid_new(id);
+        cc_request_id_new(id);
         add_header(req, &req->headers, "x-request-id", id);
     }
     h2o_iovec_t tp;
@@ -580,14 +581,19 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     int64_t us = (int64_t)(now.tv_sec - begin->tv_sec) * 1000000 + (now.tv_usec - begin->tv_usec);
     if (us < 0)
         us = 0;
-    size_t plen = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
-    char method[16];
-    snprintf(method, sizeof(method), "%.*s", (int)req->input.method.len, req->input.method.base);
-    const gw_route_t *r = gw_route_find(method, req->input.path.base, plen);
-    size_t label = r ? (size_t)r->upstream : GW_NUPSTREAMS;
+    /* the upstream a request went to is the one whose socket pool proxy_to() chose */
+    int upstream = -1;
+    if (req->overrides != NULL && req->overrides->socketpool != NULL)
+        upstream = (int)(H2O_STRUCT_FROM_MEMBER(gw_upstream_t, pool, req->overrides->socketpool) -
+                         gw.upstreams);
+    size_t label = upstream >= 0 ? (size_t)upstream : GW_NUPSTREAMS;
     cc_metrics_observe(gw.metrics, label, req->res.status, (uint64_t)us * 1000u);
     if (!gw.access_log)
         return;
+    size_t plen = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
+    char method[16] = "";
+    if (req->input.method.len < sizeof(method))
+        memcpy(method, req->input.method.base, req->input.method.len);
     /* the path without its query: a query may carry a session token */
     cc_buf_t b;
     cc_buf_init(&b);
@@ -614,8 +620,8 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
                   "\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%.3f,\"upstream\":\"%s\","
                   "\"client\":\"%.*s\"}\n",
                   req->res.status, (unsigned long long)req->bytes_sent, (double)us / 1000.0,
-                  r ? cc_service_names[r->upstream] : "gateway", cl == SIZE_MAX ? 0 : (int)cl,
-                  client);
+                  upstream >= 0 ? cc_service_names[upstream] : "gateway",
+                  cl == SIZE_MAX ? 0 : (int)cl, client);
     ssize_t w = write(1, b.data, b.len);
     (void)w;
     cc_buf_free(&b);

@@ -16,6 +16,13 @@ int cc_random_bytes(void *buf, size_t n);
 /** A new UUIDv7 (time-ordered, RFC 9562) in canonical lower-case form. */
 void cc_uuid_new(char out[37]);
 
+/**
+ * A new request id in UUIDv7 form, from a per-thread xoshiro256** generator seeded by the
+ * CSPRNG: unique and cheap (no system call), but predictable to an observer of many —
+ * use it for identifiers that are not secrets (request ids), never for tokens or keys.
+ */
+void cc_request_id_new(char out[37]);
+
 /** A new random token: nbytes of CSPRNG output, base64url without padding. Caller frees. */
 char *cc_token_new(size_t nbytes);
 

@@ -377,7 +377,7 @@ static cc_req_t *call(const char *method, const char *path, const char *content_
                       const char *body, size_t body_len, const char *authorization,
                       const char *request_id)
 {
-    cc_header_t h[4];
+    cc_header_t h[4] = {{0}};
     size_t n = 0;
     if (content_type)
         h[n++] = (cc_header_t){"content-type", content_type};
@@ -990,6 +990,8 @@ static void test_page_limits(void **state)
         {"limit=abc", 400, 0, "invalid_parameter"},
         {"limit=10abc", 400, 0, "invalid_parameter"},
         {"limit=", 400, 0, "invalid_parameter"},
+        {"limit=%205", 400, 0, "invalid_parameter"},
+        {"limit=+5", 400, 0, "invalid_parameter"},
         {"limit=1.5", 400, 0, "invalid_parameter"},
         {"limit=99999999999999999999999", 400, 0, "invalid_parameter"},
         {"limit=4294967346", 400, 0, "invalid_parameter"}, /* 2^32 + 50 must not wrap to 50 */
