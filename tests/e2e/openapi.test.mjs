@@ -1,0 +1,81 @@
+// schemas/openapi.yaml against the running stack: every documented operation is routed,
+// answers one of its documented statuses, carries the documented content type and the
+// required members of the documented schema; a secured operation refuses a missing token
+// with a documented 401.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { useStack, SOURCE_DIR } from './lib/stack.mjs';
+
+const s = useStack();
+const spec = parse(readFileSync(join(SOURCE_DIR, 'schemas/openapi.yaml'), 'utf8'));
+const METHODS = ['get', 'put', 'post', 'patch', 'delete'];
+
+function resolve(node) {
+  while (node && node.$ref) {
+    const parts = node.$ref.replace(/^#\//, '').split('/');
+    node = parts.reduce((o, k) => o[k], spec);
+  }
+  return node;
+}
+
+/** The schema's required members, following allOf. */
+function required(schema) {
+  schema = resolve(schema);
+  if (!schema) return [];
+  const own = schema.required || [];
+  return own.concat(...(schema.allOf || []).map(required));
+}
+
+/** A request that should succeed for each operation that takes a body. */
+function bodyFor(path, method) {
+  if (path === '/oauth2/token' && method === 'post') {
+    return {
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: 'Basic ' + Buffer.from(`${s.stack.clientId}:${s.stack.clientSecret}`).toString('base64'),
+      },
+      body: 'grant_type=client_credentials',
+    };
+  }
+  return {};
+}
+
+function check(op, r, what) {
+  const documented = Object.keys(op.responses);
+  assert.ok(documented.includes(String(r.status)), `${what}: status ${r.status} is not documented (${documented}); ${r.text}`);
+  const response = resolve(op.responses[String(r.status)]);
+  const content = response.content || {};
+  const ctype = (r.headers.get('content-type') || '').split(';')[0].trim();
+  if (Object.keys(content).length === 0) return;
+  assert.ok(ctype in content, `${what}: content type ${ctype} not documented (${Object.keys(content)})`);
+  if (ctype.endsWith('json')) {
+    const body = JSON.parse(r.text);
+    for (const member of required(content[ctype].schema))
+      assert.ok(member in body, `${what}: required member ${member} missing in ${r.text}`);
+  }
+}
+
+describe('schemas/openapi.yaml matches the running stack', () => {
+  for (const [path, item] of Object.entries(spec.paths)) {
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op) continue;
+      const secured = (op.security ?? spec.security ?? []).length > 0;
+      test(`${method.toUpperCase()} ${path}`, async () => {
+        const extra = bodyFor(path, method);
+        const r = await s.stack.request(path, { method: method.toUpperCase(), auth: secured, ...extra });
+        assert.notEqual(r.json?.code, 'route_not_found', `${path} is not routed`);
+        assert.ok(r.status < 300, `${method} ${path} should succeed: ${r.status} ${r.text}`);
+        check(op, r, `${method} ${path}`);
+        if (secured) {
+          const anon = await s.stack.request(path, { method: method.toUpperCase() });
+          assert.equal(anon.status, 401, `${path} without a token`);
+          check(op, anon, `${method} ${path} without a token`);
+        }
+      });
+    }
+  }
+});
