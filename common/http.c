@@ -653,13 +653,16 @@ int cc_res_stream_start(cc_req_t *req, int status, const char *content_type)
     st->status = status;
     req->status = status;
     cc_res_header(req, "content-type", content_type);
-    cc_res_header(req, "x-request-id", req->request_id);
-    st->nheaders = req->nres_headers;
-    st->headers = cc_calloc(st->nheaders ? st->nheaders : 1, sizeof(cc_header_t));
-    for (size_t i = 0; i < st->nheaders; i++) {
+    /* the stream's own copy of the headers, plus the request id that send_response adds
+     * to every other answer (a stream does not pass through send_response) */
+    st->nheaders = req->nres_headers + 1;
+    st->headers = cc_calloc(st->nheaders, sizeof(cc_header_t));
+    for (size_t i = 0; i < req->nres_headers; i++) {
         st->headers[i].name = cc_strdup(req->res_headers[i].name);
         st->headers[i].value = cc_strdup(req->res_headers[i].value);
     }
+    st->headers[req->nres_headers].name = cc_strdup("x-request-id");
+    st->headers[req->nres_headers].value = cc_strdup(req->request_id ? req->request_id : "");
     req->stream = st;
     if (req->internal != NULL) {
         stream_attach(st, req->internal);

@@ -268,6 +268,14 @@ static void h_stream(cc_req_t *req)
     atomic_store(&stream_done, true);
 }
 
+/* A small stream from an inline route: written into the body, sent as one answer. */
+static void h_stream_inline(cc_req_t *req)
+{
+    if (cc_res_stream_start(req, 200, "text/csv") == 0 &&
+        cc_res_stream_write(req, "a,b\r\n", 5) == 0 && cc_res_stream_write(req, "1,2\r\n", 5) == 0)
+        cc_res_stream_end(req);
+}
+
 #define ENDLESS_CAP (128ull * 1024 * 1024)
 
 static _Atomic bool endless_running, endless_closed;
@@ -1184,6 +1192,7 @@ static const cc_route_t live_routes[] = {
     {"GET", "/work", h_work, CC_ROUTE_PUBLIC, 0},
     {"GET", "/slow", h_slow, CC_ROUTE_PUBLIC, 0},
     {"GET", "/stream", h_stream, CC_ROUTE_PUBLIC, 0},
+    {"GET", "/stream-inline", h_stream_inline, CC_ROUTE_PUBLIC | CC_ROUTE_INLINE, 0},
     {"GET", "/endless", h_endless, CC_ROUTE_PUBLIC, 0},
     {"GET", "/me", h_me, 0, 0},
     {"POST", "/echo", h_echo, CC_ROUTE_PUBLIC, 256},
@@ -1537,6 +1546,21 @@ static int small_rcvbuf(void *ud, curl_socket_t fd, curlsocktype purpose)
     return CURL_SOCKOPT_OK;
 }
 
+/* Counts X-Request-Id header lines of a response (a stream must carry exactly one). */
+static size_t count_request_ids(char *p, size_t size, size_t n, void *ud)
+{
+    int *count = ud;
+    if (size * n > 13 && strncasecmp(p, "x-request-id:", 13) == 0)
+        (*count)++;
+    return size * n;
+}
+
+static size_t append_body(char *p, size_t size, size_t n, void *ud)
+{
+    cc_buf_append(ud, p, size * n);
+    return size * n;
+}
+
 static void test_live_stream_5mb(void **state)
 {
     atomic_store(&stream_produced, 0);
@@ -1555,11 +1579,15 @@ static void test_live_stream_5mb(void **state)
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
     curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, small_rcvbuf);
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 16384L);
+    int request_ids = 0;
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, count_request_ids);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &request_ids);
     assert_int_equal(curl_easy_perform(h), CURLE_OK);
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     assert_int_equal(status, 200);
     curl_easy_cleanup(h);
+    assert_int_equal(request_ids, 1);
 
     assert_int_equal(c.received, STREAM_TOTAL);
     assert_true(c.in_order);
@@ -1574,6 +1602,29 @@ static void test_live_stream_5mb(void **state)
      * below checks back-pressure with a producer that outruns any socket buffer */
     if (c.heap_growth > 2 * 1024 * 1024)
         fail_msg("memory grew by %zu bytes while the client paused", c.heap_growth);
+}
+
+/* Regression: an inline streamed answer carried X-Request-Id twice. */
+static void test_live_stream_inline_one_request_id(void **state)
+{
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/stream-inline", live_port);
+    cc_buf_t body;
+    cc_buf_init(&body);
+    int request_ids = 0;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, count_request_ids);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &request_ids);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    curl_easy_cleanup(h);
+    assert_int_equal(request_ids, 1);
+    assert_string_equal(body.data, "a,b\r\n1,2\r\n");
+    cc_buf_free(&body);
 }
 
 typedef struct pausing_client {
@@ -2081,6 +2132,7 @@ int main(void)
         cmocka_unit_test(test_live_metrics),
         cmocka_unit_test(test_live_keepalive),
         cmocka_unit_test(test_live_stream_5mb),
+        cmocka_unit_test(test_live_stream_inline_one_request_id),
         cmocka_unit_test(test_live_stream_client_disconnects),
         cmocka_unit_test(test_live_stream_backpressure),
         cmocka_unit_test(test_live_concurrent_clients),
