@@ -678,6 +678,127 @@ int cc_db_begin(cc_db_t *db, const cc_scope_t *scope)
     return rc;
 }
 
+/* One round trip: BEGIN READ ONLY, the scope, stmt, COMMIT, then a sync. */
+static int read_once(cc_db_t *db, const char *const *scope_params, const cc_stmt_t *stmt,
+                     const char *const *params, PGresult **out)
+{
+    int rc = ensure_prepared(db, &scope_stmt);
+    if (rc == 0)
+        rc = ensure_prepared(db, stmt);
+    if (rc != 0)
+        return rc;
+    PGconn *conn = db->conn;
+    if (!PQenterPipelineMode(conn)) {
+        set_error_from(db, NULL);
+        return PQstatus(conn) == CONNECTION_BAD ? LOST : CC_EDB;
+    }
+    if (!PQsendQueryParams(conn, "BEGIN READ ONLY", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(conn, scope_stmt.name, scope_stmt.nparams, scope_params, NULL, NULL,
+                             0) ||
+        !PQsendQueryPrepared(conn, stmt->name, stmt->nparams, params, NULL, NULL, 0) ||
+        !PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) {
+        set_error_from(db, NULL);
+        rc = CC_EDB;
+    }
+    static const char *const what[] = {"BEGIN", "cc_db_scope", NULL, "COMMIT"};
+    bool synced = false;
+    if (PQpipelineSync(conn)) {
+        /* Results: four commands each followed by NULL, then SYNC; after an error the
+         * rest are PIPELINE_ABORTED. */
+        int index = 0;
+        for (int nulls = 0; nulls < 4;) {
+            PGresult *r = PQgetResult(conn);
+            if (r == NULL) {
+                if (PQstatus(conn) == CONNECTION_BAD)
+                    break;
+                nulls++;
+                index++;
+                continue;
+            }
+            nulls = 0;
+            ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                synced = true;
+                break;
+            }
+            if (st == PGRES_FATAL_ERROR && rc == 0) {
+                set_error_from(db, r);
+                if (PQstatus(conn) != CONNECTION_BAD)
+                    log_failure(db, index == 2 ? stmt->name : what[index & 3], r);
+                rc = CC_EDB;
+            }
+            if (index == 2 && rc == 0 && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
+                *out = r;
+                continue;
+            }
+            PQclear(r);
+        }
+    }
+    if (PQstatus(conn) == CONNECTION_BAD) {
+        if (rc == 0)
+            set_error_from(db, NULL);
+        rc = LOST;
+    } else if (!synced || !PQexitPipelineMode(conn)) {
+        set_error(db, "08P01", "the read pipeline did not complete");
+        db->poisoned = true;
+        rc = LOST;
+    } else if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        /* an error inside the explicit BEGIN left the transaction aborted */
+        PGresult *r = PQexec(conn, "ROLLBACK");
+        PQclear(r);
+    }
+    if (rc != 0 && *out != NULL) {
+        PQclear(*out);
+        *out = NULL;
+    }
+    sync_tx(db);
+    return rc;
+}
+
+int cc_db_read(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const cc_stmt_t *stmt,
+               const char *const *params, PGresult **res)
+{
+    *res = NULL;
+    if (db->tx_open) {
+        cc_log_error("cc_db_read inside an open transaction");
+        return CC_EINVAL;
+    }
+    const char *scope_params[5] = {"", "", "", "off", "off"};
+    if (scope != NULL) {
+        scope_params[0] = scope->tenant_id ? scope->tenant_id : "";
+        scope_params[1] = scope->msp_id ? scope->msp_id : "";
+        scope_params[2] = scope->principal_id ? scope->principal_id : "";
+        scope_params[3] = scope->system ? "on" : "off";
+        scope_params[4] = scope->platform ? "on" : "off";
+    }
+    PGresult *r = NULL;
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        if ((rc = ensure_connected(db, stmt->name)) != 0)
+            return rc;
+        rc = read_once(db, scope_params, stmt, params, &r);
+        if (rc != LOST)
+            break;
+        /* read-only and not committed: safe to run again on a new session */
+        db->ready = false;
+        db->tx_open = false;
+        if (attempt > 0) {
+            log_lost(db, stmt->name, "the retry failed too");
+            return CC_EDBDOWN;
+        }
+        log_lost(db, stmt->name, "reconnecting and retrying once");
+    }
+    if (rc == 0 && r != NULL) {
+        if (pool != NULL)
+            cc_pool_defer(pool, clear_result, r);
+        *res = r;
+    } else if (r != NULL) {
+        PQclear(r);
+    }
+    return rc;
+}
+
 int cc_db_commit(cc_db_t *db)
 {
     if (!db->tx_open) {

@@ -188,11 +188,7 @@ void identity_handle_token(cc_req_t *req)
     }
 
     identity_client_t c;
-    cc_scope_t system = {.system = true};
-    int rc = cc_db_begin(req->db, &system);
-    if (rc == 0)
-        rc = identity_store_client_by_client_id(req->db, req->pool, client_id, &c);
-    cc_db_rollback(req->db);
+    int rc = identity_store_client_by_client_id(req->db, req->pool, client_id, &c);
     if (rc != 0 && rc != CC_ENOENT) {
         cc_res_db_error(req, rc);
         return;
@@ -268,10 +264,7 @@ void identity_handle_me(cc_req_t *req)
     if (p->kind == CC_PRINCIPAL_API_CLIENT) {
         identity_client_t c;
         cc_scope_t scope = {.tenant_id = p->tenant_id, .msp_id = p->msp_id, .principal_id = p->sub};
-        int rc = cc_db_begin(req->db, &scope);
-        if (rc == 0)
-            rc = identity_store_client_by_id(req->db, req->pool, p->sub, &c);
-        cc_db_rollback(req->db);
+        int rc = identity_store_client_by_id(req->db, req->pool, &scope, p->sub, &c);
         if (rc == CC_ENOENT || (rc == 0 && c.revoked)) {
             json_decref(acting);
             cc_res_problem(req, CC_ERR_UNAUTHORIZED, "This API client no longer exists.");

@@ -39,12 +39,12 @@ typedef struct identity_client {
     bool revoked;
 } identity_client_t;
 
-/** Finds a client by client_id (system scope). 0, CC_ENOENT or a db error. */
+/** Finds a client by client_id (system scope; one round trip). 0, CC_ENOENT or a db error. */
 int identity_store_client_by_client_id(cc_db_t *db, cc_pool_t *pool, const char *client_id,
                                        identity_client_t *out);
-/** Finds a client by its id (the sub of its tokens) within scope. */
-int identity_store_client_by_id(cc_db_t *db, cc_pool_t *pool, const char *id,
-                                identity_client_t *out);
+/** Finds a client by its id (the sub of its tokens) within the caller's scope. */
+int identity_store_client_by_id(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope,
+                                const char *id, identity_client_t *out);
 
 /* handlers (routes in main.c) */
 void identity_handle_discovery(cc_req_t *req);

@@ -29,13 +29,13 @@ static void read_client(cc_pool_t *pool, PGresult *res, identity_client_t *c)
     c->revoked = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
 }
 
-static int find(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *stmt, const char *key,
-                identity_client_t *out)
+static int find(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const cc_stmt_t *stmt,
+                const char *key, identity_client_t *out)
 {
     PGresult *res = NULL;
     const char *params[] = {key};
     memset(out, 0, sizeof(*out));
-    int rc = cc_db_query(db, pool, stmt, params, &res);
+    int rc = cc_db_read(db, pool, scope, stmt, params, &res);
     if (rc != 0)
         return rc;
     if (PQntuples(res) != 1)
@@ -47,13 +47,14 @@ static int find(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *stmt, const char 
 int identity_store_client_by_client_id(cc_db_t *db, cc_pool_t *pool, const char *client_id,
                                        identity_client_t *out)
 {
-    return find(db, pool, &q_by_client_id, client_id, out);
+    const cc_scope_t system = {.system = true}; /* before authentication: a trusted lookup */
+    return find(db, pool, &system, &q_by_client_id, client_id, out);
 }
 
-int identity_store_client_by_id(cc_db_t *db, cc_pool_t *pool, const char *id,
-                                identity_client_t *out)
+int identity_store_client_by_id(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope,
+                                const char *id, identity_client_t *out)
 {
     if (!cc_is_uuid(id))
         return CC_ENOENT;
-    return find(db, pool, &q_by_id, id, out);
+    return find(db, pool, scope, &q_by_id, id, out);
 }

@@ -340,6 +340,56 @@ static void test_row_level_security(void **state)
     cc_db_close(db);
 }
 
+/* cc_db_read: the scoped read in one round trip sees what cc_db_begin + query would. */
+static void test_read_in_one_round_trip(void **state)
+{
+    (void)state;
+    cc_db_t *db = open_db();
+    cc_pool_t *pool = cc_pool_new();
+    PGresult *r = NULL;
+    cc_scope_t a = {.tenant_id = "tenant-a"}, b = {.tenant_id = "tenant-b"};
+    /* rows written by test_row_level_security: a1, a2 for tenant-a, b1 for tenant-b */
+    assert_int_equal(cc_db_read(db, pool, &a, &doc_list_stmt, NULL, &r), 0);
+    assert_int_equal(PQntuples(r), 2);
+    assert_string_equal(cc_db_get(r, 0, 1), "a1");
+    assert_int_equal(cc_db_read(db, pool, &b, &doc_list_stmt, NULL, &r), 0);
+    assert_int_equal(PQntuples(r), 1);
+    assert_false(cc_db_in_tx(db));
+
+    /* parameters, metacharacters as data */
+    const char *p[2] = {"'; DROP TABLE docs; --", "41"};
+    assert_int_equal(cc_db_read(db, pool, NULL, &echo_stmt, p, &r), 0);
+    assert_string_equal(cc_db_get(r, 0, 0), p[0]);
+    assert_string_equal(cc_db_get(r, 0, 1), "42");
+
+    /* read only: a write is refused and leaves no transaction behind */
+    const char *w[2] = {"tenant-a", "a3"};
+    assert_int_equal(cc_db_read(db, pool, &a, &doc_insert_stmt, w, &r), CC_EDB);
+    assert_string_equal(cc_db_sqlstate(db), "25006"); /* read_only_sql_transaction */
+    assert_null(r);
+    assert_false(cc_db_in_tx(db));
+    assert_int_equal(cc_db_read(db, pool, &a, &doc_list_stmt, NULL, &r), 0);
+    assert_int_equal(PQntuples(r), 2);
+
+    /* a statement error leaves the session usable */
+    const char *bad[2] = {"x", "not a number"};
+    assert_int_equal(cc_db_read(db, pool, NULL, &echo_stmt, bad, &r), CC_EDB);
+    assert_string_equal(cc_db_sqlstate(db), "22P02");
+    assert_false(cc_db_in_tx(db));
+
+    /* refused inside a transaction */
+    assert_int_equal(cc_db_begin(db, &a), 0);
+    assert_int_equal(cc_db_read(db, pool, &a, &doc_list_stmt, NULL, &r), CC_EINVAL);
+    cc_db_rollback(db);
+
+    /* a lost session: reconnected and retried */
+    terminate(db);
+    assert_int_equal(cc_db_read(db, pool, &b, &doc_list_stmt, NULL, &r), 0);
+    assert_int_equal(PQntuples(r), 1);
+    cc_pool_free(pool);
+    cc_db_close(db);
+}
+
 static void test_reconnect_outside_tx(void **state)
 {
     (void)state;
@@ -547,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_deferred_constraint_fails_at_commit),
         cmocka_unit_test(test_scope_settings),
         cmocka_unit_test(test_row_level_security),
+        cmocka_unit_test(test_read_in_one_round_trip),
         cmocka_unit_test(test_reconnect_outside_tx),
         cmocka_unit_test(test_reconnect_inside_tx),
         cmocka_unit_test(test_ping),

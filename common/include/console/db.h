@@ -93,6 +93,17 @@ int cc_db_exec(cc_db_t *db, const char *sql);
 /** BEGIN + the scope settings. Returns 0, CC_EDB or CC_EDBDOWN. */
 int cc_db_begin(cc_db_t *db, const cc_scope_t *scope);
 int cc_db_commit(cc_db_t *db);
+
+/**
+ * A read in one round trip: BEGIN READ ONLY, the scope, stmt with params, COMMIT, sent
+ * together (pipeline mode). For handlers that need one query: the same row-level-security
+ * scope as cc_db_begin, a third of its round trips. Must not be called inside an open
+ * transaction. *res (registered on pool when pool is not NULL) as cc_db_query. A lost
+ * connection is re-established and the read retried once. Returns 0, CC_EDB, CC_EDBDOWN
+ * or CC_EINVAL.
+ */
+int cc_db_read(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const cc_stmt_t *stmt,
+               const char *const *params, PGresult **res);
 /** Rolls back if a transaction is open; safe to call in any state. */
 void cc_db_rollback(cc_db_t *db);
 /** True while a transaction is open on this connection. */
