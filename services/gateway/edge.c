@@ -177,6 +177,22 @@ static void replace_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bu
     }
 }
 
+/* The gateway's per-request state rides on its response prefilter. */
+typedef struct gw_prefilter {
+    h2o_req_prefilter_t super;
+    int upstream; /* index of the service the request was proxied to, -1 for none */
+} gw_prefilter_t;
+
+static void on_prefilter(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot);
+
+static gw_prefilter_t *prefilter_of(h2o_req_t *req)
+{
+    for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
+        if (p->on_setup_ostream == on_prefilter)
+            return (gw_prefilter_t *)p;
+    return NULL;
+}
+
 static void on_prefilter(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     bool from_upstream =
@@ -215,6 +231,9 @@ static void on_prefilter(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_
 
 static void proxy_to(h2o_req_t *req, gw_upstream_t *up)
 {
+    gw_prefilter_t *pf = prefilter_of(req);
+    if (pf != NULL)
+        pf->upstream = (int)(up - gw.upstreams);
     h2o_req_overrides_t *ov = h2o_mem_alloc_pool(&req->pool, sizeof(*ov));
     memset(ov, 0, sizeof(*ov));
     ov->socketpool = &up->pool;
@@ -454,8 +473,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         delete_headers(req, H2O_STRLIT("x-forwarded-host"));
         delete_headers(req, H2O_STRLIT("forwarded"));
     }
-    h2o_req_prefilter_t *pf = h2o_add_prefilter(req, sizeof(*pf));
-    pf->on_setup_ostream = on_prefilter;
+    gw_prefilter_t *pf = (gw_prefilter_t *)h2o_add_prefilter(req, sizeof(*pf));
+    pf->super.on_setup_ostream = on_prefilter;
+    pf->upstream = -1;
 
     /* the gateway's own endpoints */
     if (h2o_memis(req->path.base, plen, H2O_STRLIT("/healthz"))) {
@@ -581,11 +601,8 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     int64_t us = (int64_t)(now.tv_sec - begin->tv_sec) * 1000000 + (now.tv_usec - begin->tv_usec);
     if (us < 0)
         us = 0;
-    /* the upstream a request went to is the one whose socket pool proxy_to() chose */
-    int upstream = -1;
-    if (req->overrides != NULL && req->overrides->socketpool != NULL)
-        upstream = (int)(H2O_STRUCT_FROM_MEMBER(gw_upstream_t, pool, req->overrides->socketpool) -
-                         gw.upstreams);
+    gw_prefilter_t *pf = prefilter_of(req);
+    int upstream = pf != NULL ? pf->upstream : -1;
     size_t label = upstream >= 0 ? (size_t)upstream : GW_NUPSTREAMS;
     cc_metrics_observe(gw.metrics, label, req->res.status, (uint64_t)us * 1000u);
     if (!gw.access_log)
