@@ -64,6 +64,7 @@ struct cc_jwks {
     pthread_mutex_t fetch_mu;       /* serializes fetches; guards the two fields below */
     bool kid_fetched;               /* a fetch was triggered by an unknown kid ... */
     struct timespec last_kid_fetch; /* ... at this CLOCK_MONOTONIC time */
+    bool last_fetch_failed;         /* the key set could not be fetched the last time */
 };
 
 /** Decodes a base64url segment holding a JSON object (duplicate keys rejected). */
@@ -423,23 +424,31 @@ int cc_jwks_refresh(cc_jwks_t *jwks)
  * fetches once itself unless a kid-triggered fetch started less than min_refresh_s ago.
  * True when the kid is known afterwards.
  */
-static bool fetch_for_kid(cc_jwks_t *jwks, const char *kid)
+/* 1: kid found (after a fetch); 0: not published; -1: the key set is unreachable (this
+ * fetch failed, or the last one did and a new one is rate-limited). */
+static int fetch_for_kid(cc_jwks_t *jwks, const char *kid)
 {
-    bool found = false;
+    int found = 0;
     if (jwks->url == NULL)
-        return false;
+        return 0;
     pthread_mutex_lock(&jwks->fetch_mu);
-    if ((found = cc_jwks_has(jwks, kid)))
+    if (cc_jwks_has(jwks, kid)) {
+        found = 1;
         goto Exit;
+    }
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     int64_t since_ms = (int64_t)(now.tv_sec - jwks->last_kid_fetch.tv_sec) * 1000 +
                        (now.tv_nsec - jwks->last_kid_fetch.tv_nsec) / 1000000;
-    if (jwks->kid_fetched && since_ms < (int64_t)jwks->min_refresh_s * 1000)
-        goto Exit; /* rate-limited */
+    if (jwks->kid_fetched && since_ms < (int64_t)jwks->min_refresh_s * 1000) {
+        found = jwks->last_fetch_failed ? -1 : 0; /* rate-limited */
+        goto Exit;
+    }
     jwks->kid_fetched = true;
     jwks->last_kid_fetch = now; /* counts failed fetches too: a down issuer is not hammered */
-    found = fetch_locked(jwks) == 0 && cc_jwks_has(jwks, kid);
+    int rc = fetch_locked(jwks);
+    jwks->last_fetch_failed = rc == CC_EIO;
+    found = rc == CC_EIO ? -1 : rc == 0 && cc_jwks_has(jwks, kid) ? 1 : 0;
 Exit:
     pthread_mutex_unlock(&jwks->fetch_mu);
     return found;
@@ -683,8 +692,13 @@ int cc_auth_verify(cc_jwks_t *jwks, const cc_auth_opts_t *opts, const char *toke
     /* the signing input is header.payload, as sent (RFC 7515 §5.2) */
     size_t input_len = (size_t)(parts.sig - 1 - token);
     ret = jwks_verify(jwks, kid, token, input_len, sig);
-    if (ret == CC_EKEY && opts->may_fetch && fetch_for_kid(jwks, kid))
-        ret = jwks_verify(jwks, kid, token, input_len, sig);
+    if (ret == CC_EKEY && opts->may_fetch) {
+        int fetched = fetch_for_kid(jwks, kid);
+        if (fetched < 0)
+            FAIL(CC_EIO, "key set unreachable");
+        if (fetched > 0)
+            ret = jwks_verify(jwks, kid, token, input_len, sig);
+    }
     if (ret == CC_EKEY)
         FAIL(CC_EKEY, "unknown kid");
     if (ret != 0)

@@ -813,6 +813,14 @@ static bool authenticate(cc_server_t *s, cc_req_t *req)
             if (rc == 0)
                 return true;
             req->principal = NULL;
+            if (rc == CC_EIO) {
+                /* the token may be fine: the issuer's keys are out of reach */
+                cc_log_warn("authentication impossible: %s", why ? why : "key set unreachable");
+                cc_res_header(req, "retry-after", "1");
+                cc_res_problem(req, CC_ERR_UPSTREAM_UNAVAILABLE,
+                               "The identity service's signing keys are unreachable; retry.");
+                return false;
+            }
         }
     }
     cc_log_info("authentication failed: %s", why ? why : "invalid token");

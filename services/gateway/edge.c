@@ -368,6 +368,9 @@ static void on_thread_message(h2o_multithread_receiver_t *receiver, h2o_linklist
                 cc_sha256(job->token, strlen(job->token), digest);
                 token_remember(digest, job->exp, (int64_t)time(NULL));
                 proxy_to(job->req, &gw.upstreams[job->upstream]);
+            } else if (job->rc == CC_EIO) {
+                send_problem(job->req, CC_ERR_UPSTREAM_UNAVAILABLE, NULL,
+                             "The identity service's signing keys are unreachable; retry.", "1");
             } else {
                 send_problem(job->req, CC_ERR_UNAUTHORIZED, NULL,
                              "A valid bearer access token is required.", NULL);

@@ -69,7 +69,8 @@ typedef struct cc_auth_opts {
  * Verifies a compact JWS access token. On success *out (pool memory) is the principal.
  * Returns 0, CC_EINVAL (malformed, wrong alg/typ, bad claims), CC_EKEY (unknown kid and
  * no fetch allowed or it did not help), CC_EAUTH (bad signature, wrong iss/aud),
- * CC_EEXPIRED (exp passed or nbf/iat in the future). *why (static string, may be NULL)
+ * CC_EEXPIRED (exp passed or nbf/iat in the future), CC_EIO (an unknown kid, and the key
+ * set could not be fetched: the issuer is down, not the token bad). *why (static string)
  * names the reason for the log; never the token.
  */
 int cc_auth_verify(cc_jwks_t *jwks, const cc_auth_opts_t *opts, const char *token, cc_pool_t *pool,

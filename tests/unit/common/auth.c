@@ -1346,13 +1346,17 @@ static void test_unknown_kid_fetch_is_rate_limited(void **state)
     assert_int_equal(atomic_load(&s->requests), 2);
     cc_jwks_free(jwks);
 
-    /* a failed fetch counts too: a down issuer is not hammered */
+    /* a failed fetch counts too: a down issuer is not hammered; and the answer says the
+     * key set is unreachable (CC_EIO), not that the token is bad */
     atomic_store(&s->requests, 0);
     server_set(s, 503, "", false);
     jwks = cc_jwks_new(url, 60);
-    assert_int_equal(verify_with(jwks, &fetch, key_a_priv, "kid-a", &why), CC_EKEY);
-    assert_int_equal(verify_with(jwks, &fetch, key_a_priv, "kid-a", &why), CC_EKEY);
+    assert_int_equal(verify_with(jwks, &fetch, key_a_priv, "kid-a", &why), CC_EIO);
+    assert_string_equal(why, "key set unreachable");
+    assert_int_equal(verify_with(jwks, &fetch, key_a_priv, "kid-a", &why), CC_EIO);
     assert_int_equal(atomic_load(&s->requests), 1);
+    /* without may_fetch it stays an unknown kid */
+    assert_int_equal(verify_with(jwks, &opts_nofetch, key_a_priv, "kid-a", &why), CC_EKEY);
     cc_jwks_free(jwks);
 
     server_stop(s);
