@@ -193,6 +193,16 @@ static gw_prefilter_t *prefilter_of(h2o_req_t *req)
     return NULL;
 }
 
+/* Microseconds since the request began. */
+static int64_t elapsed_us(h2o_req_t *req)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    struct timeval *begin = &req->timestamps.request_begin_at;
+    int64_t us = (int64_t)(now.tv_sec - begin->tv_sec) * 1000000 + (now.tv_usec - begin->tv_usec);
+    return us < 0 ? 0 : us;
+}
+
 static void on_prefilter(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     bool from_upstream =
@@ -223,6 +233,12 @@ static void on_prefilter(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_
     }
     if (h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-content-type-options"), -1) < 0)
         add_header(req, &req->res.headers, "x-content-type-options", "nosniff");
+    /* counted when the answer starts (latency = time to the response head), so that a
+     * client that has seen the answer also sees it in /metrics; h2o runs loggers only
+     * when it disposes of the request, which may come after the client's next request */
+    int upstream = ((gw_prefilter_t *)self)->upstream;
+    cc_metrics_observe(gw.metrics, upstream >= 0 ? (size_t)upstream : GW_NUPSTREAMS,
+                       req->res.status, (uint64_t)elapsed_us(req) * 1000u);
     h2o_setup_next_prefilter(self, req, slot);
 }
 
@@ -598,18 +614,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
 {
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    struct timeval *begin = &req->timestamps.request_begin_at;
-    int64_t us = (int64_t)(now.tv_sec - begin->tv_sec) * 1000000 + (now.tv_usec - begin->tv_usec);
-    if (us < 0)
-        us = 0;
-    gw_prefilter_t *pf = prefilter_of(req);
-    int upstream = pf != NULL ? pf->upstream : -1;
-    size_t label = upstream >= 0 ? (size_t)upstream : GW_NUPSTREAMS;
-    cc_metrics_observe(gw.metrics, label, req->res.status, (uint64_t)us * 1000u);
     if (!gw.access_log)
         return;
+    int64_t us = elapsed_us(req);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    gw_prefilter_t *pf = prefilter_of(req);
+    int upstream = pf != NULL ? pf->upstream : -1;
     size_t plen = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
     char method[16] = "";
     if (req->input.method.len < sizeof(method))
