@@ -582,6 +582,69 @@ int cc_db_exec(cc_db_t *db, const char *sql)
  * BEGIN and the scope statement in one round trip (pipeline mode). Returns 0, CC_EDB,
  * CC_EINVAL or LOST. The connection leaves pipeline mode before returning.
  */
+/*
+ * Collects the results of n commands sent in pipeline mode, after sending the sync. The
+ * first error is recorded and logged (names[i] labels command i); rc is that of the
+ * sending. When keep >= 0 and command keep succeeds, its result goes to *kept. Leaves
+ * pipeline mode. Returns 0, CC_EDB or LOST (the connection is gone, or out of step with
+ * the server: then the session is poisoned and started over).
+ */
+static int pipeline_collect(cc_db_t *db, int rc, const char *const *names, int n, int keep,
+                            PGresult **kept)
+{
+    PGconn *conn = db->conn;
+    bool synced = false;
+    if (PQpipelineSync(conn)) {
+        /* Results: each command's, then NULL; then SYNC. After an error the rest are
+         * PIPELINE_ABORTED. */
+        int index = 0;
+        for (int nulls = 0; nulls < 4;) {
+            PGresult *r = PQgetResult(conn);
+            if (r == NULL) {
+                if (PQstatus(conn) == CONNECTION_BAD)
+                    break;
+                nulls++;
+                index++;
+                continue;
+            }
+            nulls = 0;
+            ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                synced = true;
+                break;
+            }
+            if (st == PGRES_FATAL_ERROR && rc == 0) {
+                set_error_from(db, r);
+                if (PQstatus(conn) != CONNECTION_BAD)
+                    log_failure(db, index < n ? names[index] : "pipeline", r);
+                rc = CC_EDB;
+            }
+            if (index == keep && rc == 0 && kept != NULL &&
+                (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
+                *kept = r;
+                continue;
+            }
+            PQclear(r);
+        }
+    }
+    if (PQstatus(conn) == CONNECTION_BAD) {
+        if (rc == 0)
+            set_error_from(db, NULL);
+        rc = LOST;
+    } else if (!synced || !PQexitPipelineMode(conn)) {
+        set_error(db, "08P01", "a pipeline did not complete");
+        db->poisoned = true;
+        rc = LOST;
+    }
+    if (rc != 0 && kept != NULL && *kept != NULL) {
+        PQclear(*kept);
+        *kept = NULL;
+    }
+    return rc;
+}
+
+/* One round trip: BEGIN and the scope, then a sync. */
 static int begin_once(cc_db_t *db, const char *const *params)
 {
     int rc = ensure_prepared(db, &scope_stmt);
@@ -597,45 +660,10 @@ static int begin_once(cc_db_t *db, const char *const *params)
         set_error_from(db, NULL);
         rc = CC_EDB;
     }
-    bool synced = false;
-    if (PQpipelineSync(conn)) {
-        /* Results: BEGIN, NULL, scope, NULL, SYNC (after an error: PIPELINE_ABORTED). */
-        for (int nulls = 0; nulls < 4;) {
-            PGresult *r = PQgetResult(conn);
-            if (r == NULL) {
-                if (PQstatus(conn) == CONNECTION_BAD)
-                    break;
-                nulls++;
-                continue;
-            }
-            nulls = 0;
-            ExecStatusType st = PQresultStatus(r);
-            if (st == PGRES_PIPELINE_SYNC) {
-                PQclear(r);
-                synced = true;
-                break;
-            }
-            if (st == PGRES_FATAL_ERROR && rc == 0) {
-                set_error_from(db, r);
-                if (PQstatus(conn) != CONNECTION_BAD)
-                    log_failure(db, scope_stmt.name, r);
-                rc = CC_EDB;
-            }
-            PQclear(r);
-        }
-    }
-    if (PQstatus(conn) == CONNECTION_BAD) {
-        if (rc == 0)
-            set_error_from(db, NULL);
-        return LOST;
-    }
-    if (!synced || !PQexitPipelineMode(conn)) {
-        /* Out of step with the server: start over on a new session. */
-        set_error(db, "08P01", "the begin pipeline did not complete");
-        db->poisoned = true;
-        return LOST;
-    }
-    sync_tx(db);
+    static const char *const names[] = {"BEGIN", "cc_db_scope"};
+    rc = pipeline_collect(db, rc, names, 2, -1, NULL);
+    if (rc != LOST)
+        sync_tx(db);
     return rc;
 }
 
@@ -700,57 +728,14 @@ static int read_once(cc_db_t *db, const char *const *scope_params, const cc_stmt
         set_error_from(db, NULL);
         rc = CC_EDB;
     }
-    static const char *const what[] = {"BEGIN", "cc_db_scope", NULL, "COMMIT"};
-    bool synced = false;
-    if (PQpipelineSync(conn)) {
-        /* Results: four commands each followed by NULL, then SYNC; after an error the
-         * rest are PIPELINE_ABORTED. */
-        int index = 0;
-        for (int nulls = 0; nulls < 4;) {
-            PGresult *r = PQgetResult(conn);
-            if (r == NULL) {
-                if (PQstatus(conn) == CONNECTION_BAD)
-                    break;
-                nulls++;
-                index++;
-                continue;
-            }
-            nulls = 0;
-            ExecStatusType st = PQresultStatus(r);
-            if (st == PGRES_PIPELINE_SYNC) {
-                PQclear(r);
-                synced = true;
-                break;
-            }
-            if (st == PGRES_FATAL_ERROR && rc == 0) {
-                set_error_from(db, r);
-                if (PQstatus(conn) != CONNECTION_BAD)
-                    log_failure(db, index == 2 ? stmt->name : what[index & 3], r);
-                rc = CC_EDB;
-            }
-            if (index == 2 && rc == 0 && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
-                *out = r;
-                continue;
-            }
-            PQclear(r);
-        }
-    }
-    if (PQstatus(conn) == CONNECTION_BAD) {
-        if (rc == 0)
-            set_error_from(db, NULL);
-        rc = LOST;
-    } else if (!synced || !PQexitPipelineMode(conn)) {
-        set_error(db, "08P01", "the read pipeline did not complete");
-        db->poisoned = true;
-        rc = LOST;
-    } else if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    const char *const names[] = {"BEGIN", "cc_db_scope", stmt->name, "COMMIT"};
+    rc = pipeline_collect(db, rc, names, 4, 2, out);
+    if (rc == LOST)
+        return rc;
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
         /* an error inside the explicit BEGIN left the transaction aborted */
         PGresult *r = PQexec(conn, "ROLLBACK");
         PQclear(r);
-    }
-    if (rc != 0 && *out != NULL) {
-        PQclear(*out);
-        *out = NULL;
     }
     sync_tx(db);
     return rc;
