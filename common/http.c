@@ -463,6 +463,7 @@ struct cc_stream {
     cc_header_t *headers;
     size_t nheaders;
     bool kick_pending, start_sent, finished, closed, in_flight, final_sent;
+    bool discard; /* HEAD: the head is the whole answer; writes tell the handler to stop */
 };
 
 static void free_chunks(chunk_t *c)
@@ -664,7 +665,14 @@ int cc_res_stream_start(cc_req_t *req, int status, const char *content_type)
     st->headers[req->nres_headers].name = cc_strdup("x-request-id");
     st->headers[req->nres_headers].value = cc_strdup(req->request_id ? req->request_id : "");
     req->stream = st;
-    if (req->internal != NULL) {
+    if (strcmp(req->method, "HEAD") == 0) {
+        /* answered like any other response (send_response), without a body; the worker
+         * releases the stream after the handler, or the pool does for inline routes */
+        st->discard = true;
+        atomic_store(&st->refs, 1);
+        if (req->internal == NULL)
+            cc_pool_defer(req->pool, stream_release_cb, st);
+    } else if (req->internal != NULL) {
         stream_attach(st, req->internal);
     } else {
         /* no connection (cc_server_dispatch, an inline route): writes collect into the body
@@ -679,6 +687,8 @@ int cc_res_stream_write(cc_req_t *req, const void *data, size_t n)
     cc_stream_t *st = req->stream;
     if (st == NULL)
         return CC_EINVAL;
+    if (st->discard)
+        return CC_ECLOSED;
     if (st->loop == NULL) {
         /* not attached to a connection (in-process dispatch): collect into the body */
         cc_buf_append(&req->res_body, data, n);
@@ -953,7 +963,9 @@ static void send_response(h2o_req_t *hreq, cc_req_t *req)
     for (size_t i = 0; i < req->nres_headers; i++)
         add_h2o_header(hreq, req->res_headers[i].name, req->res_headers[i].value);
     add_h2o_header(hreq, "x-request-id", req->request_id ? req->request_id : "");
-    if (hreq->res.status != 204 && hreq->res.status != 304)
+    /* HEAD of a streamed resource has no body to measure: no Content-Length then */
+    bool head_of_stream = req->res_body.len == 0 && strcmp(req->method, "HEAD") == 0;
+    if (hreq->res.status != 204 && hreq->res.status != 304 && !head_of_stream)
         hreq->res.content_length = req->res_body.len;
     h2o_send_inline(hreq, req->res_body.data ? req->res_body.data : "", req->res_body.len);
 }

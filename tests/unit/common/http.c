@@ -1604,6 +1604,44 @@ static void test_live_stream_5mb(void **state)
         fail_msg("memory grew by %zu bytes while the client paused", c.heap_growth);
 }
 
+/* Regression: HEAD on a streamed resource sent the body; now the handler is told to stop
+ * at its first write and the answer is the head alone. */
+static void test_live_stream_head_has_no_body(void **state)
+{
+    atomic_store(&stream_produced, 0);
+    atomic_store(&stream_done, false);
+    atomic_store(&stream_rc, 0);
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/stream", live_port);
+    cc_buf_t body, heads;
+    cc_buf_init(&body);
+    cc_buf_init(&heads);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, append_body);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &heads);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    assert_int_equal(status, 200);
+    curl_easy_cleanup(h);
+    assert_int_equal(body.len, 0);
+    assert_non_null(strcasestr(heads.data, "content-type: application/octet-stream"));
+    uint64_t deadline = now_ms() + 5000;
+    while (!atomic_load(&stream_done) && now_ms() < deadline)
+        usleep(1000);
+    assert_true(atomic_load(&stream_done));
+    assert_int_equal(atomic_load(&stream_rc), CC_ECLOSED);
+    assert_int_equal(atomic_load(&stream_produced), 0);
+    cc_buf_free(&body);
+    cc_buf_free(&heads);
+}
+
 /* Regression: an inline streamed answer carried X-Request-Id twice. */
 static void test_live_stream_inline_one_request_id(void **state)
 {
@@ -2133,6 +2171,7 @@ int main(void)
         cmocka_unit_test(test_live_keepalive),
         cmocka_unit_test(test_live_stream_5mb),
         cmocka_unit_test(test_live_stream_inline_one_request_id),
+        cmocka_unit_test(test_live_stream_head_has_no_body),
         cmocka_unit_test(test_live_stream_client_disconnects),
         cmocka_unit_test(test_live_stream_backpressure),
         cmocka_unit_test(test_live_concurrent_clients),
