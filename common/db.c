@@ -60,6 +60,16 @@ static const cc_stmt_t scope_stmt = CC_STMT("cc_db_scope",
                                             "set_config('console.platform', $5, true)",
                                             5);
 
+/* The parameters of scope_stmt for a scope (NULL: no tenant, no privileges). */
+static void scope_params_of(const cc_scope_t *scope, const char *params[5])
+{
+    params[0] = scope && scope->tenant_id ? scope->tenant_id : "";
+    params[1] = scope && scope->msp_id ? scope->msp_id : "";
+    params[2] = scope && scope->principal_id ? scope->principal_id : "";
+    params[3] = scope && scope->system ? "on" : "off";
+    params[4] = scope && scope->platform ? "on" : "off";
+}
+
 /* ---- errors and logging ---- */
 
 static void set_error(cc_db_t *db, const char *sqlstate, const char *msg)
@@ -673,14 +683,8 @@ int cc_db_begin(cc_db_t *db, const cc_scope_t *scope)
         cc_log_error("cc_db_begin inside an open transaction");
         return CC_EINVAL;
     }
-    const char *params[5] = {"", "", "", "off", "off"};
-    if (scope != NULL) {
-        params[0] = scope->tenant_id ? scope->tenant_id : "";
-        params[1] = scope->msp_id ? scope->msp_id : "";
-        params[2] = scope->principal_id ? scope->principal_id : "";
-        params[3] = scope->system ? "on" : "off";
-        params[4] = scope->platform ? "on" : "off";
-    }
+    const char *params[5];
+    scope_params_of(scope, params);
     int rc;
     for (int attempt = 0;; attempt++) {
         if ((rc = ensure_connected(db, scope_stmt.name)) != 0)
@@ -749,14 +753,8 @@ int cc_db_read(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const cc_s
         cc_log_error("cc_db_read inside an open transaction");
         return CC_EINVAL;
     }
-    const char *scope_params[5] = {"", "", "", "off", "off"};
-    if (scope != NULL) {
-        scope_params[0] = scope->tenant_id ? scope->tenant_id : "";
-        scope_params[1] = scope->msp_id ? scope->msp_id : "";
-        scope_params[2] = scope->principal_id ? scope->principal_id : "";
-        scope_params[3] = scope->system ? "on" : "off";
-        scope_params[4] = scope->platform ? "on" : "off";
-    }
+    const char *scope_params[5];
+    scope_params_of(scope, scope_params);
     PGresult *r = NULL;
     int rc;
     for (int attempt = 0;; attempt++) {
