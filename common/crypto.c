@@ -4,6 +4,8 @@
  */
 #include "console/crypto.h"
 
+#include "console/str.h"
+
 #include <argon2.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -366,17 +368,6 @@ int cc_password_verify(const char *encoded, const char *password)
 
 /* ---- master key ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parses 64 hex characters or the base64url of 32 bytes, ignoring surrounding whitespace. */
 static int master_key_parse(const char *s, size_t n, uint8_t key[32])
 {
@@ -391,10 +382,10 @@ static int master_key_parse(const char *s, size_t n, uint8_t key[32])
     if (n == 64) {
         bool all_hex = true;
         for (size_t i = 0; i < 64 && all_hex; i++)
-            all_hex = hex_value(s[i]) >= 0;
+            all_hex = cc_hex_value(s[i]) >= 0;
         if (all_hex) {
             for (size_t i = 0; i < 32; i++)
-                key[i] = (uint8_t)(hex_value(s[2 * i]) << 4 | hex_value(s[2 * i + 1]));
+                key[i] = (uint8_t)(cc_hex_value(s[2 * i]) << 4 | cc_hex_value(s[2 * i + 1]));
             rc = 0;
             goto Exit;
         }

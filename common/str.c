@@ -161,7 +161,7 @@ bool cc_has_control(const char *s, size_t n)
     return false;
 }
 
-static int hexval(char c)
+int cc_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -181,7 +181,7 @@ char *cc_percent_decode(cc_pool_t *pool, const char *s, size_t n, bool form)
         if (c == '%') {
             if (i + 2 >= n)
                 return NULL;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            int h = cc_hex_value(s[i + 1]), l = cc_hex_value(s[i + 2]);
             if (h < 0 || l < 0)
                 return NULL;
             c = (char)(h << 4 | l);

@@ -57,6 +57,9 @@ int cc_query_get(cc_pool_t *pool, const char *query, const char *name, const cha
 int cc_query_check(cc_pool_t *pool, const char *query, const char *const *allowed,
                    const char **bad);
 
+/** The value of a hex digit (either case), or -1. */
+int cc_hex_value(char c);
+
 /** True when s is a canonical lower-case UUID (8-4-4-4-12 hex). */
 bool cc_is_uuid(const char *s);
 
