@@ -14,7 +14,7 @@ endif()
 set(TEST_PG_URL "postgresql:///postgres?host=${TEST_PG_DIR}&port=5432&user=console")
 
 function(cc_unit_test name)
-  add_executable(test_${name} ${ARGN})
+  add_executable(test_${name} ${ARGN} ${CMAKE_SOURCE_DIR}/tests/lib/testutil.c)
   target_link_libraries(test_${name} PRIVATE console_common PkgConfig::CMOCKA)
   target_include_directories(test_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/lib)
   target_compile_options(test_${name} PRIVATE ${TEST_C_FLAGS})

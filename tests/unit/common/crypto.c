@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "console/crypto.h"
 #include "console/errors.h"
 #include "console/str.h"
@@ -42,30 +43,6 @@ static void hex_to_bytes(const char *hex, uint8_t *out, size_t n)
         assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
         out[i] = (uint8_t)v;
     }
-}
-
-/* Removes a directory tree made by a test (only files and directories). */
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char *child = cc_aprintf("%s/%s", path, e->d_name);
-        struct stat st;
-        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(child);
-        else
-            unlink(child);
-        free(child);
-    }
-    closedir(d);
-    rmdir(path);
 }
 
 static char *make_tmpdir(void)
@@ -712,7 +689,7 @@ static void test_master_key_generate(void **state)
     fclose(f);
     assert_int_equal(cc_master_key_load(NULL, data_dir, true, &k2), CC_EINVAL);
 
-    rm_tree(dir);
+    test_rm_tree(dir);
     free(dir);
     free(data_dir);
     free(secrets);
@@ -748,7 +725,7 @@ static void test_master_key_generate_race(void **state)
         assert_int_equal(args[i].rc, 0);
         assert_memory_equal(args[i].key.key, args[0].key.key, 32);
     }
-    rm_tree(dir);
+    test_rm_tree(dir);
     free(dir);
 }
 

@@ -20,6 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "console/errors.h"
 #include "console/log.h"
 #include "console/mail.h"
@@ -547,29 +548,6 @@ static void test_build_refuses_injection(void **state)
 
 /* ---- file delivery ---- */
 
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char *child = cc_aprintf("%s/%s", path, e->d_name);
-        struct stat st;
-        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(child);
-        else
-            unlink(child);
-        free(child);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -676,7 +654,7 @@ static void test_send_file(void **state)
     free(found);
     free(mail_dir);
     free(data_dir);
-    rm_tree(tmpl);
+    test_rm_tree(tmpl);
 }
 
 static void test_send_file_unwritable(void **state)
