@@ -373,9 +373,10 @@ char *cc_problem_json(cc_error_id_t id, const char *detail, const char *request_
     return s ? s : cc_strdup("{}");
 }
 
-static void problem_v(cc_req_t *req, cc_error_id_t id, json_t *extra, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
-static void problem_v(cc_req_t *req, cc_error_id_t id, json_t *extra, const char *fmt, va_list ap)
+static void problem_v(cc_req_t *req, cc_error_id_t id, json_t *extra, const cc_problem_opts_t *opts,
+                      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static void problem_v(cc_req_t *req, cc_error_id_t id, json_t *extra, const cc_problem_opts_t *opts,
+                      const char *fmt, va_list ap)
 {
     if (id < 0 || id >= CC_ERR__COUNT)
         id = CC_ERR_INTERNAL_ERROR;
@@ -389,9 +390,12 @@ static void problem_v(cc_req_t *req, cc_error_id_t id, json_t *extra, const char
     }
     req->status = cc_error_defs[id].status;
     req->error_id = id;
-    cc_res_header(req, "content-type", "application/problem+json");
+    cc_res_header(req, "content-type",
+                  opts && opts->content_type ? opts->content_type : "application/problem+json");
     if (req->status == 401)
-        cc_res_header(req, "www-authenticate", "Bearer error=\"invalid_token\"");
+        cc_res_header(req, "www-authenticate",
+                      opts && opts->www_authenticate ? opts->www_authenticate
+                                                     : "Bearer error=\"invalid_token\"");
     cc_buf_free(&req->res_body);
     cc_buf_puts(&req->res_body, s);
     free(s);
@@ -403,7 +407,7 @@ void cc_res_problem(cc_req_t *req, cc_error_id_t id, const char *detail_fmt, ...
 {
     va_list ap;
     va_start(ap, detail_fmt);
-    problem_v(req, id, NULL, detail_fmt, ap);
+    problem_v(req, id, NULL, NULL, detail_fmt, ap);
     va_end(ap);
 }
 
@@ -411,7 +415,16 @@ void cc_res_problem_ext(cc_req_t *req, cc_error_id_t id, json_t *extra, const ch
 {
     va_list ap;
     va_start(ap, detail_fmt);
-    problem_v(req, id, extra, detail_fmt, ap);
+    problem_v(req, id, extra, NULL, detail_fmt, ap);
+    va_end(ap);
+}
+
+void cc_res_problem_opts(cc_req_t *req, cc_error_id_t id, json_t *extra,
+                         const cc_problem_opts_t *opts, const char *detail_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, detail_fmt);
+    problem_v(req, id, extra, opts, detail_fmt, ap);
     va_end(ap);
 }
 

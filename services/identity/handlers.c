@@ -41,15 +41,12 @@ void identity_handle_jwks(cc_req_t *req)
 static void oauth_error(cc_req_t *req, cc_error_id_t id, const char *error, const char *desc,
                         bool basic)
 {
-    cc_res_problem_ext(req, id, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
-                       "%s", desc);
-    for (size_t i = 0; i < req->nres_headers; i++) {
-        cc_header_t *h = &req->res_headers[i];
-        if (strcmp(h->name, "content-type") == 0)
-            h->value = "application/json";
-        else if (strcmp(h->name, "www-authenticate") == 0)
-            h->value = basic ? "Basic realm=\"console\"" : "Bearer";
-    }
+    const cc_problem_opts_t opts = {
+        .content_type = "application/json",
+        .www_authenticate = basic ? "Basic realm=\"console\"" : "Bearer",
+    };
+    cc_res_problem_opts(req, id, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
+                        &opts, "%s", desc);
     cc_res_header(req, "cache-control", "no-store");
 }
 

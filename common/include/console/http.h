@@ -117,6 +117,20 @@ void cc_res_problem(cc_req_t *req, cc_error_id_t id, const char *detail_fmt, ...
  */
 void cc_res_problem_ext(cc_req_t *req, cc_error_id_t id, json_t *extra, const char *detail_fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/** What a protocol may need to change in a problem response; NULL fields keep the default. */
+typedef struct cc_problem_opts {
+    const char *content_type;     /* default "application/problem+json" */
+    const char *www_authenticate; /* for 401; default: Bearer error="invalid_token" */
+} cc_problem_opts_t;
+
+/**
+ * cc_res_problem_ext with options, for protocols with their own error conventions (RFC
+ * 6749 token errors are application/json and challenge with Basic). Steals extra.
+ */
+void cc_res_problem_opts(cc_req_t *req, cc_error_id_t id, json_t *extra,
+                         const cc_problem_opts_t *opts, const char *detail_fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /** Answers 400 validation_failed with the validator's errors, or unknown_field. */
 struct cc_validator;
 void cc_res_invalid(cc_req_t *req, const struct cc_validator *v);

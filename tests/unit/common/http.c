@@ -305,8 +305,18 @@ static void h_endless(cc_req_t *req)
 /* ------------------------------------------------------------------------------------ */
 /* part one: in-process dispatch                                                         */
 
+/* A protocol error with its own conventions (as the OAuth token endpoint answers). */
+static void h_oauth_error(cc_req_t *req)
+{
+    const cc_problem_opts_t opts = {.content_type = "application/json",
+                                    .www_authenticate = "Basic realm=\"test\""};
+    cc_res_problem_opts(req, CC_ERR_INVALID_CLIENT, json_pack("{s:s}", "error", "invalid_client"),
+                        &opts, "Client authentication failed.");
+}
+
 static const cc_route_t routes[] = {
     {"POST", "/echo", h_echo, CC_ROUTE_PUBLIC, 256},
+    {"POST", "/oauth-error", h_oauth_error, CC_ROUTE_PUBLIC, 0},
     {"GET", "/me", h_me, 0, 0},
     {"GET", "/silent", h_silent, CC_ROUTE_PUBLIC, 0},
     {"GET", "/list", h_list, CC_ROUTE_PUBLIC, 0},
@@ -964,6 +974,20 @@ static void test_handler_never_answers(void **state)
     json_t *p = check_problem(req, "internal_error");
     assert_string_equal(jstr(p, "request_id"), "silent-1");
     json_decref(p);
+    cc_req_free(req);
+}
+
+static void test_problem_with_protocol_options(void **state)
+{
+    cc_req_t *req = call("POST", "/oauth-error", NULL, NULL, 0, NULL, "oauth-1");
+    assert_int_equal(req->status, 401);
+    assert_string_equal(res_header(req, "content-type"), "application/json");
+    assert_string_equal(res_header(req, "www-authenticate"), "Basic realm=\"test\"");
+    json_t *j = res_json(req);
+    assert_string_equal(jstr(j, "code"), "invalid_client");
+    assert_string_equal(jstr(j, "error"), "invalid_client");
+    assert_string_equal(jstr(j, "request_id"), "oauth-1");
+    json_decref(j);
     cc_req_free(req);
 }
 
@@ -2154,6 +2178,7 @@ int main(void)
         cmocka_unit_test(test_auth_public_route),
         cmocka_unit_test(test_auth_bad_tokens),
         cmocka_unit_test(test_handler_never_answers),
+        cmocka_unit_test(test_problem_with_protocol_options),
         cmocka_unit_test(test_handler_answers_twice),
         cmocka_unit_test(test_page_limits),
         cmocka_unit_test(test_unknown_parameter_named),
