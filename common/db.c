@@ -57,17 +57,22 @@ static const cc_stmt_t scope_stmt = CC_STMT("cc_db_scope",
                                             "set_config('console.msp_id', $2, true), "
                                             "set_config('console.principal_id', $3, true), "
                                             "set_config('console.system', $4, true), "
-                                            "set_config('console.platform', $5, true)",
-                                            5);
+                                            "set_config('console.platform', $5, true), "
+                                            "set_config('console.msp_wide', $6, true), "
+                                            "set_config('console.paths', $7, true)",
+                                            7);
+#define SCOPE_NPARAMS 7
 
 /* The parameters of scope_stmt for a scope (NULL: no tenant, no privileges). */
-static void scope_params_of(const cc_scope_t *scope, const char *params[5])
+static void scope_params_of(const cc_scope_t *scope, const char *params[SCOPE_NPARAMS])
 {
     params[0] = scope && scope->tenant_id ? scope->tenant_id : "";
     params[1] = scope && scope->msp_id ? scope->msp_id : "";
     params[2] = scope && scope->principal_id ? scope->principal_id : "";
     params[3] = scope && scope->system ? "on" : "off";
     params[4] = scope && scope->platform ? "on" : "off";
+    params[5] = scope && scope->msp_wide ? "on" : "off";
+    params[6] = scope && scope->paths ? scope->paths : "";
 }
 
 /* ---- errors and logging ---- */
@@ -599,8 +604,7 @@ int cc_db_exec(cc_db_t *db, const char *sql)
  * pipeline mode. Returns 0, CC_EDB or LOST (the connection is gone, or out of step with
  * the server: then the session is poisoned and started over).
  */
-static int pipeline_collect(cc_db_t *db, int rc, const char *const *names, int n, int keep,
-                            PGresult **kept)
+static int pipeline_collect(cc_db_t *db, int rc, const char *const *names, int n, PGresult **kept)
 {
     PGconn *conn = db->conn;
     bool synced = false;
@@ -630,9 +634,9 @@ static int pipeline_collect(cc_db_t *db, int rc, const char *const *names, int n
                     log_failure(db, index < n ? names[index] : "pipeline", r);
                 rc = CC_EDB;
             }
-            if (index == keep && rc == 0 && kept != NULL &&
+            if (kept != NULL && index < n && rc == 0 &&
                 (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
-                *kept = r;
+                kept[index] = r;
                 continue;
             }
             PQclear(r);
@@ -647,9 +651,11 @@ static int pipeline_collect(cc_db_t *db, int rc, const char *const *names, int n
         db->poisoned = true;
         rc = LOST;
     }
-    if (rc != 0 && kept != NULL && *kept != NULL) {
-        PQclear(*kept);
-        *kept = NULL;
+    if (rc != 0 && kept != NULL) {
+        for (int i = 0; i < n; i++) {
+            PQclear(kept[i]);
+            kept[i] = NULL;
+        }
     }
     return rc;
 }
@@ -671,7 +677,7 @@ static int begin_once(cc_db_t *db, const char *const *params)
         rc = CC_EDB;
     }
     static const char *const names[] = {"BEGIN", "cc_db_scope"};
-    rc = pipeline_collect(db, rc, names, 2, -1, NULL);
+    rc = pipeline_collect(db, rc, names, 2, NULL);
     if (rc != LOST)
         sync_tx(db);
     return rc;
@@ -683,7 +689,7 @@ int cc_db_begin(cc_db_t *db, const cc_scope_t *scope)
         cc_log_error("cc_db_begin inside an open transaction");
         return CC_EINVAL;
     }
-    const char *params[5];
+    const char *params[SCOPE_NPARAMS];
     scope_params_of(scope, params);
     int rc;
     for (int attempt = 0;; attempt++) {
@@ -710,13 +716,13 @@ int cc_db_begin(cc_db_t *db, const cc_scope_t *scope)
     return rc;
 }
 
-/* One round trip: BEGIN READ ONLY, the scope, stmt, COMMIT, then a sync. */
-static int read_once(cc_db_t *db, const char *const *scope_params, const cc_stmt_t *stmt,
-                     const char *const *params, PGresult **out)
+/* One round trip: BEGIN READ ONLY, the scope, each step's statement, COMMIT, then a sync. */
+static int read_once(cc_db_t *db, const char *const *scope_params, const cc_db_step_t *steps,
+                     size_t n, PGresult **kept)
 {
     int rc = ensure_prepared(db, &scope_stmt);
-    if (rc == 0)
-        rc = ensure_prepared(db, stmt);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = ensure_prepared(db, steps[i].stmt);
     if (rc != 0)
         return rc;
     PGconn *conn = db->conn;
@@ -724,16 +730,21 @@ static int read_once(cc_db_t *db, const char *const *scope_params, const cc_stmt
         set_error_from(db, NULL);
         return PQstatus(conn) == CONNECTION_BAD ? LOST : CC_EDB;
     }
-    if (!PQsendQueryParams(conn, "BEGIN READ ONLY", 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQsendQueryPrepared(conn, scope_stmt.name, scope_stmt.nparams, scope_params, NULL, NULL,
-                             0) ||
-        !PQsendQueryPrepared(conn, stmt->name, stmt->nparams, params, NULL, NULL, 0) ||
-        !PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) {
+    bool sent =
+        PQsendQueryParams(conn, "BEGIN READ ONLY", 0, NULL, NULL, NULL, NULL, 0) &&
+        PQsendQueryPrepared(conn, scope_stmt.name, scope_stmt.nparams, scope_params, NULL, NULL, 0);
+    for (size_t i = 0; i < n && sent; i++)
+        sent = PQsendQueryPrepared(conn, steps[i].stmt->name, steps[i].stmt->nparams,
+                                   steps[i].params, NULL, NULL, 0);
+    if (!sent || !PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) {
         set_error_from(db, NULL);
         rc = CC_EDB;
     }
-    const char *const names[] = {"BEGIN", "cc_db_scope", stmt->name, "COMMIT"};
-    rc = pipeline_collect(db, rc, names, 4, 2, out);
+    const char *names[CC_DB_READ_MAX + 3] = {"BEGIN", "cc_db_scope"};
+    for (size_t i = 0; i < n; i++)
+        names[i + 2] = steps[i].stmt->name;
+    names[n + 2] = "COMMIT";
+    rc = pipeline_collect(db, rc, names, (int)n + 3, kept);
     if (rc == LOST)
         return rc;
     if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
@@ -745,41 +756,58 @@ static int read_once(cc_db_t *db, const char *const *scope_params, const cc_stmt
     return rc;
 }
 
-int cc_db_read(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const cc_stmt_t *stmt,
-               const char *const *params, PGresult **res)
+int cc_db_read_many(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope,
+                    const cc_db_step_t *steps, size_t n)
 {
-    *res = NULL;
+    for (size_t i = 0; i < n; i++)
+        *steps[i].res = NULL;
+    if (n == 0 || n > CC_DB_READ_MAX)
+        return CC_EINVAL;
     if (db->tx_open) {
         cc_log_error("cc_db_read inside an open transaction");
         return CC_EINVAL;
     }
-    const char *scope_params[5];
+    const char *scope_params[SCOPE_NPARAMS];
     scope_params_of(scope, scope_params);
-    PGresult *r = NULL;
+    PGresult *kept[CC_DB_READ_MAX + 3];
     int rc;
     for (int attempt = 0;; attempt++) {
-        if ((rc = ensure_connected(db, stmt->name)) != 0)
+        memset(kept, 0, sizeof(kept));
+        if ((rc = ensure_connected(db, steps[0].stmt->name)) != 0)
             return rc;
-        rc = read_once(db, scope_params, stmt, params, &r);
+        rc = read_once(db, scope_params, steps, n, kept);
         if (rc != LOST)
             break;
         /* read-only and not committed: safe to run again on a new session */
         db->ready = false;
         db->tx_open = false;
         if (attempt > 0) {
-            log_lost(db, stmt->name, "the retry failed too");
+            log_lost(db, steps[0].stmt->name, "the retry failed too");
             return CC_EDBDOWN;
         }
-        log_lost(db, stmt->name, "reconnecting and retrying once");
+        log_lost(db, steps[0].stmt->name, "reconnecting and retrying once");
     }
-    if (rc == 0 && r != NULL) {
-        if (pool != NULL)
-            cc_pool_defer(pool, clear_result, r);
-        *res = r;
-    } else if (r != NULL) {
-        PQclear(r);
+    PQclear(kept[0]);
+    PQclear(kept[1]);
+    PQclear(kept[n + 2]);
+    for (size_t i = 0; i < n; i++) {
+        PGresult *r = kept[i + 2];
+        if (rc == 0 && r != NULL) {
+            if (pool != NULL)
+                cc_pool_defer(pool, clear_result, r);
+            *steps[i].res = r;
+        } else {
+            PQclear(r);
+        }
     }
     return rc;
+}
+
+int cc_db_read(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const cc_stmt_t *stmt,
+               const char *const *params, PGresult **res)
+{
+    cc_db_step_t step = {stmt, params, res};
+    return cc_db_read_many(db, pool, scope, &step, 1);
 }
 
 int cc_db_commit(cc_db_t *db)

@@ -865,6 +865,8 @@ static void run_handler(cc_server_t *s, cc_req_t *req)
         if (!authenticate(s, req))
             goto Exit;
         cc_log_set_context(req->request_id, req->principal->tenant_id);
+        if (s->conf.authorize != NULL && req->db != NULL && !s->conf.authorize(req))
+            goto Exit;
     }
     req->route->handler(req);
     if (!req->responded) {

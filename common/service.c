@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "console/authz.h"
+
 #include "console/log.h"
 #include "console/migrate.h"
 
@@ -89,6 +91,12 @@ static const cc_setting_t common_settings[] = {
       "gateway: PEM private key"),
     S("CONSOLE_TRUST_FORWARDED", CC_SET_BOOL, &g_env_storage.trust_forwarded, "false", 0, 0, false,
       "gateway: rate-limit by X-Forwarded-For (only behind a trusted proxy)"),
+    S("CONSOLE_AUTHZ_CACHE_MS", CC_SET_INT, &g_env_storage.authz_cache_ms, "1000", 0, 60000, false,
+      "how long a caller's grants and tenant status are cached per process (0 = off)"),
+    S("CONSOLE_TENANT_RETENTION_DAYS", CC_SET_INT, &g_env_storage.tenant_retention_days, "14", 1,
+      3650, false, "tenants: days a deleted tenant stays restorable before it is purged"),
+    S("CONSOLE_TENANT_PURGE_INTERVAL", CC_SET_INT, &g_env_storage.tenant_purge_interval_s, "60", 1,
+      86400, false, "tenants: seconds between looks for tenants due to be purged"),
     S("CONSOLE_ACCESS_TOKEN_TTL", CC_SET_INT, &g_env_storage.access_token_ttl_s, "600", 60, 86400,
       false, "identity: access token lifetime in seconds"),
     S("CONSOLE_KEY_ROTATION_DAYS", CC_SET_INT, &g_env_storage.key_rotation_days, "90", 1, 3650,
@@ -291,8 +299,10 @@ int cc_service_main(const cc_service_def_t *def, int argc, char **argv)
         .jwks = svc.jwks,
         .auth = {.issuer = svc.issuer, .audience = svc.env.audience, .leeway_s = 30},
         .ready = def->ready,
+        .authorize = cc_authz_enforce,
         .app = svc.app,
     };
+    cc_authz_set_cache_ms((int)svc.env.authz_cache_ms);
     if (cc_server_new(&sc, &svc.server) != 0)
         goto Exit;
     cc_server_start(svc.server);

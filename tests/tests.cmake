@@ -67,6 +67,7 @@ cc_pg_test(db tests/integration/db.c tests/lib/testdb.c)
 cc_pg_test(migrate tests/integration/migrate.c tests/lib/testdb.c)
 cc_pg_test(outbox tests/integration/outbox.c tests/lib/testdb.c)
 cc_pg_test(audit tests/integration/audit.c tests/lib/testdb.c)
+cc_pg_test(tenants tests/integration/tenants.c tests/lib/testdb.c ${TENANTS_SOURCES})
 
 # ---- end-to-end: the real stack through the real gateway (Node's test runner) ----
 find_program(NODE node)

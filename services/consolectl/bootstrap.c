@@ -61,7 +61,9 @@ static const cc_stmt_t q_client_secret =
     CC_STMT("ctl_client_secret",
             "UPDATE identity.clients SET secret_hash = $2, revoked_at = NULL WHERE id = $1", 2);
 static const cc_stmt_t q_tenant_msp =
-    CC_STMT("ctl_tenant_msp", "SELECT msp_id FROM tenants.tenants WHERE id = $1", 1);
+    CC_STMT("ctl_tenant_msp", "SELECT msp_id, kind FROM tenants.tenants WHERE id = $1", 1);
+static const cc_stmt_t q_role_kind =
+    CC_STMT("ctl_role_kind", "SELECT account_kind FROM roles.roles WHERE id = $1", 1);
 
 static int platform_id(cc_db_t *db, cc_pool_t *pool, const char **out, bool *created)
 {
@@ -234,6 +236,22 @@ int ctl_create_api_client(const cc_env_t *env, cc_db_t *db, const char *name, co
         goto Exit;
     }
     msp = cc_pool_strdup(pool, PQgetvalue(res, 0, 0));
+    const char *kind = cc_pool_strdup(pool, PQgetvalue(res, 0, 1));
+    /* the role must exist and fit the account: an MSP role on an MSP, a tenant role on a
+     * customer, a direct-account role on a direct account */
+    if ((rc = cc_db_query(db, pool, &q_role_kind, (const char *[]){role}, &res)) != 0)
+        goto Exit;
+    if (PQntuples(res) != 1) {
+        fprintf(stderr, "consolectl: no role %s (see GET /api/v1/roles)\n", role);
+        rc = CC_ENOENT;
+        goto Exit;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), kind) != 0) {
+        fprintf(stderr, "consolectl: role %s is for %s accounts; tenant %s is a %s account\n", role,
+                PQgetvalue(res, 0, 0), tenant_id, kind);
+        rc = CC_EINVAL;
+        goto Exit;
+    }
     client_id = cc_aprintf("cli_%s", rand);
     secret = cc_token_new(32);
     rc = upsert_client(db, pool, client_id, secret, name, tenant_id, msp, role, &id, &what);

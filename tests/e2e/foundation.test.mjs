@@ -7,26 +7,14 @@ import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { createServer } from 'node:http';
 import { useStack, waitFor, SERVICES, freePortBase } from './lib/stack.mjs';
+import { assertProblem, basic } from './lib/api.mjs';
 
 const s = useStack();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const b64url = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 const decodePart = (p) => JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
-const basic = (id, secret) => 'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64');
 const FORM = 'application/x-www-form-urlencoded';
-
-/** Asserts an RFC 9457 problem document with the given status and code. */
-function assertProblem(r, status, code) {
-  assert.equal(r.status, status, `status (body: ${r.text})`);
-  assert.match(r.headers.get('content-type') || '', /^application\/(problem\+)?json/);
-  assert.ok(r.json, `JSON body: ${r.text}`);
-  assert.equal(r.json.code, code, `code (body: ${r.text})`);
-  assert.equal(r.json.status, status);
-  for (const f of ['type', 'title', 'detail', 'request_id'])
-    assert.equal(typeof r.json[f], 'string', `problem member ${f}: ${r.text}`);
-  assert.equal(r.json.request_id, r.headers.get('x-request-id'), 'request_id matches X-Request-Id');
-}
 
 function token(body, { clientId, clientSecret, via = 'basic' } = {}) {
   const st = s.stack;

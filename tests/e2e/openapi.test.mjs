@@ -29,6 +29,33 @@ function required(schema) {
   return own.concat(...(schema.allOf || []).map(required));
 }
 
+let seq = 0;
+/** A fresh MSP to act on (tenants paths with {id}); deleted first when deleted is set. */
+async function freshTenant({ deleted = false } = {}) {
+  const name = `openapi ${process.pid} ${++seq}`;
+  const json = { 'content-type': 'application/json' };
+  const r = await s.stack.request('/api/v1/tenants', { method: 'POST', auth: true, headers: json, body: JSON.stringify({ name, kind: 'msp' }) });
+  assert.equal(r.status, 201, r.text);
+  if (deleted) {
+    const d = await s.stack.request(`/api/v1/tenants/${r.json.id}?confirm=${encodeURIComponent(name)}`, { method: 'DELETE', auth: true });
+    assert.equal(d.status, 202, d.text);
+  }
+  return r.json;
+}
+
+/** The concrete path and body of a request that should succeed for each operation. */
+async function requestFor(path, method) {
+  const json = { 'content-type': 'application/json' };
+  if (path === '/api/v1/tenants' && method === 'post')
+    return { path, headers: json, body: JSON.stringify({ name: `openapi ${process.pid} ${++seq}`, kind: 'msp' }) };
+  if (!path.includes('{id}')) return { path, ...bodyFor(path, method) };
+  const t = await freshTenant({ deleted: path.endsWith('/restore') });
+  const concrete = path.replace('{id}', t.id);
+  if (method === 'delete') return { path: `${concrete}?confirm=${encodeURIComponent(t.name)}` };
+  if (method === 'patch') return { path: concrete, headers: json, body: JSON.stringify({ name: `${t.name} renamed` }) };
+  return { path: concrete };
+}
+
 /** A request that should succeed for each operation that takes a body. */
 function bodyFor(path, method) {
   if (path === '/oauth2/token' && method === 'post') {
@@ -65,13 +92,13 @@ describe('schemas/openapi.yaml matches the running stack', () => {
       if (!op) continue;
       const secured = (op.security ?? spec.security ?? []).length > 0;
       test(`${method.toUpperCase()} ${path}`, async () => {
-        const extra = bodyFor(path, method);
-        const r = await s.stack.request(path, { method: method.toUpperCase(), auth: secured, ...extra });
+        const { path: concrete, ...extra } = await requestFor(path, method);
+        const r = await s.stack.request(concrete, { method: method.toUpperCase(), auth: secured, ...extra });
         assert.notEqual(r.json?.code, 'route_not_found', `${path} is not routed`);
         assert.ok(r.status < 300, `${method} ${path} should succeed: ${r.status} ${r.text}`);
         check(op, r, `${method} ${path}`);
         if (secured) {
-          const anon = await s.stack.request(path, { method: method.toUpperCase() });
+          const anon = await s.stack.request(concrete, { method: method.toUpperCase() });
           assert.equal(anon.status, 401, `${path} without a token`);
           check(op, anon, `${method} ${path} without a token`);
         }

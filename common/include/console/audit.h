@@ -27,4 +27,13 @@ typedef struct cc_audit {
  */
 int cc_audit_write(cc_req_t *req, const cc_audit_t *a);
 
+/** The same for background work without a request (a purge job): actor is the job's name. */
+int cc_audit_write_system(cc_db_t *db, cc_pool_t *pool, const char *job, const cc_audit_t *a);
+
+/**
+ * The caller's display name, as lists show who did something ("created_by"): the token's
+ * name, else its e-mail, else "API client <client_id>", else its sub.
+ */
+const char *cc_audit_actor_name(const cc_req_t *req);
+
 #endif

@@ -12,8 +12,9 @@
  *
  * Row-level security: cc_db_begin() opens a transaction and sets the caller's scope
  * with set_config(..., true) (transaction-local, PgBouncer transaction-mode safe):
- *   console.tenant_id, console.msp_id, console.principal_id, console.system and
- *   console.platform ('on'/'off').
+ *   console.tenant_id, console.msp_id, console.principal_id, console.system,
+ *   console.platform and console.msp_wide ('on'/'off') and console.paths (the subtrees
+ *   a caller confined below its root account may see; see console/authz.h).
  */
 #ifndef CONSOLE_DB_H
 #define CONSOLE_DB_H
@@ -41,8 +42,10 @@ typedef struct cc_scope {
     const char *tenant_id;
     const char *msp_id;
     const char *principal_id;
-    bool system;   /* trusted background work (migrations, outbox consumers, bootstrap) */
-    bool platform; /* the caller acts for the platform operator: every MSP's rows */
+    bool system;       /* trusted background work (migrations, outbox consumers, bootstrap) */
+    bool platform;     /* the caller acts for the platform operator: every MSP's rows */
+    bool msp_wide;     /* every row of msp_id (the caller holds a grant on the root account) */
+    const char *paths; /* else: the subtrees it may see, ltree paths separated by spaces */
 } cc_scope_t;
 
 /**
@@ -104,6 +107,19 @@ int cc_db_commit(cc_db_t *db);
  */
 int cc_db_read(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const cc_stmt_t *stmt,
                const char *const *params, PGresult **res);
+/** One statement of cc_db_read_many: its parameters and where its result goes. */
+typedef struct cc_db_step {
+    const cc_stmt_t *stmt;
+    const char *const *params;
+    PGresult **res;
+} cc_db_step_t;
+#define CC_DB_READ_MAX 8
+/**
+ * cc_db_read with up to CC_DB_READ_MAX statements in the same read-only transaction and
+ * the same round trip (e.g. a page and its total count). On failure every *res is NULL.
+ */
+int cc_db_read_many(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope,
+                    const cc_db_step_t *steps, size_t n);
 /** Rolls back if a transaction is open; safe to call in any state. */
 void cc_db_rollback(cc_db_t *db);
 /** True while a transaction is open on this connection. */

@@ -60,6 +60,7 @@ struct cc_req {
     cc_route_match_t match;
 
     cc_principal_t *principal; /* verified caller; NULL on public routes without a token */
+    struct cc_authz *authz;    /* the caller's grants (console/authz.h); NULL without one */
     cc_db_t *db;               /* the worker's connection; NULL on inline routes */
 
     /* response, filled by cc_res_* */
@@ -172,6 +173,9 @@ typedef struct cc_server_config {
     cc_jwks_t *jwks;     /* verifies bearer tokens; required when any route is not public */
     cc_auth_opts_t auth; /* issuer, audience, leeway (may_fetch is set by the server) */
     cc_ready_cb ready;
+    /* run after authentication on authenticated routes that have a database; answers and
+     * returns false to refuse (cc_authz_enforce: grants and tenant suspension) */
+    bool (*authorize)(cc_req_t *req);
     void *app;
     size_t queue_max; /* waiting requests before 503; 0 = 4096 */
 } cc_server_config_t;

@@ -42,6 +42,9 @@ typedef struct cc_env {
     int64_t rate_limit_rps, rate_limit_burst, upstream_timeout_ms;
     const char *tls_cert, *tls_key;
     bool trust_forwarded;
+    int64_t authz_cache_ms;
+    /* tenants */
+    int64_t tenant_retention_days, tenant_purge_interval_s;
     /* identity */
     int64_t access_token_ttl_s, key_rotation_days;
     /* bootstrap (consolectl, deploy/local/up) */
