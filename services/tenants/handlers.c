@@ -14,6 +14,7 @@
 
 #include "console/audit.h"
 #include "console/authz.h"
+#include "console/idempotency.h"
 #include "console/json.h"
 #include "console/log.h"
 #include "console/outbox.h"
@@ -167,8 +168,10 @@ void tenants_handle_create(cc_req_t *req)
     }
     if (parent_id == NULL)
         parent_id = req->principal->tenant_id;
+    if (cc_idem_replay(req) != 0)
+        return;
 
-    tenant_t parent, t;
+    tenant_t parent, t = {0};
     int rc = cc_db_begin(req->db, cc_req_scope(req));
     if (rc == 0)
         rc = tenants_lock_parent(req->db, req->pool, parent_id, &parent);
@@ -209,15 +212,34 @@ void tenants_handle_create(cc_req_t *req)
                         cc_audit_actor_name(req), &t);
     if (rc == 0)
         rc = record(req, "tenant.created", &t, json_pack("{s:s}", "name", t.name));
+    json_t *out = NULL;
+    char etag[32] = "";
+    const char *location = NULL;
+    if (rc == 0) {
+        out = tenants_json(&t);
+        snprintf(etag, sizeof(etag), "\"%d\"", t.version);
+        location = cc_pool_printf(req->pool, "/api/v1/tenants/%s", t.id);
+        rc = cc_idem_remember(req, 201, out, location, etag);
+    }
     if (rc != 0) {
         cc_db_rollback(req->db);
-        res_store_error(req, rc);
+        json_decref(out);
+        if (rc == CC_ECONFLICT && cc_req_header(req, "idempotency-key") != NULL &&
+            strcmp(cc_db_sqlstate(req->db), "23505") != 0)
+            cc_res_problem(req, CC_ERR_CONFLICT,
+                           "A request with this Idempotency-Key completed meanwhile; retry it "
+                           "to get its answer.");
+        else
+            res_store_error(req, rc);
         return;
     }
-    if (commit(req) != 0)
+    if (commit(req) != 0) {
+        json_decref(out);
         return;
-    cc_res_header(req, "location", cc_pool_printf(req->pool, "/api/v1/tenants/%s", t.id));
-    res_tenant(req, 201, &t);
+    }
+    cc_res_header(req, "location", location);
+    cc_res_header(req, "etag", etag);
+    cc_res_json(req, 201, out);
 }
 
 /* ---- read ---- */

@@ -218,6 +218,28 @@ describe('the MSP guide walk-through', () => {
     assertProblem(await adminA('POST', `/api/v1/tenants/${c.id}/restore`), 409, 'conflict');
   });
 
+  test('Idempotency-Key: a retried create returns the first answer, not a second account', async () => {
+    const key = `create-${Date.now()}`;
+    const body = { name: 'Retry Co', kind: 'customer', parent_id: mspA.id };
+    const first = await adminA('POST', '/api/v1/tenants', body, { 'idempotency-key': key });
+    assert.equal(first.status, 201, first.text);
+    const again = await adminA('POST', '/api/v1/tenants', body, { 'idempotency-key': key });
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.json.id, first.json.id);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.headers.get('location'), first.headers.get('location'));
+    assertProblem(await adminA('POST', '/api/v1/tenants', { ...body, name: 'Other Co' }, { 'idempotency-key': key }), 422, 'idempotency_key_reused');
+    assertProblem(await adminA('POST', '/api/v1/tenants', body, { 'idempotency-key': 'bad key' }), 400, 'invalid_parameter');
+    // keys are per caller: another principal's same key is a new request
+    const other = await adminB('POST', '/api/v1/tenants', { ...body, parent_id: mspB.id }, { 'idempotency-key': key });
+    assert.equal(other.status, 201, other.text);
+    assert.notEqual(other.json.id, first.json.id);
+    const list = await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&q=retry`);
+    assert.equal(list.json.total, 1, 'one account, not two');
+    for (const [api, t] of [[adminA, first.json], [adminB, other.json]])
+      assert.equal((await api('DELETE', `/api/v1/tenants/${t.id}?confirm=Retry%20Co`)).status, 202);
+  });
+
   test('an MSP cannot suspend or delete itself; the platform can', async () => {
     assertProblem(await adminA('POST', `/api/v1/tenants/${mspA.id}/suspend`), 403, 'forbidden');
     assertProblem(await adminA('DELETE', `/api/v1/tenants/${mspA.id}?confirm=MSP%20Alpha`), 403, 'forbidden');
