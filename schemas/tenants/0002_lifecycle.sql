@@ -21,10 +21,9 @@ ALTER TABLE tenants
     ADD CONSTRAINT tenants_name_key CHECK (name_key = name_key(name)),
     ADD CONSTRAINT tenants_deleted CHECK ((status = 'deleted') = (purge_at IS NOT NULL));
 
--- Lists are keyset-paginated per parent: by name (then id) or by creation (then id).
--- The name index uses the "C" collation (code-point order, what the lists sort by), which
--- also lets a name-prefix search (LIKE 'abc%') use it.
-CREATE INDEX tenants_parent_name ON tenants (parent_id, (name_key COLLATE "C"), id);
+-- Lists are keyset-paginated per parent: by name (then id) or by creation (then id), in
+-- the database's collation. Name searches (prefix or substring) use the trigram index.
+CREATE INDEX tenants_parent_name ON tenants (parent_id, name_key, id);
 CREATE INDEX tenants_parent_created ON tenants (parent_id, created_at, id);
 -- Substring search (LIKE '%abc%') on any script, through trigrams.
 CREATE INDEX tenants_name_trgm ON tenants USING gin (name_key gin_trgm_ops);

@@ -40,8 +40,8 @@ static void csv_row(cc_buf_t *b, const tenant_t *t)
 
 void tenants_handle_export(cc_req_t *req)
 {
-    static const char *const allowed[] = {"parent_id", "q",   "status", "sort",
-                                          "format",    "bom", NULL};
+    static const char *const allowed[] = {"parent_id", "q",      "prefix", "status",
+                                          "sort",      "format", "bom",    NULL};
     tenant_filter_t f;
     bool failed = false;
     if (cc_req_query_allowed(req, allowed) != 0 || tenants_filter_from_query(req, &f, false) != 0)

@@ -287,6 +287,7 @@ int tenants_filter_from_query(cc_req_t *req, tenant_filter_t *f, bool paged)
     memset(f, 0, sizeof(*f));
     f->parent_id = cc_req_query(req, "parent_id", &failed);
     const char *q = failed ? NULL : cc_req_query(req, "q", &failed);
+    const char *prefix = failed ? NULL : cc_req_query(req, "prefix", &failed);
     const char *status = failed ? NULL : cc_req_query(req, "status", &failed);
     const char *sort = failed ? NULL : cc_req_query(req, "sort", &failed);
     if (failed)
@@ -317,6 +318,14 @@ int tenants_filter_from_query(cc_req_t *req, tenant_filter_t *f, bool paged)
         }
         f->sort = (tenant_sort_t)s;
     }
+    if (q != NULL && prefix != NULL) {
+        cc_res_problem(req, CC_ERR_INVALID_PARAMETER,
+                       "Give q (anywhere in the name) or prefix, not both.");
+        return -1;
+    }
+    f->search = q != NULL ? SEARCH_SUBSTRING : SEARCH_PREFIX;
+    if (q == NULL)
+        q = prefix;
     if (q != NULL) {
         size_t len = strlen(q);
         while (len > 0 && (q[len - 1] == ' ' || q[len - 1] == '\t'))
@@ -369,8 +378,8 @@ int tenants_filter_from_query(cc_req_t *req, tenant_filter_t *f, bool paged)
     return 0;
 }
 
-static const char *const list_params[] = {"parent_id", "q",      "status", "sort",
-                                          "limit",     "cursor", NULL};
+static const char *const list_params[] = {"parent_id", "q",     "prefix", "status",
+                                          "sort",      "limit", "cursor", NULL};
 
 void tenants_handle_list(cc_req_t *req)
 {

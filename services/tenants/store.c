@@ -65,6 +65,19 @@ static const cc_stmt_t q_restore =
 static const cc_stmt_t q_children =
     CC_STMT("tenants_live_children",
             "SELECT count(*) FROM tenants WHERE parent_id = $1::uuid AND status <> 'deleted'", 1);
+/* Counts from the parent's counters (schemas/tenants/0003_child_counts.sql), for callers
+ * who see every child; the row is absent when the parent is not visible. */
+static const cc_stmt_t q_counted =
+    CC_STMT("tenants_counted",
+            "SELECT CASE $2 WHEN '' THEN children_active + children_suspended"
+            " WHEN 'active' THEN children_active WHEN 'suspended' THEN children_suspended"
+            " ELSE children_deleted END, 1 FROM tenants WHERE id = $1::uuid",
+            2);
+static const cc_stmt_t q_summary_counted =
+    CC_STMT("tenants_summary_counted",
+            "SELECT children_active + children_suspended, children_active, children_suspended,"
+            " children_deleted, 1 FROM tenants WHERE id = $1::uuid",
+            1);
 static const cc_stmt_t q_summary = CC_STMT("tenants_summary",
                                            "SELECT count(*) FILTER (WHERE status <> 'deleted'),"
                                            " count(*) FILTER (WHERE status = 'active'),"
@@ -84,36 +97,51 @@ static const struct sort_def {
     const char *order; /* ORDER BY */
     const char *after; /* keyset condition on $3 (key) and $4 (id) */
 } sorts[SORT_COUNT] = {
-    [SORT_NAME] = {"name", "t.name_key", "t.name_key COLLATE \"C\", t.id",
-                   "(t.name_key COLLATE \"C\", t.id) > ($3::text COLLATE \"C\", $4::uuid)"},
-    [SORT_NAME_DESC] = {"-name", "t.name_key", "t.name_key COLLATE \"C\" DESC, t.id DESC",
-                        "(t.name_key COLLATE \"C\", t.id) < ($3::text COLLATE \"C\", $4::uuid)"},
+    [SORT_NAME] = {"name", "t.name_key", "t.name_key, t.id",
+                   "(t.name_key, t.id) > ($3::text, $4::uuid)"},
+    [SORT_NAME_DESC] = {"-name", "t.name_key", "t.name_key DESC, t.id DESC",
+                        "(t.name_key, t.id) < ($3::text, $4::uuid)"},
     [SORT_CREATED] = {"created_at", TS("t.created_at"), "t.created_at, t.id",
                       "(t.created_at, t.id) > ($3::timestamptz, $4::uuid)"},
     [SORT_CREATED_DESC] = {"-created_at", TS("t.created_at"), "t.created_at DESC, t.id DESC",
                            "(t.created_at, t.id) < ($3::timestamptz, $4::uuid)"},
 };
 
-/* q matches anywhere in the name, compared as name_key() compares (NFKC, case-folded),
- * LIKE's metacharacters taken literally. The trigram index serves it. */
-static const char *search_cond(const char *param)
+/*
+ * The search conditions on the normalized query ($n): compared as name_key() compares
+ * (NFKC, case-folded).
+ * - q, a substring: LIKE with its metacharacters taken literally. LIKE is not leakproof,
+ *   so under row-level security PostgreSQL evaluates it after the policy and cannot use
+ *   the trigram index: the match scans the parent's children through the parent index.
+ * - prefix: a range on the list's own index (comparison operators and starts_with are
+ *   leakproof, so they become index conditions even under row-level security). The upper
+ *   bound appends U+10FFFF, exact in the code-point order of the database's C.UTF-8
+ *   collation; starts_with keeps the result exact whatever the collation.
+ */
+static const char *search_cond(int mode, const char *param)
 {
-    static char buf[2][256];
+    static char buf[3][2][320];
     int i = strcmp(param, "$5") == 0;
-    snprintf(buf[i], sizeof(buf[i]),
-             "t.name_key LIKE ('%%' || replace(replace(replace(name_key(%s::text), '\\', "
-             "'\\\\'), '%%', '\\%%'), '_', '\\_') || '%%')",
-             param);
-    return buf[i];
+    if (mode == SEARCH_SUBSTRING)
+        snprintf(buf[mode][i], sizeof(buf[mode][i]),
+                 "t.name_key LIKE ('%%' || replace(replace(replace(name_key(%s::text), '\\', "
+                 "'\\\\'), '%%', '\\%%'), '_', '\\_') || '%%')",
+                 param);
+    else
+        snprintf(buf[mode][i], sizeof(buf[mode][i]),
+                 "t.name_key >= name_key(%s::text) AND t.name_key < name_key(%s::text) || "
+                 "chr(1114111) AND starts_with(t.name_key, name_key(%s::text))",
+                 param, param, param);
+    return buf[mode][i];
 }
 
-static cc_stmt_t list_stmts[SORT_COUNT][2][2]; /* [sort][searching][after] */
-static cc_stmt_t count_stmts[2];               /* [searching] */
+static cc_stmt_t list_stmts[SORT_COUNT][SEARCH_MODES][2]; /* [sort][search][after] */
+static cc_stmt_t count_stmts[SEARCH_MODES];               /* [search] */
 
 void tenants_store_init(void)
 {
     for (int s = 0; s < SORT_COUNT; s++) {
-        for (int q = 0; q < 2; q++) {
+        for (int q = 0; q < SEARCH_MODES; q++) {
             for (int a = 0; a < 2; a++) {
                 cc_stmt_t *st = &list_stmts[s][q][a];
                 st->name = cc_aprintf("tenants_list_%d_%d_%d", s, q, a);
@@ -121,18 +149,18 @@ void tenants_store_init(void)
                     "SELECT " COLS
                     ", %s FROM tenants t WHERE t.parent_id = $1::uuid AND " STATUS_COND
                     " AND %s AND %s ORDER BY %s LIMIT $6",
-                    sorts[s].key, q ? search_cond("$5") : "$5::text IS NULL",
+                    sorts[s].key, q ? search_cond(q, "$5") : "$5::text IS NULL",
                     a ? sorts[s].after : "$3::text IS NULL AND $4::text IS NULL", sorts[s].order);
                 st->nparams = 6;
             }
         }
     }
-    for (int q = 0; q < 2; q++) {
+    for (int q = 0; q < SEARCH_MODES; q++) {
         count_stmts[q].name = cc_aprintf("tenants_count_%d", q);
         count_stmts[q].sql =
             cc_aprintf("SELECT count(*), (SELECT count(*) FROM tenants p WHERE p.id = $1::uuid)"
                        " FROM tenants t WHERE t.parent_id = $1::uuid AND " STATUS_COND " AND %s",
-                       q ? search_cond("$3") : "$3::text IS NULL");
+                       q ? search_cond(q, "$3") : "$3::text IS NULL");
         count_stmts[q].nparams = 3;
     }
 }
@@ -140,12 +168,12 @@ void tenants_store_init(void)
 void tenants_store_dispose(void)
 {
     for (int s = 0; s < SORT_COUNT; s++)
-        for (int q = 0; q < 2; q++)
+        for (int q = 0; q < SEARCH_MODES; q++)
             for (int a = 0; a < 2; a++) {
                 free((char *)list_stmts[s][q][a].name);
                 free((char *)list_stmts[s][q][a].sql);
             }
-    for (int q = 0; q < 2; q++) {
+    for (int q = 0; q < SEARCH_MODES; q++) {
         free((char *)count_stmts[q].name);
         free((char *)count_stmts[q].sql);
     }
@@ -268,14 +296,17 @@ int tenants_list(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const te
 {
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", f->limit + 1);
-    int searching = f->pattern != NULL;
+    int searching = f->pattern == NULL ? SEARCH_NONE : f->search;
     int after = f->after_key != NULL;
     const char *lp[] = {f->parent_id, f->status, f->after_key, f->after_id, f->pattern, limit};
     const char *cp[] = {f->parent_id, f->status, f->pattern};
     PGresult *rows = NULL, *count = NULL;
+    /* who sees every child of the parent reads its counters; others count what they see */
+    bool counted = !searching && (scope->platform || scope->msp_wide);
     cc_db_step_t steps[] = {
         {&list_stmts[f->sort][searching][after], lp, &rows},
-        {&count_stmts[searching], cp, &count},
+        counted ? (cc_db_step_t){&q_counted, cp, &count}
+                : (cc_db_step_t){&count_stmts[searching], cp, &count},
     };
     int rc = cc_db_read_many(db, pool, scope, steps, total ? 2 : 1);
     if (rc != 0)
@@ -285,8 +316,9 @@ int tenants_list(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const te
     for (int r = 0; r < *n; r++)
         row_of(rows, r, &(*items)[r]);
     if (total) {
-        *total = atoll(PQgetvalue(count, 0, 0));
-        *parent_visible = atoll(PQgetvalue(count, 0, 1)) > 0;
+        bool row = PQntuples(count) == 1;
+        *total = row ? atoll(PQgetvalue(count, 0, 0)) : 0;
+        *parent_visible = row && atoll(PQgetvalue(count, 0, 1)) > 0;
     }
     return 0;
 }
@@ -295,9 +327,17 @@ int tenants_summary(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const
                     json_t **out, bool *parent_visible)
 {
     PGresult *res;
-    int rc = cc_db_read(db, pool, scope, &q_summary, (const char *[]){parent_id}, &res);
+    bool counted = scope->platform || scope->msp_wide;
+    int rc = cc_db_read(db, pool, scope, counted ? &q_summary_counted : &q_summary,
+                        (const char *[]){parent_id}, &res);
     if (rc != 0)
         return rc;
+    if (PQntuples(res) == 0) { /* counted, and the parent is not visible */
+        *parent_visible = false;
+        *out = json_pack("{s:i, s:i, s:i, s:i}", "customers_total", 0, "active_total", 0,
+                         "suspended_total", 0, "deleted_total", 0);
+        return 0;
+    }
     *parent_visible = atoll(PQgetvalue(res, 0, 4)) > 0;
     *out = json_pack("{s:I, s:I, s:I, s:I}", "customers_total",
                      (json_int_t)atoll(PQgetvalue(res, 0, 0)), "active_total",

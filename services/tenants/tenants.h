@@ -38,10 +38,14 @@ typedef enum tenant_sort {
 int tenants_sort_parse(const char *s);
 const char *tenants_sort_name(tenant_sort_t sort);
 
+/** How the list searches names. */
+enum { SEARCH_NONE, SEARCH_SUBSTRING, SEARCH_PREFIX, SEARCH_MODES };
+
 typedef struct tenant_filter {
     const char *parent_id;
     const char *status;  /* "" = active and suspended; else exactly this status */
-    const char *pattern; /* LIKE pattern of the normalized q ("%…%"), or NULL */
+    const char *pattern; /* the search text (q or prefix, trimmed), or NULL */
+    int search;          /* SEARCH_SUBSTRING (q) or SEARCH_PREFIX (prefix) */
     tenant_sort_t sort;
     const char *after_key, *after_id; /* keyset position, or NULL for the first page */
     int limit;

@@ -89,6 +89,16 @@ describe('the MSP guide walk-through', () => {
     assert.equal(r.json.total, 0);
     r = await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&q=_`);
     assert.equal(r.json.total, 0);
+    // prefix: the start of the name only (served by the list's index)
+    r = await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&prefix=${encodeURIComponent('顧客会社')}`);
+    assert.equal(r.json.total, 4);
+    r = await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&prefix=${encodeURIComponent('会社')}`);
+    assert.equal(r.json.total, 0);
+    r = await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&prefix=ab`);
+    assert.deepEqual(r.json.items.map((t) => t.name), ['ＡＢＣ Trading']);
+    r = await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&prefix=${encodeURIComponent('%')}`);
+    assert.equal(r.json.total, 0);
+    assertProblem(await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&prefix=a&q=b`), 400, 'invalid_parameter');
     const del = await adminA('DELETE', `/api/v1/tenants/${wide.json.id}?confirm=${encodeURIComponent('ＡＢＣ Trading')}`);
     assert.equal(del.status, 202, del.text);
   });

@@ -348,6 +348,43 @@ static void test_changes_are_audited_in_the_same_transaction(void **state)
                      1);
 }
 
+/* After every lifecycle step of the tests above (creates, suspends, deletes, purges),
+ * the counters the lists read agree with a real count. */
+static void test_child_counters_agree_with_a_count(void **state)
+{
+    (void)state;
+    const cc_scope_t system = {.system = true};
+    /* leave one customer suspended and one in the recycle bin */
+    cc_req_t *r = call(A_ADMIN, MSP_A, MSP_A, "POST", "/api/v1/tenants/" CUST_A2 "/suspend", NULL);
+    assert_int_equal(r->status, 200);
+    cc_req_free(r);
+    r = call(A_ADMIN, MSP_A, MSP_A, "POST", "/api/v1/tenants",
+             "{\"name\": \"Binned\", \"kind\": \"customer\", \"parent_id\": \"" MSP_A "\"}");
+    assert_int_equal(r->status, 201);
+    json_t *t = json_loads(r->res_body.data, 0, NULL);
+    char *path = cc_aprintf("/api/v1/tenants/%s?confirm=Binned",
+                            json_string_value(json_object_get(t, "id")));
+    json_decref(t);
+    cc_req_free(r);
+    r = call(A_ADMIN, MSP_A, MSP_A, "DELETE", path, NULL);
+    assert_int_equal(r->status, 202);
+    cc_req_free(r);
+    free(path);
+    assert_int_equal(count_sql(&system, "SELECT children_active * 100 + children_suspended * 10"
+                                        " + children_deleted FROM tenants.tenants"
+                                        " WHERE id = '" MSP_A "'"),
+                     111);
+    assert_int_equal(count_sql(&system,
+                               "SELECT count(*) FROM tenants.tenants p WHERE"
+                               " children_active <> (SELECT count(*) FROM tenants.tenants c"
+                               "   WHERE c.parent_id = p.id AND c.status = 'active')"
+                               " OR children_suspended <> (SELECT count(*) FROM tenants.tenants c"
+                               "   WHERE c.parent_id = p.id AND c.status = 'suspended')"
+                               " OR children_deleted <> (SELECT count(*) FROM tenants.tenants c"
+                               "   WHERE c.parent_id = p.id AND c.status = 'deleted')"),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_suspended_home_refuses_every_request),
         cmocka_unit_test(test_purge_ends_the_recycle_bin),
         cmocka_unit_test(test_changes_are_audited_in_the_same_transaction),
+        cmocka_unit_test(test_child_counters_agree_with_a_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
