@@ -63,7 +63,7 @@ static const cc_stmt_t q_client_secret =
 static const cc_stmt_t q_tenant_msp =
     CC_STMT("ctl_tenant_msp", "SELECT msp_id, kind FROM tenants.tenants WHERE id = $1", 1);
 static const cc_stmt_t q_role_kind =
-    CC_STMT("ctl_role_kind", "SELECT account_kind FROM roles.roles WHERE id = $1", 1);
+    CC_STMT("ctl_role_kind", "SELECT account_kind, msp_id FROM roles.roles WHERE id = $1", 1);
 
 static int platform_id(cc_db_t *db, cc_pool_t *pool, const char **out, bool *created)
 {
@@ -244,6 +244,11 @@ int ctl_create_api_client(const cc_env_t *env, cc_db_t *db, const char *name, co
     if (PQntuples(res) != 1) {
         fprintf(stderr, "consolectl: no role %s (see GET /api/v1/roles)\n", role);
         rc = CC_ENOENT;
+        goto Exit;
+    }
+    if (!PQgetisnull(res, 0, 1) && strcmp(PQgetvalue(res, 0, 1), msp) != 0) {
+        fprintf(stderr, "consolectl: role %s is a custom role of another account\n", role);
+        rc = CC_EINVAL;
         goto Exit;
     }
     if (strcmp(PQgetvalue(res, 0, 0), kind) != 0) {

@@ -48,6 +48,10 @@ async function requestFor(path, method) {
   const json = { 'content-type': 'application/json' };
   if (path === '/api/v1/tenants' && method === 'post')
     return { path, headers: json, body: JSON.stringify({ name: `openapi ${process.pid} ${++seq}`, kind: 'msp' }) };
+  if (path === '/api/v1/roles' && method === 'post') {
+    const t = await freshTenant();
+    return { path, headers: json, body: JSON.stringify({ name: 'openapi role', account_kind: 'msp', permissions: ['tenants:read'], msp_id: t.id }) };
+  }
   if (!path.includes('{id}')) return { path, ...bodyFor(path, method) };
   const t = await freshTenant({ deleted: path.endsWith('/restore') });
   const concrete = path.replace('{id}', t.id);
