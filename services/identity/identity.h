@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "console/json.h"
 #include "console/service.h"
 
 /** The signing key in use and the published key set. */
@@ -16,6 +17,12 @@ typedef struct identity_keys {
     char *priv_pem;  /* active private key (PEM), memory only */
     char *jwks_json; /* {"keys": [...]}: active + retired keys not yet expired */
 } identity_keys_t;
+
+/* argon2id costs of passwords and recovery answers (~100 ms per hash on the reference
+ * machine, docs/performance.md); the PHC string records them per hash. */
+#define IDENTITY_ARGON2_T 8u
+#define IDENTITY_ARGON2_M_KIB 19456u
+#define IDENTITY_ARGON2_P 1u
 
 typedef struct identity_app {
     cc_service_t *svc;
@@ -34,8 +41,9 @@ void identity_keys_dispose(identity_keys_t *keys);
 /** An OAuth client row. Strings in the pool. */
 typedef struct identity_client {
     const char *id, *client_id, *name, *kind, *secret_hash, *tenant_id, *msp_id, *role;
-    json_t *scopes;      /* array of strings, on the pool */
-    json_t *grant_types; /* array of strings, on the pool */
+    json_t *scopes;                           /* array of strings, on the pool */
+    json_t *grant_types;                      /* array of strings, on the pool */
+    json_t *redirect_uris, *post_logout_uris; /* arrays of strings, on the pool */
     bool revoked;
 } identity_client_t;
 
@@ -46,10 +54,100 @@ int identity_store_client_by_client_id(cc_db_t *db, cc_pool_t *pool, const char 
 int identity_store_client_by_id(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope,
                                 const char *id, identity_client_t *out);
 
+/** What identity reads about a user (users.sign_in_profiles). Strings in the pool. */
+typedef struct identity_user {
+    const char *id, *tenant_id, *msp_id, *username, *email, *first_name, *last_name, *language,
+        *time_zone, *status;
+} identity_user_t;
+
+/** A user by username (case-insensitive) or by id, in the open transaction (system scope). */
+int identity_store_user_by_username(cc_db_t *db, cc_pool_t *pool, const char *username,
+                                    identity_user_t *out);
+int identity_store_user_by_id(cc_db_t *db, cc_pool_t *pool, const char *id, identity_user_t *out);
+/**
+ * Whether the user's home tenant and every ancestor are active (tenants.tenants status).
+ * The one place to switch to tenants.tenant_tree once it exists. *active false when the
+ * tenant is unknown.
+ */
+int identity_store_tenant_active(cc_db_t *db, cc_pool_t *pool, const char *tenant_id, bool *active);
+
+/* ---- shared helpers (util.c) ---- */
+
+/** The system scope: identity's own tables are reached only by its trusted code. */
+extern const cc_scope_t identity_system_scope;
+
+/** Opens a system-scope transaction on req->db; answers the problem itself on failure. */
+bool identity_begin(cc_req_t *req);
+/** Commits; answers the problem itself on failure. */
+bool identity_commit(cc_req_t *req);
+
+/** A new 256-bit secret token (base64url; caller frees) and its SHA-256 hex digest. */
+char *identity_secret_new(char digest[65]);
+/** SHA-256 hex of a token as it is stored. */
+void identity_secret_digest(const char *token, char digest[65]);
+
+/** Signs claims (borrowed) with the active key; typ NULL = "JWT". Caller frees *out. */
+int identity_sign(identity_app_t *app, const char *typ, json_t *claims, char **out);
+
+/**
+ * RFC 6749 §5.2 error: {error, error_description} as application/json, plus the problem
+ * members, with Cache-Control: no-store. basic adds the Basic challenge to a 401.
+ */
+void identity_oauth_error(cc_req_t *req, cc_error_id_t id, const char *error, const char *desc,
+                          bool basic);
+
+/**
+ * Reads an application/x-www-form-urlencoded body: vals[i] gets names[i] (NULL-ended) or
+ * NULL. Answers invalid_request itself (oauth: RFC 6749 shape) and returns false on a
+ * wrong content type, invalid UTF-8 or a repeated/malformed parameter.
+ */
+bool identity_form(cc_req_t *req, const char *const *names, const char **vals);
+
+/**
+ * Client authentication at the token, revocation and introspection endpoints:
+ * client_secret_basic, client_secret_post, or none for public clients (client_id only).
+ * form_id/form_secret are the form's client_id and client_secret. On failure answers
+ * 401 invalid_client (or 400 for two methods at once) and returns false.
+ */
+bool identity_client_auth(cc_req_t *req, const char *form_id, const char *form_secret,
+                          bool allow_public, identity_client_t *out);
+
+/** True when the JSON array of strings holds s. */
+bool identity_json_has(json_t *arr, const char *s);
+
+/** Minimal HTML page (error or notice), escaped, with the page security headers. */
+void identity_html_page(cc_req_t *req, int status, int id, const char *title, const char *message);
+/** Adds the security headers every HTML page and redirect of identity carries. */
+void identity_page_headers(cc_req_t *req);
+/** Answers 302 to location (copied). */
+void identity_redirect(cc_req_t *req, const char *location);
+
+/* ---- mail (mailer.c) ---- */
+
+/** Mails the activation link (ja or en by user->language). Logs and returns an error. */
+int identity_mail_activation(identity_app_t *app, const identity_user_t *user, const char *token);
+/** Mails a one-time code of the email factor. */
+int identity_mail_code(identity_app_t *app, const identity_user_t *user, const char *to,
+                       const char *code);
+
 /* handlers (routes in main.c) */
 void identity_handle_discovery(cc_req_t *req);
 void identity_handle_jwks(cc_req_t *req);
-void identity_handle_token(cc_req_t *req);
 void identity_handle_me(cc_req_t *req);
+
+/* oauth.c */
+void identity_handle_token(cc_req_t *req);
+void identity_handle_authorize(cc_req_t *req);
+void identity_handle_userinfo(cc_req_t *req);
+void identity_handle_revoke(cc_req_t *req);
+void identity_handle_introspect(cc_req_t *req);
+void identity_handle_logout(cc_req_t *req);
+
+/* authn.c */
+void identity_handle_authn(cc_req_t *req);
+void identity_handle_authn_activate(cc_req_t *req);
+void identity_handle_authn_factor_enroll(cc_req_t *req);
+void identity_handle_authn_factor_activate(cc_req_t *req);
+void identity_handle_authn_factor_verify(cc_req_t *req);
 
 #endif

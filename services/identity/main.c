@@ -1,7 +1,9 @@
 /*
- * console-identity: the OpenID Provider. This first slice serves discovery, the JWKS,
- * the token endpoint's client_credentials grant for API clients, and GET /api/v1/me;
- * the authorization code flow, MFA and the hosted pages arrive with the identity issue.
+ * console-identity: the OpenID Provider. Discovery, JWKS, the authorization code flow
+ * with PKCE, the token endpoint (authorization_code, refresh_token, client_credentials),
+ * userinfo, revocation, introspection, RP-initiated logout, the Okta-style
+ * authentication API (activation, password, TOTP and email factors) and GET /api/v1/me.
+ * Routes: this table; handlers: handlers.c (discovery, JWKS, me), oauth.c, authn.c.
  */
 #include "identity.h"
 
@@ -10,7 +12,21 @@
 static const cc_route_t routes[] = {
     {"GET", "/.well-known/openid-configuration", identity_handle_discovery, CC_ROUTE_PUBLIC, 0},
     {"GET", "/oauth2/jwks", identity_handle_jwks, CC_ROUTE_PUBLIC, 0},
+    {"GET", "/oauth2/authorize", identity_handle_authorize, CC_ROUTE_PUBLIC, 0},
     {"POST", "/oauth2/token", identity_handle_token, CC_ROUTE_PUBLIC, 64 * 1024},
+    {"GET", "/oauth2/userinfo", identity_handle_userinfo, 0, 0},
+    {"POST", "/oauth2/userinfo", identity_handle_userinfo, 0, 64 * 1024},
+    {"POST", "/oauth2/revoke", identity_handle_revoke, CC_ROUTE_PUBLIC, 64 * 1024},
+    {"POST", "/oauth2/introspect", identity_handle_introspect, CC_ROUTE_PUBLIC, 64 * 1024},
+    {"GET", "/oauth2/logout", identity_handle_logout, CC_ROUTE_PUBLIC, 0},
+    {"POST", "/api/v1/authn", identity_handle_authn, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"POST", "/api/v1/authn/activate", identity_handle_authn_activate, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"POST", "/api/v1/authn/factors", identity_handle_authn_factor_enroll, CC_ROUTE_PUBLIC,
+     16 * 1024},
+    {"POST", "/api/v1/authn/factors/{id}/activate", identity_handle_authn_factor_activate,
+     CC_ROUTE_PUBLIC, 16 * 1024},
+    {"POST", "/api/v1/authn/factors/{id}/verify", identity_handle_authn_factor_verify,
+     CC_ROUTE_PUBLIC, 16 * 1024},
     {"GET", "/api/v1/me", identity_handle_me, 0, 0},
 };
 

@@ -1,0 +1,697 @@
+/*
+ * The authentication API (Okta-style, API.md): activation with a mailed link, sign-in
+ * with a password, second-factor enrolment and verification, ending in a single-use
+ * session_token that /oauth2/authorize exchanges for a code.
+ *
+ * State machine (policy.h): activation link -> password set -> MFA_ENROLL -> (factor
+ * activated) SUCCESS; later sign-ins: password -> MFA_REQUIRED -> (factor verified)
+ * SUCCESS. Ten failures (passwords or codes) within 15 minutes lock the account for 15
+ * minutes (LOCKED_OUT); five wrong codes end a transaction.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "console/crypto.h"
+#include "console/log.h"
+#include "console/totp.h"
+#include "identity.h"
+#include "policy.h"
+#include "store_authn.h"
+
+#define STATE_TTL "900" /* seconds a state_token lives */
+#define LOCK_AFTER 10   /* failures within the window */
+#define TOTP_WINDOW 1   /* steps either side of now */
+#define AMR_MFA "{pwd,otp,mfa}"
+
+static identity_app_t *app_of(cc_req_t *req)
+{
+    return req->app;
+}
+
+/* ---- passwords ---- */
+
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static char *dummy_hash;
+
+static void make_dummy(void)
+{
+    if (cc_password_hash_with("not a password: equalizes timing", IDENTITY_ARGON2_T,
+                              IDENTITY_ARGON2_M_KIB, IDENTITY_ARGON2_P, &dummy_hash) != 0)
+        dummy_hash = NULL;
+}
+
+/* An unknown user costs one argon2id verification too, so timing does not tell. */
+static void dummy_verify(const char *password)
+{
+    pthread_once(&dummy_once, make_dummy);
+    if (dummy_hash != NULL)
+        (void)cc_password_verify(dummy_hash, password);
+}
+
+static char *hash_secret(cc_req_t *req, const char *secret)
+{
+    char *h = NULL;
+    if (cc_password_hash_with(secret, IDENTITY_ARGON2_T, IDENTITY_ARGON2_M_KIB, IDENTITY_ARGON2_P,
+                              &h) != 0)
+        return NULL;
+    char *out = cc_pool_strdup(req->pool, h);
+    free(h);
+    return out;
+}
+
+/* ---- answers ---- */
+
+static void answer_failed(cc_req_t *req)
+{
+    cc_res_problem(req, CC_ERR_AUTHENTICATION_FAILED, "The username or the password is wrong.");
+}
+
+static void answer_locked(cc_req_t *req)
+{
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_json(req, 200, json_pack("{s:s}", "status", "LOCKED_OUT"));
+}
+
+static json_t *active_factors(cc_req_t *req, const char *user_id, int *rc)
+{
+    PGresult *res = NULL;
+    const char *p[] = {user_id};
+    json_t *arr = json_array();
+    if ((*rc = cc_db_query(req->db, req->pool, &identity_q_factors_active, p, &res)) != 0)
+        return arr;
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "id", PQgetvalue(res, i, 0), "type",
+                                             PQgetvalue(res, i, 1)));
+    return arr;
+}
+
+/* Starts a transaction in status; *token (pool) and *expires_at. */
+static int new_transaction(cc_req_t *req, const char *user_id, const char *status,
+                           const char **token, const char **expires_at)
+{
+    char digest[65];
+    char *t = identity_secret_new(digest);
+    *token = cc_pool_strdup(req->pool, t);
+    cc_wipe(t, strlen(t));
+    free(t);
+    PGresult *res = NULL;
+    const char *p[] = {digest, user_id, status, STATE_TTL};
+    int rc = cc_db_query(req->db, req->pool, &identity_q_tx_insert, p, &res);
+    if (rc == 0)
+        *expires_at = cc_pool_strdup(req->pool, PQgetvalue(res, 0, 0));
+    return rc;
+}
+
+static json_t *enrollable(void)
+{
+    json_t *arr = json_array();
+    static const char *const types[] = {"totp", "email"};
+    for (size_t i = 0; i < CC_ARRAY_SIZE(types); i++)
+        if (identity_factor_type_supported(types[i]))
+            json_array_append_new(arr, json_pack("{s:s}", "type", types[i]));
+    return arr;
+}
+
+/* Counts a failed password or code; *locked when this failure locks the account. */
+static int count_failure(cc_req_t *req, const char *user_id, bool *locked)
+{
+    PGresult *res = NULL;
+    const char *p[] = {user_id};
+    *locked = false;
+    int rc = cc_db_query(req->db, req->pool, &identity_q_cred_fail, p, &res);
+    if (rc != 0 || PQntuples(res) != 1)
+        return rc;
+    if (atoi(PQgetvalue(res, 0, 0)) >= LOCK_AFTER) {
+        *locked = true;
+        rc = cc_db_query(req->db, req->pool, &identity_q_cred_lock, p, NULL);
+        cc_log_warn("user %s locked out after %d failures", user_id, LOCK_AFTER);
+    }
+    return rc;
+}
+
+/* ---- POST /api/v1/authn ---- */
+
+void identity_handle_authn(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"username", "password", NULL});
+    const char *username = cc_v_string(&v, body, "username", true, 1, 254, true);
+    const char *password = cc_v_string(&v, body, "password", true, 1, 1024, false);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    if (!identity_begin(req))
+        return;
+    identity_user_t u;
+    PGresult *cred = NULL;
+    int rc = identity_store_user_by_username(req->db, req->pool, username, &u);
+    if (rc != 0 && rc != CC_ENOENT)
+        goto DbError;
+    bool known = rc == 0 && strcmp(u.status, "deactivated") != 0;
+    if (known) {
+        const char *p[] = {u.id};
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_get, p, &cred)) != 0)
+            goto DbError;
+        known = PQntuples(cred) == 1;
+    }
+    if (!known) {
+        dummy_verify(password);
+        cc_db_rollback(req->db);
+        answer_failed(req);
+        return;
+    }
+    if (strcmp(PQgetvalue(cred, 0, 2), "t") == 0) {
+        cc_db_rollback(req->db);
+        answer_locked(req);
+        return;
+    }
+    if (cc_password_verify(PQgetvalue(cred, 0, 1), password) != 0) {
+        bool locked = false;
+        if ((rc = count_failure(req, u.id, &locked)) != 0)
+            goto DbError;
+        if (!identity_commit(req))
+            return;
+        if (locked)
+            answer_locked(req);
+        else
+            answer_failed(req);
+        return;
+    }
+    bool active = false;
+    if ((rc = identity_store_tenant_active(req->db, req->pool, u.tenant_id, &active)) != 0)
+        goto DbError;
+    if (!active) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_TENANT_SUSPENDED,
+                       "The account of this user (or one of its parents) is suspended.");
+        return;
+    }
+    const char *p[] = {u.id};
+    if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, p, NULL)) != 0)
+        goto DbError;
+    json_t *factors = active_factors(req, u.id, &rc);
+    if (rc != 0) {
+        json_decref(factors);
+        goto DbError;
+    }
+    /* credentials in status password_set have no factor yet: enrolment comes first */
+    const char *status = identity_authn_after_password(json_array_size(factors) > 0);
+    const char *token = NULL, *expires = NULL;
+    if ((rc = new_transaction(req, u.id, status, &token, &expires)) != 0) {
+        json_decref(factors);
+        goto DbError;
+    }
+    if (!identity_commit(req)) {
+        json_decref(factors);
+        return;
+    }
+    json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s}}", "status", status,
+                            "state_token", token, "expires_at", expires, "factors", factors, "user",
+                            "id", u.id, "username", u.username, "language", u.language);
+    if (strcmp(status, IDENTITY_MFA_ENROLL) == 0)
+        json_object_set_new(out, "enroll", enrollable());
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_json(req, 200, out);
+    return;
+DbError:
+    cc_db_rollback(req->db);
+    cc_res_db_error(req, rc);
+}
+
+/* ---- POST /api/v1/authn/activate ---- */
+
+void identity_handle_authn_activate(cc_req_t *req)
+{
+    identity_app_t *app = app_of(req);
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body,
+                (const char *const[]){"activation_token", "password", "recovery_question",
+                                      "recovery_answer", "security_image", NULL});
+    const char *token = cc_v_string(&v, body, "activation_token", true, 1, 256, true);
+    const char *password = cc_v_string(&v, body, "password", true, 1, 1024, false);
+    const char *question = cc_v_string(&v, body, "recovery_question", true, 1, 200, true);
+    const char *answer = cc_v_string(&v, body, "recovery_answer", true, 1, 200, true);
+    const char *image = cc_v_enum(&v, body, "security_image", false, identity_security_images);
+    if (answer != NULL && cc_utf8_length(answer, strlen(answer)) < 3)
+        cc_v_add(&v, "recovery_answer", "too_short", "The answer needs at least 3 characters.");
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    char digest[65];
+    identity_secret_digest(token, digest);
+    if (!identity_begin(req))
+        return;
+    PGresult *res = NULL;
+    identity_user_t u;
+    const char *pd[] = {digest};
+    int rc = cc_db_query(req->db, req->pool, &identity_q_activation_get, pd, &res);
+    if (rc != 0)
+        goto DbError;
+    bool usable = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 2), "f") == 0;
+    if (usable) {
+        rc = identity_store_user_by_id(req->db, req->pool, PQgetvalue(res, 0, 0), &u);
+        if (rc != 0 && rc != CC_ENOENT)
+            goto DbError;
+        usable = rc == 0 && strcmp(u.status, "staged") == 0;
+    }
+    if (!usable) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_ACTIVATION_TOKEN_INVALID,
+                       "This activation link is unknown or was already used.");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+        /* expired: say so, and mail a fresh link (replacing every unused one) */
+        char fresh_digest[65];
+        char *fresh = identity_secret_new(fresh_digest);
+        const char *pu[] = {u.id};
+        const char *pi[] = {fresh_digest, u.id};
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_activation_clear, pu, NULL)) != 0 ||
+            (rc = cc_db_query(req->db, req->pool, &identity_q_activation_insert, pi, NULL)) != 0) {
+            free(fresh);
+            goto DbError;
+        }
+        if (!identity_commit(req)) {
+            free(fresh);
+            return;
+        }
+        identity_mail_activation(app, &u, fresh);
+        cc_wipe(fresh, strlen(fresh));
+        free(fresh);
+        cc_res_problem(req, CC_ERR_ACTIVATION_TOKEN_EXPIRED,
+                       "This activation link has expired; a new one has been mailed.");
+        return;
+    }
+    unsigned flaws = identity_password_flaws(password, u.username);
+    if (flaws != 0) {
+        cc_db_rollback(req->db);
+        identity_password_report(&v, "password", flaws);
+        cc_res_invalid(req, &v);
+        return;
+    }
+    const char *pw_hash = hash_secret(req, password);
+    const char *answer_hash = hash_secret(req, identity_recovery_normalize(req->pool, answer));
+    if (pw_hash == NULL || answer_hash == NULL) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_INTERNAL_ERROR, "The password could not be stored.");
+        return;
+    }
+    const char *pc[] = {u.id, u.msp_id, pw_hash, question, answer_hash, image};
+    const char *tok = NULL, *expires = NULL;
+    if ((rc = cc_db_query(req->db, req->pool, &identity_q_activation_use, pd, NULL)) != 0 ||
+        (rc = cc_db_query(req->db, req->pool, &identity_q_cred_upsert, pc, NULL)) != 0 ||
+        (rc = new_transaction(req, u.id, IDENTITY_MFA_ENROLL, &tok, &expires)) != 0)
+        goto DbError;
+    if (!identity_commit(req))
+        return;
+    cc_log_info("user %s set a password (activation)", u.id);
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_json(req, 200,
+                json_pack("{s:s, s:s, s:s, s:[], s:o, s:{s:s, s:s, s:s}}", "status",
+                          IDENTITY_MFA_ENROLL, "state_token", tok, "expires_at", expires, "factors",
+                          "enroll", enrollable(), "user", "id", u.id, "username", u.username,
+                          "language", u.language));
+    return;
+DbError:
+    cc_db_rollback(req->db);
+    cc_res_db_error(req, rc);
+}
+
+/* ---- transactions and factors ---- */
+
+typedef struct authn_tx {
+    char digest[65];
+    const char *user_id;
+} authn_tx_t;
+
+/* Loads the transaction of state_token for event (locked FOR UPDATE); answers itself. */
+static bool load_tx(cc_req_t *req, const char *state_token, identity_authn_event_t ev,
+                    authn_tx_t *tx)
+{
+    PGresult *res = NULL;
+    identity_secret_digest(state_token, tx->digest);
+    const char *p[] = {tx->digest};
+    int rc = cc_db_query(req->db, req->pool, &identity_q_tx_get, p, &res);
+    if (rc != 0) {
+        cc_db_rollback(req->db);
+        cc_res_db_error(req, rc);
+        return false;
+    }
+    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "FAILED") == 0) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_TOO_MANY_ATTEMPTS,
+                       "Too many wrong codes for this sign-in; start again.");
+        return false;
+    }
+    if (PQntuples(res) != 1 || !identity_authn_allows(PQgetvalue(res, 0, 1), ev)) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_STATE_TOKEN_INVALID,
+                       "This sign-in is unknown, expired or not at this step; start again.");
+        return false;
+    }
+    tx->user_id = cc_pool_strdup(req->pool, PQgetvalue(res, 0, 0));
+    return true;
+}
+
+static void email_code_new(char out[7])
+{
+    uint32_t r;
+    do {
+        cc_random_bytes(&r, sizeof(r));
+    } while (r >= 4294000000u); /* a multiple of 10^6: no modulo bias */
+    snprintf(out, 7, "%06u", r % 1000000u);
+}
+
+static void email_code_digest(const char *factor_id, const char *code, char digest[65])
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s:%s", factor_id, code);
+    cc_sha256_hex(buf, strlen(buf), digest);
+}
+
+/* Stores a fresh code for an email factor and mails it (after the caller commits). */
+static int email_code_issue(cc_req_t *req, const char *factor_id, char code[7])
+{
+    char digest[65];
+    email_code_new(code);
+    email_code_digest(factor_id, code, digest);
+    const char *p[] = {factor_id, digest};
+    return cc_db_query(req->db, req->pool, &identity_q_email_code_set, p, NULL);
+}
+
+typedef struct factor_row {
+    const char *id, *type, *status, *sealed, *email;
+    int64_t last_step;
+} factor_row_t;
+
+static int load_factor(cc_req_t *req, const char *id, const char *user_id, factor_row_t *f,
+                       bool *found)
+{
+    PGresult *res = NULL;
+    *found = false;
+    if (!cc_is_uuid(id))
+        return 0;
+    const char *p[] = {id, user_id};
+    int rc = cc_db_query(req->db, req->pool, &identity_q_factor_get, p, &res);
+    if (rc != 0 || PQntuples(res) != 1)
+        return rc;
+    *found = true;
+    f->id = id;
+    f->type = cc_db_get(res, 0, 0);
+    f->status = cc_db_get(res, 0, 1);
+    f->sealed = cc_db_get(res, 0, 2);
+    f->last_step = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    f->email = cc_db_get(res, 0, 4);
+    return 0;
+}
+
+/* Checks a pass code against a factor. *ok, and for TOTP the matched step in *step. */
+static int check_code(cc_req_t *req, const factor_row_t *f, const char *code, bool *ok,
+                      int64_t *step)
+{
+    identity_app_t *app = app_of(req);
+    *ok = false;
+    *step = -1;
+    if (strcmp(f->type, "totp") == 0) {
+        uint8_t *key = NULL;
+        size_t keylen = 0;
+        char *aad = cc_aprintf("identity.factors:%s", f->id);
+        int rc = cc_unseal(&app->svc->master_key, f->sealed ? f->sealed : "", aad, &key, &keylen);
+        free(aad);
+        if (rc != 0) {
+            cc_log_error("TOTP secret of factor %s cannot be unsealed: %s", f->id, cc_strerror(rc));
+            return rc;
+        }
+        *ok =
+            cc_totp_check(key, keylen, code, (int64_t)time(NULL), TOTP_WINDOW, f->last_step, step);
+        cc_wipe(key, keylen);
+        free(key);
+        return 0;
+    }
+    if (strcmp(f->type, "email") == 0) {
+        PGresult *res = NULL;
+        const char *p[] = {f->id};
+        int rc = cc_db_query(req->db, req->pool, &identity_q_email_code_get, p, &res);
+        if (rc != 0 || PQntuples(res) != 1)
+            return rc;
+        if (atoi(PQgetvalue(res, 0, 1)) >= 5 || strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+            return 0;
+        char digest[65];
+        email_code_digest(f->id, code, digest);
+        *ok = strlen(PQgetvalue(res, 0, 0)) == 64 && cc_ct_equal(digest, PQgetvalue(res, 0, 0), 64);
+        return cc_db_query(req->db, req->pool,
+                           *ok ? &identity_q_email_code_clear : &identity_q_email_code_fail, p,
+                           NULL);
+    }
+    return 0;
+}
+
+/* A wrong code: counts it against the transaction and the account, commits, answers. */
+static void code_failed(cc_req_t *req, const authn_tx_t *tx)
+{
+    PGresult *res = NULL;
+    const char *p[] = {tx->digest};
+    bool locked = false;
+    int rc = cc_db_query(req->db, req->pool, &identity_q_tx_fail, p, &res);
+    if (rc == 0)
+        rc = count_failure(req, tx->user_id, &locked);
+    if (rc != 0) {
+        cc_db_rollback(req->db);
+        cc_res_db_error(req, rc);
+        return;
+    }
+    if (!identity_commit(req))
+        return;
+    if (locked || atoi(PQgetvalue(res, 0, 0)) >= 5)
+        cc_res_problem(req, CC_ERR_TOO_MANY_ATTEMPTS,
+                       "Too many wrong codes for this sign-in; start again.");
+    else
+        cc_res_problem(req, CC_ERR_INVALID_PASS_CODE, "The code is wrong, expired or used.");
+}
+
+/* The end of a successful transaction: SUCCESS and a single-use session token. */
+static void finish(cc_req_t *req, const authn_tx_t *tx, const identity_user_t *u)
+{
+    char digest[65];
+    char *token = identity_secret_new(digest);
+    PGresult *res = NULL;
+    const char *ps[] = {tx->digest, IDENTITY_SUCCESS};
+    const char *pt[] = {digest, tx->user_id, AMR_MFA};
+    int rc = cc_db_query(req->db, req->pool, &identity_q_tx_status, ps, NULL);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, &identity_q_session_token_insert, pt, &res);
+    if (rc != 0) {
+        free(token);
+        cc_db_rollback(req->db);
+        cc_res_db_error(req, rc);
+        return;
+    }
+    if (!identity_commit(req)) {
+        free(token);
+        return;
+    }
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_json(req, 200,
+                json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "status", IDENTITY_SUCCESS,
+                          "session_token", token, "expires_at", PQgetvalue(res, 0, 0), "user", "id",
+                          u->id, "username", u->username, "language", u->language));
+    cc_wipe(token, strlen(token));
+    free(token);
+}
+
+/* ---- POST /api/v1/authn/factors ---- */
+
+static const char *const factor_types[] = {"totp", "email", "webauthn", "sms", "voice", NULL};
+
+void identity_handle_authn_factor_enroll(cc_req_t *req)
+{
+    identity_app_t *app = app_of(req);
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"state_token", "type", NULL});
+    const char *state = cc_v_string(&v, body, "state_token", true, 1, 256, true);
+    const char *type = cc_v_enum(&v, body, "type", true, factor_types);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    if (!identity_factor_type_supported(type)) {
+        cc_res_problem(req, CC_ERR_FACTOR_NOT_SUPPORTED,
+                       "Factor type %s cannot be enrolled yet; use totp or email.", type);
+        return;
+    }
+    authn_tx_t tx;
+    identity_user_t u;
+    if (!identity_begin(req) || !load_tx(req, state, IDENTITY_EV_ENROLL, &tx))
+        return;
+    int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, &u);
+    if (rc != 0)
+        goto DbError;
+    char id[37];
+    cc_uuid_new(id);
+    char *sealed = NULL, *secret = NULL;
+    json_t *out = NULL;
+    char code[7] = "";
+    if (strcmp(type, "totp") == 0) {
+        uint8_t key[20];
+        char *aad = cc_aprintf("identity.factors:%s", id);
+        rc = cc_random_bytes(key, sizeof(key));
+        if (rc == 0)
+            rc = cc_seal(&app->svc->master_key, key, sizeof(key), aad, &sealed);
+        free(aad);
+        if (rc != 0) {
+            cc_wipe(key, sizeof(key));
+            goto DbError;
+        }
+        secret = cc_base32_encode(key, sizeof(key));
+        cc_wipe(key, sizeof(key));
+        cc_buf_t uri;
+        cc_buf_init(&uri);
+        cc_buf_puts(&uri, "otpauth://totp/Console:");
+        cc_buf_percent_encode(&uri, u.username);
+        cc_buf_printf(&uri, "?secret=%s&issuer=Console&algorithm=SHA1&digits=6&period=30", secret);
+        out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "totp", "status",
+                        "PENDING_ACTIVATION", "secret", secret, "otpauth_uri", uri.data);
+        cc_buf_free(&uri);
+    } else {
+        out =
+            json_pack("{s:s, s:s, s:s}", "id", id, "type", "email", "status", "PENDING_ACTIVATION");
+    }
+    json_t *pj = strcmp(type, "email") == 0 ? json_pack("{s:s}", "email", u.email) : json_object();
+    char *profile = json_dumps(pj, JSON_COMPACT);
+    json_decref(pj);
+    const char *pi[] = {id, u.id, u.msp_id, type, sealed, profile};
+    rc = cc_db_query(req->db, req->pool, &identity_q_factor_insert, pi, NULL);
+    free(profile);
+    if (rc == 0 && strcmp(type, "email") == 0)
+        rc = email_code_issue(req, id, code);
+    free(sealed);
+    if (secret) {
+        cc_wipe(secret, strlen(secret));
+        free(secret);
+    }
+    if (rc != 0) {
+        json_decref(out);
+        goto DbError;
+    }
+    if (!identity_commit(req)) {
+        json_decref(out);
+        return;
+    }
+    if (code[0])
+        identity_mail_code(app, &u, u.email, code);
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_json(req, 200, out);
+    return;
+DbError:
+    cc_db_rollback(req->db);
+    cc_res_db_error(req, rc);
+}
+
+/* ---- POST /api/v1/authn/factors/{id}/activate and /verify ---- */
+
+static void factor_step(cc_req_t *req, identity_authn_event_t ev)
+{
+    identity_app_t *app = app_of(req);
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"state_token", "pass_code", NULL});
+    const char *state = cc_v_string(&v, body, "state_token", true, 1, 256, true);
+    const char *code = cc_v_string(&v, body, "pass_code", ev == IDENTITY_EV_ACTIVATE, 1, 16, true);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    authn_tx_t tx;
+    identity_user_t u;
+    factor_row_t f;
+    bool found = false;
+    if (!identity_begin(req) || !load_tx(req, state, ev, &tx))
+        return;
+    int rc = load_factor(req, cc_req_param(req, "id"), tx.user_id, &f, &found);
+    if (rc != 0)
+        goto DbError;
+    const char *want = ev == IDENTITY_EV_ACTIVATE ? "pending" : "active";
+    if (!found || strcmp(f.status, want) != 0) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "This user has no %s factor with this id.", want);
+        return;
+    }
+    if ((rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, &u)) != 0)
+        goto DbError;
+    if (code == NULL) {
+        /* a challenge: only the email factor sends something */
+        if (strcmp(f.type, "email") != 0) {
+            cc_db_rollback(req->db);
+            cc_v_add(&v, "pass_code", "required", "pass_code is required for this factor.");
+            cc_res_invalid(req, &v);
+            return;
+        }
+        char fresh[7];
+        if ((rc = email_code_issue(req, f.id, fresh)) != 0)
+            goto DbError;
+        if (!identity_commit(req))
+            return;
+        identity_mail_code(app, &u, f.email ? f.email : u.email, fresh);
+        cc_res_header(req, "cache-control", "no-store");
+        cc_res_json(req, 200,
+                    json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "MFA_CHALLENGE", "state_token",
+                              state, "factor", "id", f.id, "type", f.type));
+        return;
+    }
+    bool ok = false;
+    int64_t step = -1;
+    if ((rc = check_code(req, &f, code, &ok, &step)) != 0)
+        goto DbError;
+    if (!ok) {
+        code_failed(req, &tx);
+        return;
+    }
+    char stepbuf[24];
+    snprintf(stepbuf, sizeof(stepbuf), "%lld", (long long)step);
+    const char *ps[] = {f.id, step >= 0 ? stepbuf : NULL};
+    const char *pu[] = {u.id};
+    if (ev == IDENTITY_EV_ACTIVATE) {
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_factor_activate, ps, NULL)) != 0 ||
+            (rc = cc_db_query(req->db, req->pool, &identity_q_cred_activate, pu, NULL)) != 0 ||
+            (rc = cc_db_query(req->db, req->pool, &identity_q_user_activate, pu, NULL)) != 0)
+            goto DbError;
+        cc_log_info("user %s activated a %s factor", u.id, f.type);
+    } else if (step >= 0) {
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_factor_used, ps, NULL)) != 0)
+            goto DbError;
+    }
+    if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, pu, NULL)) != 0)
+        goto DbError;
+    finish(req, &tx, &u);
+    return;
+DbError:
+    cc_db_rollback(req->db);
+    cc_res_db_error(req, rc);
+}
+
+void identity_handle_authn_factor_activate(cc_req_t *req)
+{
+    factor_step(req, IDENTITY_EV_ACTIVATE);
+}
+
+void identity_handle_authn_factor_verify(cc_req_t *req)
+{
+    factor_step(req, IDENTITY_EV_VERIFY);
+}
