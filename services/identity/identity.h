@@ -20,7 +20,7 @@ typedef struct identity_keys {
 
 /* argon2id costs of passwords and recovery answers (~100 ms per hash on the reference
  * machine, docs/performance.md); the PHC string records them per hash. */
-#define IDENTITY_ARGON2_T 8u
+#define IDENTITY_ARGON2_T 10u
 #define IDENTITY_ARGON2_M_KIB 19456u
 #define IDENTITY_ARGON2_P 1u
 

@@ -112,7 +112,7 @@ describe('activation and sign-in through the authentication API', () => {
     assert.equal(await sql(st(), "SELECT status FROM users.users WHERE username = 'admin@localhost'"), 'active');
     // secrets at rest: argon2id for the password and the recovery answer
     const cred = await sql(st(), "SELECT password_hash || ' ' || recovery_answer_hash FROM identity.credentials c JOIN users.users u ON u.id = c.user_id WHERE u.username = 'admin@localhost'");
-    assert.match(cred, /^\$argon2id\$v=19\$m=19456,t=8,p=1\$\S+ \$argon2id\$/);
+    assert.match(cred, /^\$argon2id\$v=19\$m=19456,t=10,p=1\$\S+ \$argon2id\$/);
   });
 
   test('sign-in: password -> MFA_REQUIRED -> TOTP -> session token; /api/v1/me with the user token', async () => {
@@ -188,6 +188,9 @@ describe('activation and sign-in through the authentication API', () => {
   });
 });
 
+/** A new active user with TOTP (each test its own: a TOTP step is accepted once). */
+const fresh = async (opts = {}) => activateWithTotp(st(), await stageUser(st(), opts));
+
 describe('OAuth 2.0 / OIDC with the first-party public client', () => {
   let account;
   before(async () => {
@@ -250,7 +253,7 @@ describe('OAuth 2.0 / OIDC with the first-party public client', () => {
   });
 
   test('a code is single-use: the second use fails and revokes what the first got', async () => {
-    const { code, verifier } = await codeFor(await signIn(st(), account));
+    const { code, verifier } = await codeFor((await fresh()).sessionToken);
     const t = await exchange(code, verifier);
     assert.equal(t.status, 200, t.text);
     const again = await exchange(code, verifier);
@@ -270,7 +273,7 @@ describe('OAuth 2.0 / OIDC with the first-party public client', () => {
     assert.equal(loc.searchParams.get('code'), null);
     const plain = await noFollow(authorizeUrl({ response_type: 'code', client_id: 'console-web', redirect_uri: webRedirect(), scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }));
     assert.equal(new URL(plain.headers.get('location')).searchParams.get('error'), 'invalid_request');
-    const { code } = await codeFor(await signIn(st(), account));
+    const { code } = await codeFor((await fresh()).sessionToken);
     const bad = await exchange(code, pkce().verifier);
     assertProblem(bad, 400, 'invalid_grant');
   });
@@ -294,7 +297,8 @@ describe('OAuth 2.0 / OIDC with the first-party public client', () => {
   });
 
   test('a used or expired session token gives no code (sign-in page instead); prompt=none says login_required', async () => {
-    const token = await signIn(st(), account);
+    const other = await fresh();
+    const token = other.sessionToken;
     const first = await codeFor(token);
     assert.ok(first.code);
     const p = pkce();
@@ -303,7 +307,7 @@ describe('OAuth 2.0 / OIDC with the first-party public client', () => {
     assert.equal(used.status, 302);
     assert.match(used.headers.get('location'), /^\/login\?/);
     assert.doesNotMatch(used.headers.get('location'), /session_token/);
-    const expired = await signIn(st(), account);
+    const expired = await signIn(st(), other);
     await sql(st(), "UPDATE identity.session_tokens SET expires_at = now() - interval '1 second' WHERE used_at IS NULL");
     const late = await noFollow(authorizeUrl({ ...base, session_token: expired }));
     assert.match(late.headers.get('location'), /^\/login\?/);
@@ -313,7 +317,7 @@ describe('OAuth 2.0 / OIDC with the first-party public client', () => {
   });
 
   test('the browser session (cookie) signs in again, except with prompt=login or a short max_age', async () => {
-    const token = await signIn(st(), account);
+    const token = (await fresh()).sessionToken;
     const p = pkce();
     const base = { response_type: 'code', client_id: 'console-web', redirect_uri: webRedirect(), scope: 'openid', code_challenge: p.challenge, code_challenge_method: 'S256' };
     const r = await noFollow(authorizeUrl({ ...base, session_token: token }));
@@ -501,7 +505,7 @@ describe('attacks and bad input', () => {
   });
 
   test('forged tokens: alg=none, HS256 with the public key, another issuer — refused at userinfo and introspection', async () => {
-    const { code, verifier } = await codeFor(await signIn(st(), account));
+    const { code, verifier } = await codeFor((await fresh()).sessionToken);
     const real = (await exchange(code, verifier)).json.access_token;
     const [h, p] = real.split('.');
     const header = JSON.parse(Buffer.from(h, 'base64url'));
