@@ -59,24 +59,48 @@ static char *hash_secret(cc_req_t *req, const char *secret)
     return out;
 }
 
-/* ---- answers ---- */
+/* ---- outcomes ---- */
 
-static void answer_failed(cc_req_t *req)
+static void out_init(identity_authn_out_t *o)
 {
-    cc_res_problem(req, CC_ERR_AUTHENTICATION_FAILED, "The username or the password is wrong.");
+    memset(o, 0, sizeof(*o));
+    o->err = -1;
 }
 
-static void answer_locked(cc_req_t *req)
+static void fail(identity_authn_out_t *o, int err, const char *detail)
 {
-    cc_res_header(req, "cache-control", "no-store");
-    cc_res_json(req, 200, json_pack("{s:s}", "status", "LOCKED_OUT"));
+    o->err = err;
+    o->detail = detail;
+}
+
+/* A database error: roll back and record it. */
+static void db_fail(cc_req_t *req, identity_authn_out_t *o, int rc)
+{
+    cc_db_rollback(req->db);
+    o->db_rc = rc;
+}
+
+static bool commit(cc_req_t *req, identity_authn_out_t *o)
+{
+    int rc = cc_db_commit(req->db);
+    if (rc != 0)
+        db_fail(req, o, rc);
+    return rc == 0;
+}
+
+static bool begin(cc_req_t *req, identity_authn_out_t *o)
+{
+    int rc = cc_db_begin(req->db, &identity_system_scope);
+    if (rc != 0)
+        o->db_rc = rc;
+    return rc == 0;
 }
 
 static json_t *active_factors(cc_req_t *req, const char *user_id, int *rc)
 {
     PGresult *res = NULL;
     const char *p[] = {user_id};
-    json_t *arr = json_array();
+    json_t *arr = cc_json_on_pool(req->pool, json_array());
     if ((*rc = cc_db_query(req->db, req->pool, &identity_q_factors_active, p, &res)) != 0)
         return arr;
     for (int i = 0; i < PQntuples(res); i++)
@@ -85,20 +109,21 @@ static json_t *active_factors(cc_req_t *req, const char *user_id, int *rc)
     return arr;
 }
 
-/* Starts a transaction in status; *token (pool) and *expires_at. */
+/* Starts a transaction in status; o->state_token and o->expires_at. */
 static int new_transaction(cc_req_t *req, const char *user_id, const char *status,
-                           const char **token, const char **expires_at)
+                           identity_authn_out_t *o)
 {
     char digest[65];
     char *t = identity_secret_new(digest);
-    *token = cc_pool_strdup(req->pool, t);
+    o->state_token = cc_pool_strdup(req->pool, t);
     cc_wipe(t, strlen(t));
     free(t);
     PGresult *res = NULL;
     const char *p[] = {digest, user_id, status, STATE_TTL};
     int rc = cc_db_query(req->db, req->pool, &identity_q_tx_insert, p, &res);
     if (rc == 0)
-        *expires_at = cc_pool_strdup(req->pool, PQgetvalue(res, 0, 0));
+        o->expires_at = cc_pool_strdup(req->pool, PQgetvalue(res, 0, 0));
+    o->status = status;
     return rc;
 }
 
@@ -129,32 +154,22 @@ static int count_failure(cc_req_t *req, const char *user_id, bool *locked)
     return rc;
 }
 
-/* ---- POST /api/v1/authn ---- */
+/* ---- password ---- */
 
-void identity_handle_authn(cc_req_t *req)
+void identity_authn_password(cc_req_t *req, const char *username, const char *password,
+                             identity_authn_out_t *o)
 {
-    json_t *body = NULL;
-    if (cc_req_json(req, &body) != 0)
+    out_init(o);
+    if (!begin(req, o))
         return;
-    cc_validator_t v;
-    cc_v_init(&v, req->pool);
-    cc_v_object(&v, body, (const char *const[]){"username", "password", NULL});
-    const char *username = cc_v_string(&v, body, "username", true, 1, 254, true);
-    const char *password = cc_v_string(&v, body, "password", true, 1, 1024, false);
-    if (!cc_v_ok(&v)) {
-        cc_res_invalid(req, &v);
-        return;
-    }
-    if (!identity_begin(req))
-        return;
-    identity_user_t u;
+    identity_user_t *u = &o->user;
     PGresult *cred = NULL;
-    int rc = identity_store_user_by_username(req->db, req->pool, username, &u);
+    int rc = identity_store_user_by_username(req->db, req->pool, username, u);
     if (rc != 0 && rc != CC_ENOENT)
         goto DbError;
-    bool known = rc == 0 && strcmp(u.status, "deactivated") != 0;
+    bool known = rc == 0 && strcmp(u->status, "deactivated") != 0;
     if (known) {
-        const char *p[] = {u.id};
+        const char *p[] = {u->id};
         if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_get, p, &cred)) != 0)
             goto DbError;
         known = PQntuples(cred) == 1;
@@ -162,169 +177,126 @@ void identity_handle_authn(cc_req_t *req)
     if (!known) {
         dummy_verify(password);
         cc_db_rollback(req->db);
-        answer_failed(req);
+        fail(o, CC_ERR_AUTHENTICATION_FAILED, "The username or the password is wrong.");
         return;
     }
     if (strcmp(PQgetvalue(cred, 0, 2), "t") == 0) {
         cc_db_rollback(req->db);
-        answer_locked(req);
+        o->status = "LOCKED_OUT";
         return;
     }
     if (cc_password_verify(PQgetvalue(cred, 0, 1), password) != 0) {
         bool locked = false;
-        if ((rc = count_failure(req, u.id, &locked)) != 0)
+        if ((rc = count_failure(req, u->id, &locked)) != 0)
             goto DbError;
-        if (!identity_commit(req))
+        if (!commit(req, o))
             return;
         if (locked)
-            answer_locked(req);
+            o->status = "LOCKED_OUT";
         else
-            answer_failed(req);
+            fail(o, CC_ERR_AUTHENTICATION_FAILED, "The username or the password is wrong.");
         return;
     }
     bool active = false;
-    if ((rc = identity_store_tenant_active(req->db, req->pool, u.tenant_id, &active)) != 0)
+    if ((rc = identity_store_tenant_active(req->db, req->pool, u->tenant_id, &active)) != 0)
         goto DbError;
     if (!active) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_TENANT_SUSPENDED,
-                       "The account of this user (or one of its parents) is suspended.");
+        fail(o, CC_ERR_TENANT_SUSPENDED,
+             "The account of this user (or one of its parents) is suspended.");
         return;
     }
-    const char *p[] = {u.id};
+    const char *p[] = {u->id};
     if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, p, NULL)) != 0)
         goto DbError;
-    json_t *factors = active_factors(req, u.id, &rc);
-    if (rc != 0) {
-        json_decref(factors);
+    o->factors = active_factors(req, u->id, &rc);
+    if (rc != 0)
         goto DbError;
-    }
     /* credentials in status password_set have no factor yet: enrolment comes first */
-    const char *status = identity_authn_after_password(json_array_size(factors) > 0);
-    const char *token = NULL, *expires = NULL;
-    if ((rc = new_transaction(req, u.id, status, &token, &expires)) != 0) {
-        json_decref(factors);
+    const char *status = identity_authn_after_password(json_array_size(o->factors) > 0);
+    if ((rc = new_transaction(req, u->id, status, o)) != 0)
         goto DbError;
-    }
-    if (!identity_commit(req)) {
-        json_decref(factors);
-        return;
-    }
-    json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s}}", "status", status,
-                            "state_token", token, "expires_at", expires, "factors", factors, "user",
-                            "id", u.id, "username", u.username, "language", u.language);
-    if (strcmp(status, IDENTITY_MFA_ENROLL) == 0)
-        json_object_set_new(out, "enroll", enrollable());
-    cc_res_header(req, "cache-control", "no-store");
-    cc_res_json(req, 200, out);
+    commit(req, o);
     return;
 DbError:
-    cc_db_rollback(req->db);
-    cc_res_db_error(req, rc);
+    db_fail(req, o, rc);
 }
 
-/* ---- POST /api/v1/authn/activate ---- */
+/* ---- activation ---- */
 
-void identity_handle_authn_activate(cc_req_t *req)
+void identity_authn_activate(cc_req_t *req, const char *token, const char *password,
+                             const char *question, const char *answer, const char *image,
+                             identity_authn_out_t *o)
 {
     identity_app_t *app = app_of(req);
-    json_t *body = NULL;
-    if (cc_req_json(req, &body) != 0)
-        return;
-    cc_validator_t v;
-    cc_v_init(&v, req->pool);
-    cc_v_object(&v, body,
-                (const char *const[]){"activation_token", "password", "recovery_question",
-                                      "recovery_answer", "security_image", NULL});
-    const char *token = cc_v_string(&v, body, "activation_token", true, 1, 256, true);
-    const char *password = cc_v_string(&v, body, "password", true, 1, 1024, false);
-    const char *question = cc_v_string(&v, body, "recovery_question", true, 1, 200, true);
-    const char *answer = cc_v_string(&v, body, "recovery_answer", true, 1, 200, true);
-    const char *image = cc_v_enum(&v, body, "security_image", false, identity_security_images);
-    if (answer != NULL && cc_utf8_length(answer, strlen(answer)) < 3)
-        cc_v_add(&v, "recovery_answer", "too_short", "The answer needs at least 3 characters.");
-    if (!cc_v_ok(&v)) {
-        cc_res_invalid(req, &v);
-        return;
-    }
+    out_init(o);
     char digest[65];
     identity_secret_digest(token, digest);
-    if (!identity_begin(req))
+    if (!begin(req, o))
         return;
     PGresult *res = NULL;
-    identity_user_t u;
+    identity_user_t *u = &o->user;
     const char *pd[] = {digest};
     int rc = cc_db_query(req->db, req->pool, &identity_q_activation_get, pd, &res);
     if (rc != 0)
         goto DbError;
     bool usable = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 2), "f") == 0;
     if (usable) {
-        rc = identity_store_user_by_id(req->db, req->pool, PQgetvalue(res, 0, 0), &u);
+        rc = identity_store_user_by_id(req->db, req->pool, PQgetvalue(res, 0, 0), u);
         if (rc != 0 && rc != CC_ENOENT)
             goto DbError;
-        usable = rc == 0 && strcmp(u.status, "staged") == 0;
+        usable = rc == 0 && strcmp(u->status, "staged") == 0;
     }
     if (!usable) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_ACTIVATION_TOKEN_INVALID,
-                       "This activation link is unknown or was already used.");
+        fail(o, CC_ERR_ACTIVATION_TOKEN_INVALID,
+             "This activation link is unknown or was already used.");
         return;
     }
     if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
         /* expired: say so, and mail a fresh link (replacing every unused one) */
         char fresh_digest[65];
         char *fresh = identity_secret_new(fresh_digest);
-        const char *pu[] = {u.id};
-        const char *pi[] = {fresh_digest, u.id};
+        const char *pu[] = {u->id};
+        const char *pi[] = {fresh_digest, u->id};
         if ((rc = cc_db_query(req->db, req->pool, &identity_q_activation_clear, pu, NULL)) != 0 ||
             (rc = cc_db_query(req->db, req->pool, &identity_q_activation_insert, pi, NULL)) != 0) {
             free(fresh);
             goto DbError;
         }
-        if (!identity_commit(req)) {
-            free(fresh);
-            return;
+        if (commit(req, o)) {
+            identity_mail_activation(app, u, fresh);
+            fail(o, CC_ERR_ACTIVATION_TOKEN_EXPIRED,
+                 "This activation link has expired; a new one has been mailed.");
         }
-        identity_mail_activation(app, &u, fresh);
         cc_wipe(fresh, strlen(fresh));
         free(fresh);
-        cc_res_problem(req, CC_ERR_ACTIVATION_TOKEN_EXPIRED,
-                       "This activation link has expired; a new one has been mailed.");
         return;
     }
-    unsigned flaws = identity_password_flaws(password, u.username);
-    if (flaws != 0) {
+    o->pw_flaws = identity_password_flaws(password, u->username);
+    if (o->pw_flaws != 0) {
         cc_db_rollback(req->db);
-        identity_password_report(&v, "password", flaws);
-        cc_res_invalid(req, &v);
+        fail(o, CC_ERR_VALIDATION_FAILED, "The password does not meet the policy.");
         return;
     }
     const char *pw_hash = hash_secret(req, password);
     const char *answer_hash = hash_secret(req, identity_recovery_normalize(req->pool, answer));
     if (pw_hash == NULL || answer_hash == NULL) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_INTERNAL_ERROR, "The password could not be stored.");
+        fail(o, CC_ERR_INTERNAL_ERROR, "The password could not be stored.");
         return;
     }
-    const char *pc[] = {u.id, u.msp_id, pw_hash, question, answer_hash, image};
-    const char *tok = NULL, *expires = NULL;
+    const char *pc[] = {u->id, u->msp_id, pw_hash, question, answer_hash, image};
     if ((rc = cc_db_query(req->db, req->pool, &identity_q_activation_use, pd, NULL)) != 0 ||
         (rc = cc_db_query(req->db, req->pool, &identity_q_cred_upsert, pc, NULL)) != 0 ||
-        (rc = new_transaction(req, u.id, IDENTITY_MFA_ENROLL, &tok, &expires)) != 0)
+        (rc = new_transaction(req, u->id, IDENTITY_MFA_ENROLL, o)) != 0)
         goto DbError;
-    if (!identity_commit(req))
-        return;
-    cc_log_info("user %s set a password (activation)", u.id);
-    cc_res_header(req, "cache-control", "no-store");
-    cc_res_json(req, 200,
-                json_pack("{s:s, s:s, s:s, s:[], s:o, s:{s:s, s:s, s:s}}", "status",
-                          IDENTITY_MFA_ENROLL, "state_token", tok, "expires_at", expires, "factors",
-                          "enroll", enrollable(), "user", "id", u.id, "username", u.username,
-                          "language", u.language));
+    if (commit(req, o))
+        cc_log_info("user %s set a password (activation)", u->id);
+    o->factors = cc_json_on_pool(req->pool, json_array());
     return;
 DbError:
-    cc_db_rollback(req->db);
-    cc_res_db_error(req, rc);
+    db_fail(req, o, rc);
 }
 
 /* ---- transactions and factors ---- */
@@ -334,29 +306,27 @@ typedef struct authn_tx {
     const char *user_id;
 } authn_tx_t;
 
-/* Loads the transaction of state_token for event (locked FOR UPDATE); answers itself. */
+/* Loads the transaction of state_token for event (locked FOR UPDATE). */
 static bool load_tx(cc_req_t *req, const char *state_token, identity_authn_event_t ev,
-                    authn_tx_t *tx)
+                    authn_tx_t *tx, identity_authn_out_t *o)
 {
     PGresult *res = NULL;
     identity_secret_digest(state_token, tx->digest);
     const char *p[] = {tx->digest};
     int rc = cc_db_query(req->db, req->pool, &identity_q_tx_get, p, &res);
     if (rc != 0) {
-        cc_db_rollback(req->db);
-        cc_res_db_error(req, rc);
+        db_fail(req, o, rc);
         return false;
     }
     if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "FAILED") == 0) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_TOO_MANY_ATTEMPTS,
-                       "Too many wrong codes for this sign-in; start again.");
+        fail(o, CC_ERR_TOO_MANY_ATTEMPTS, "Too many wrong codes for this sign-in; start again.");
         return false;
     }
     if (PQntuples(res) != 1 || !identity_authn_allows(PQgetvalue(res, 0, 1), ev)) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_STATE_TOKEN_INVALID,
-                       "This sign-in is unknown, expired or not at this step; start again.");
+        fail(o, CC_ERR_STATE_TOKEN_INVALID,
+             "This sign-in is unknown, expired or not at this step; start again.");
         return false;
     }
     tx->user_id = cc_pool_strdup(req->pool, PQgetvalue(res, 0, 0));
@@ -379,7 +349,7 @@ static void email_code_digest(const char *factor_id, const char *code, char dige
     cc_sha256_hex(buf, strlen(buf), digest);
 }
 
-/* Stores a fresh code for an email factor and mails it (after the caller commits). */
+/* Stores a fresh code for an email factor (mailed by the caller after commit). */
 static int email_code_issue(cc_req_t *req, const char *factor_id, char code[7])
 {
     char digest[65];
@@ -399,7 +369,7 @@ static int load_factor(cc_req_t *req, const char *id, const char *user_id, facto
 {
     PGresult *res = NULL;
     *found = false;
-    if (!cc_is_uuid(id))
+    if (id == NULL || !cc_is_uuid(id))
         return 0;
     const char *p[] = {id, user_id};
     int rc = cc_db_query(req->db, req->pool, &identity_q_factor_get, p, &res);
@@ -456,8 +426,8 @@ static int check_code(cc_req_t *req, const factor_row_t *f, const char *code, bo
     return 0;
 }
 
-/* A wrong code: counts it against the transaction and the account, commits, answers. */
-static void code_failed(cc_req_t *req, const authn_tx_t *tx)
+/* A wrong code: counts it against the transaction and the account, and commits. */
+static void code_failed(cc_req_t *req, const authn_tx_t *tx, identity_authn_out_t *o)
 {
     PGresult *res = NULL;
     const char *p[] = {tx->digest};
@@ -466,21 +436,19 @@ static void code_failed(cc_req_t *req, const authn_tx_t *tx)
     if (rc == 0)
         rc = count_failure(req, tx->user_id, &locked);
     if (rc != 0) {
-        cc_db_rollback(req->db);
-        cc_res_db_error(req, rc);
+        db_fail(req, o, rc);
         return;
     }
-    if (!identity_commit(req))
+    if (!commit(req, o))
         return;
     if (locked || atoi(PQgetvalue(res, 0, 0)) >= 5)
-        cc_res_problem(req, CC_ERR_TOO_MANY_ATTEMPTS,
-                       "Too many wrong codes for this sign-in; start again.");
+        fail(o, CC_ERR_TOO_MANY_ATTEMPTS, "Too many wrong codes for this sign-in; start again.");
     else
-        cc_res_problem(req, CC_ERR_INVALID_PASS_CODE, "The code is wrong, expired or used.");
+        fail(o, CC_ERR_INVALID_PASS_CODE, "The code is wrong, expired or used.");
 }
 
 /* The end of a successful transaction: SUCCESS and a single-use session token. */
-static void finish(cc_req_t *req, const authn_tx_t *tx, const identity_user_t *u)
+static void finish(cc_req_t *req, const authn_tx_t *tx, identity_authn_out_t *o)
 {
     char digest[65];
     char *token = identity_secret_new(digest);
@@ -490,32 +458,264 @@ static void finish(cc_req_t *req, const authn_tx_t *tx, const identity_user_t *u
     int rc = cc_db_query(req->db, req->pool, &identity_q_tx_status, ps, NULL);
     if (rc == 0)
         rc = cc_db_query(req->db, req->pool, &identity_q_session_token_insert, pt, &res);
-    if (rc != 0) {
-        free(token);
-        cc_db_rollback(req->db);
-        cc_res_db_error(req, rc);
-        return;
+    if (rc == 0 && commit(req, o)) {
+        o->status = IDENTITY_SUCCESS;
+        o->session_token = cc_pool_strdup(req->pool, token);
+        o->expires_at = cc_pool_strdup(req->pool, PQgetvalue(res, 0, 0));
+    } else if (rc != 0) {
+        db_fail(req, o, rc);
     }
-    if (!identity_commit(req)) {
-        free(token);
-        return;
-    }
-    cc_res_header(req, "cache-control", "no-store");
-    cc_res_json(req, 200,
-                json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "status", IDENTITY_SUCCESS,
-                          "session_token", token, "expires_at", PQgetvalue(res, 0, 0), "user", "id",
-                          u->id, "username", u->username, "language", u->language));
     cc_wipe(token, strlen(token));
     free(token);
 }
 
-/* ---- POST /api/v1/authn/factors ---- */
+void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *type,
+                           identity_authn_out_t *o)
+{
+    identity_app_t *app = app_of(req);
+    out_init(o);
+    if (!identity_factor_type_supported(type)) {
+        fail(o, CC_ERR_FACTOR_NOT_SUPPORTED,
+             "This factor type cannot be enrolled yet; use totp or email.");
+        return;
+    }
+    authn_tx_t tx;
+    identity_user_t *u = &o->user;
+    if (!begin(req, o) || !load_tx(req, state_token, IDENTITY_EV_ENROLL, &tx, o))
+        return;
+    int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u);
+    if (rc != 0)
+        goto DbError;
+    char id[37];
+    cc_uuid_new(id);
+    char *sealed = NULL;
+    char code[7] = "";
+    o->factor_id = cc_pool_strdup(req->pool, id);
+    o->factor_type = type;
+    if (strcmp(type, "totp") == 0) {
+        uint8_t key[20];
+        char *aad = cc_aprintf("identity.factors:%s", id);
+        rc = cc_random_bytes(key, sizeof(key));
+        if (rc == 0)
+            rc = cc_seal(&app->svc->master_key, key, sizeof(key), aad, &sealed);
+        free(aad);
+        if (rc != 0) {
+            cc_wipe(key, sizeof(key));
+            goto DbError;
+        }
+        char *secret = cc_base32_encode(key, sizeof(key));
+        cc_wipe(key, sizeof(key));
+        o->secret = cc_pool_strdup(req->pool, secret);
+        cc_wipe(secret, strlen(secret));
+        free(secret);
+        cc_buf_t uri;
+        cc_buf_init(&uri);
+        cc_buf_puts(&uri, "otpauth://totp/Console:");
+        cc_buf_percent_encode(&uri, u->username);
+        cc_buf_printf(&uri, "?secret=%s&issuer=Console&algorithm=SHA1&digits=6&period=30",
+                      o->secret);
+        o->otpauth_uri = cc_pool_strdup(req->pool, uri.data);
+        cc_buf_free(&uri);
+    }
+    json_t *pj = strcmp(type, "email") == 0 ? json_pack("{s:s}", "email", u->email) : json_object();
+    char *profile = json_dumps(pj, JSON_COMPACT);
+    json_decref(pj);
+    const char *pi[] = {id, u->id, u->msp_id, type, sealed, profile};
+    rc = cc_db_query(req->db, req->pool, &identity_q_factor_insert, pi, NULL);
+    free(profile);
+    free(sealed);
+    if (rc == 0 && strcmp(type, "email") == 0)
+        rc = email_code_issue(req, id, code);
+    if (rc != 0)
+        goto DbError;
+    if (commit(req, o) && code[0])
+        identity_mail_code(app, u, u->email, code);
+    o->status = "PENDING_ACTIVATION";
+    return;
+DbError:
+    db_fail(req, o, rc);
+}
+
+void identity_authn_factor(cc_req_t *req, const char *state_token, const char *factor_id,
+                           const char *code, bool activate, identity_authn_out_t *o)
+{
+    identity_app_t *app = app_of(req);
+    identity_authn_event_t ev = activate ? IDENTITY_EV_ACTIVATE : IDENTITY_EV_VERIFY;
+    out_init(o);
+    authn_tx_t tx;
+    identity_user_t *u = &o->user;
+    factor_row_t f;
+    bool found = false;
+    const char *want = activate ? "pending" : "active";
+    if (!begin(req, o) || !load_tx(req, state_token, ev, &tx, o))
+        return;
+    int rc = 0;
+    if (factor_id == NULL) {
+        PGresult *res = NULL;
+        const char *pp[] = {tx.user_id, want};
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_factor_pick, pp, &res)) != 0)
+            goto DbError;
+        factor_id = PQntuples(res) == 1 ? cc_db_get(res, 0, 0) : NULL;
+    }
+    if ((rc = load_factor(req, factor_id, tx.user_id, &f, &found)) != 0)
+        goto DbError;
+    if (!found || strcmp(f.status, want) != 0) {
+        cc_db_rollback(req->db);
+        fail(o, CC_ERR_NOT_FOUND,
+             activate ? "This user has no pending factor with this id."
+                      : "This user has no active factor with this id.");
+        return;
+    }
+    o->factor_id = f.id;
+    o->factor_type = f.type;
+    if ((rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u)) != 0)
+        goto DbError;
+    if (code == NULL) {
+        /* a challenge: only the email factor sends something */
+        if (strcmp(f.type, "email") != 0) {
+            cc_db_rollback(req->db);
+            fail(o, CC_ERR_VALIDATION_FAILED, "pass_code is required for this factor.");
+            return;
+        }
+        char fresh[7];
+        if ((rc = email_code_issue(req, f.id, fresh)) != 0)
+            goto DbError;
+        if (commit(req, o)) {
+            identity_mail_code(app, u, f.email ? f.email : u->email, fresh);
+            o->status = "MFA_CHALLENGE";
+            o->state_token = state_token;
+        }
+        return;
+    }
+    bool ok = false;
+    int64_t step = -1;
+    if ((rc = check_code(req, &f, code, &ok, &step)) != 0)
+        goto DbError;
+    if (!ok) {
+        code_failed(req, &tx, o);
+        return;
+    }
+    char stepbuf[24];
+    snprintf(stepbuf, sizeof(stepbuf), "%lld", (long long)step);
+    const char *ps[] = {f.id, step >= 0 ? stepbuf : NULL};
+    const char *pu[] = {u->id};
+    if (activate) {
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_factor_activate, ps, NULL)) != 0 ||
+            (rc = cc_db_query(req->db, req->pool, &identity_q_cred_activate, pu, NULL)) != 0 ||
+            (rc = cc_db_query(req->db, req->pool, &identity_q_user_activate, pu, NULL)) != 0)
+            goto DbError;
+        cc_log_info("user %s activated a %s factor", u->id, f.type);
+    } else if (step >= 0) {
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_factor_used, ps, NULL)) != 0)
+            goto DbError;
+    }
+    if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, pu, NULL)) != 0)
+        goto DbError;
+    finish(req, &tx, o);
+    return;
+DbError:
+    db_fail(req, o, rc);
+}
+
+/* ================= the JSON API ================= */
+
+/* Answers an unsuccessful outcome; false when there is none. */
+static bool answer_error(cc_req_t *req, const identity_authn_out_t *o, cc_validator_t *v)
+{
+    if (o->db_rc != 0) {
+        cc_res_db_error(req, o->db_rc);
+        return true;
+    }
+    if (o->err < 0)
+        return false;
+    if (o->err == CC_ERR_VALIDATION_FAILED && v != NULL) {
+        if (o->pw_flaws)
+            identity_password_report(v, "password", o->pw_flaws);
+        else
+            cc_v_add(v, "pass_code", "required", "%s", o->detail);
+        cc_res_invalid(req, v);
+        return true;
+    }
+    cc_res_problem(req, (cc_error_id_t)o->err, "%s", o->detail);
+    return true;
+}
+
+static json_t *user_json(const identity_user_t *u)
+{
+    return json_pack("{s:s, s:s, s:s}", "id", u->id, "username", u->username, "language",
+                     u->language);
+}
+
+static void answer_json(cc_req_t *req, json_t *body)
+{
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_json(req, 200, body);
+}
+
+void identity_handle_authn(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"username", "password", NULL});
+    const char *username = cc_v_string(&v, body, "username", true, 1, 254, true);
+    const char *password = cc_v_string(&v, body, "password", true, 1, 1024, false);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_authn_password(req, username, password, &o);
+    if (answer_error(req, &o, &v))
+        return;
+    if (strcmp(o.status, "LOCKED_OUT") == 0) {
+        answer_json(req, json_pack("{s:s}", "status", "LOCKED_OUT"));
+        return;
+    }
+    json_t *out =
+        json_pack("{s:s, s:s, s:s, s:O, s:o}", "status", o.status, "state_token", o.state_token,
+                  "expires_at", o.expires_at, "factors", o.factors, "user", user_json(&o.user));
+    if (strcmp(o.status, IDENTITY_MFA_ENROLL) == 0)
+        json_object_set_new(out, "enroll", enrollable());
+    answer_json(req, out);
+}
+
+void identity_handle_authn_activate(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body,
+                (const char *const[]){"activation_token", "password", "recovery_question",
+                                      "recovery_answer", "security_image", NULL});
+    const char *token = cc_v_string(&v, body, "activation_token", true, 1, 256, true);
+    const char *password = cc_v_string(&v, body, "password", true, 1, 1024, false);
+    const char *question = cc_v_string(&v, body, "recovery_question", true, 1, 200, true);
+    const char *answer = cc_v_string(&v, body, "recovery_answer", true, 1, 200, true);
+    const char *image = cc_v_enum(&v, body, "security_image", false, identity_security_images);
+    if (answer != NULL && cc_utf8_length(answer, strlen(answer)) < 3)
+        cc_v_add(&v, "recovery_answer", "too_short", "The answer needs at least 3 characters.");
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_authn_activate(req, token, password, question, answer, image, &o);
+    if (answer_error(req, &o, &v))
+        return;
+    answer_json(req, json_pack("{s:s, s:s, s:s, s:[], s:o, s:o}", "status", o.status, "state_token",
+                               o.state_token, "expires_at", o.expires_at, "factors", "enroll",
+                               enrollable(), "user", user_json(&o.user)));
+}
 
 static const char *const factor_types[] = {"totp", "email", "webauthn", "sms", "voice", NULL};
 
 void identity_handle_authn_factor_enroll(cc_req_t *req)
 {
-    identity_app_t *app = app_of(req);
     json_t *body = NULL;
     if (cc_req_json(req, &body) != 0)
         return;
@@ -528,84 +728,21 @@ void identity_handle_authn_factor_enroll(cc_req_t *req)
         cc_res_invalid(req, &v);
         return;
     }
-    if (!identity_factor_type_supported(type)) {
-        cc_res_problem(req, CC_ERR_FACTOR_NOT_SUPPORTED,
-                       "Factor type %s cannot be enrolled yet; use totp or email.", type);
+    identity_authn_out_t o;
+    identity_authn_enroll(req, state, type, &o);
+    if (answer_error(req, &o, &v))
         return;
+    json_t *out =
+        json_pack("{s:s, s:s, s:s}", "id", o.factor_id, "type", o.factor_type, "status", o.status);
+    if (o.secret) {
+        json_object_set_new(out, "secret", json_string(o.secret));
+        json_object_set_new(out, "otpauth_uri", json_string(o.otpauth_uri));
     }
-    authn_tx_t tx;
-    identity_user_t u;
-    if (!identity_begin(req) || !load_tx(req, state, IDENTITY_EV_ENROLL, &tx))
-        return;
-    int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, &u);
-    if (rc != 0)
-        goto DbError;
-    char id[37];
-    cc_uuid_new(id);
-    char *sealed = NULL, *secret = NULL;
-    json_t *out = NULL;
-    char code[7] = "";
-    if (strcmp(type, "totp") == 0) {
-        uint8_t key[20];
-        char *aad = cc_aprintf("identity.factors:%s", id);
-        rc = cc_random_bytes(key, sizeof(key));
-        if (rc == 0)
-            rc = cc_seal(&app->svc->master_key, key, sizeof(key), aad, &sealed);
-        free(aad);
-        if (rc != 0) {
-            cc_wipe(key, sizeof(key));
-            goto DbError;
-        }
-        secret = cc_base32_encode(key, sizeof(key));
-        cc_wipe(key, sizeof(key));
-        cc_buf_t uri;
-        cc_buf_init(&uri);
-        cc_buf_puts(&uri, "otpauth://totp/Console:");
-        cc_buf_percent_encode(&uri, u.username);
-        cc_buf_printf(&uri, "?secret=%s&issuer=Console&algorithm=SHA1&digits=6&period=30", secret);
-        out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "totp", "status",
-                        "PENDING_ACTIVATION", "secret", secret, "otpauth_uri", uri.data);
-        cc_buf_free(&uri);
-    } else {
-        out =
-            json_pack("{s:s, s:s, s:s}", "id", id, "type", "email", "status", "PENDING_ACTIVATION");
-    }
-    json_t *pj = strcmp(type, "email") == 0 ? json_pack("{s:s}", "email", u.email) : json_object();
-    char *profile = json_dumps(pj, JSON_COMPACT);
-    json_decref(pj);
-    const char *pi[] = {id, u.id, u.msp_id, type, sealed, profile};
-    rc = cc_db_query(req->db, req->pool, &identity_q_factor_insert, pi, NULL);
-    free(profile);
-    if (rc == 0 && strcmp(type, "email") == 0)
-        rc = email_code_issue(req, id, code);
-    free(sealed);
-    if (secret) {
-        cc_wipe(secret, strlen(secret));
-        free(secret);
-    }
-    if (rc != 0) {
-        json_decref(out);
-        goto DbError;
-    }
-    if (!identity_commit(req)) {
-        json_decref(out);
-        return;
-    }
-    if (code[0])
-        identity_mail_code(app, &u, u.email, code);
-    cc_res_header(req, "cache-control", "no-store");
-    cc_res_json(req, 200, out);
-    return;
-DbError:
-    cc_db_rollback(req->db);
-    cc_res_db_error(req, rc);
+    answer_json(req, out);
 }
 
-/* ---- POST /api/v1/authn/factors/{id}/activate and /verify ---- */
-
-static void factor_step(cc_req_t *req, identity_authn_event_t ev)
+static void factor_step(cc_req_t *req, bool activate)
 {
-    identity_app_t *app = app_of(req);
     json_t *body = NULL;
     if (cc_req_json(req, &body) != 0)
         return;
@@ -613,85 +750,37 @@ static void factor_step(cc_req_t *req, identity_authn_event_t ev)
     cc_v_init(&v, req->pool);
     cc_v_object(&v, body, (const char *const[]){"state_token", "pass_code", NULL});
     const char *state = cc_v_string(&v, body, "state_token", true, 1, 256, true);
-    const char *code = cc_v_string(&v, body, "pass_code", ev == IDENTITY_EV_ACTIVATE, 1, 16, true);
+    const char *code = cc_v_string(&v, body, "pass_code", activate, 1, 16, true);
     if (!cc_v_ok(&v)) {
         cc_res_invalid(req, &v);
         return;
     }
-    authn_tx_t tx;
-    identity_user_t u;
-    factor_row_t f;
-    bool found = false;
-    if (!identity_begin(req) || !load_tx(req, state, ev, &tx))
-        return;
-    int rc = load_factor(req, cc_req_param(req, "id"), tx.user_id, &f, &found);
-    if (rc != 0)
-        goto DbError;
-    const char *want = ev == IDENTITY_EV_ACTIVATE ? "pending" : "active";
-    if (!found || strcmp(f.status, want) != 0) {
-        cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_NOT_FOUND, "This user has no %s factor with this id.", want);
+    const char *id = cc_req_param(req, "id");
+    if (!cc_is_uuid(id)) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No factor with this id.");
         return;
     }
-    if ((rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, &u)) != 0)
-        goto DbError;
-    if (code == NULL) {
-        /* a challenge: only the email factor sends something */
-        if (strcmp(f.type, "email") != 0) {
-            cc_db_rollback(req->db);
-            cc_v_add(&v, "pass_code", "required", "pass_code is required for this factor.");
-            cc_res_invalid(req, &v);
-            return;
-        }
-        char fresh[7];
-        if ((rc = email_code_issue(req, f.id, fresh)) != 0)
-            goto DbError;
-        if (!identity_commit(req))
-            return;
-        identity_mail_code(app, &u, f.email ? f.email : u.email, fresh);
-        cc_res_header(req, "cache-control", "no-store");
-        cc_res_json(req, 200,
-                    json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "MFA_CHALLENGE", "state_token",
-                              state, "factor", "id", f.id, "type", f.type));
+    identity_authn_out_t o;
+    identity_authn_factor(req, state, id, code, activate, &o);
+    if (answer_error(req, &o, &v))
+        return;
+    if (strcmp(o.status, "MFA_CHALLENGE") == 0) {
+        answer_json(req,
+                    json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", o.status, "state_token",
+                              o.state_token, "factor", "id", o.factor_id, "type", o.factor_type));
         return;
     }
-    bool ok = false;
-    int64_t step = -1;
-    if ((rc = check_code(req, &f, code, &ok, &step)) != 0)
-        goto DbError;
-    if (!ok) {
-        code_failed(req, &tx);
-        return;
-    }
-    char stepbuf[24];
-    snprintf(stepbuf, sizeof(stepbuf), "%lld", (long long)step);
-    const char *ps[] = {f.id, step >= 0 ? stepbuf : NULL};
-    const char *pu[] = {u.id};
-    if (ev == IDENTITY_EV_ACTIVATE) {
-        if ((rc = cc_db_query(req->db, req->pool, &identity_q_factor_activate, ps, NULL)) != 0 ||
-            (rc = cc_db_query(req->db, req->pool, &identity_q_cred_activate, pu, NULL)) != 0 ||
-            (rc = cc_db_query(req->db, req->pool, &identity_q_user_activate, pu, NULL)) != 0)
-            goto DbError;
-        cc_log_info("user %s activated a %s factor", u.id, f.type);
-    } else if (step >= 0) {
-        if ((rc = cc_db_query(req->db, req->pool, &identity_q_factor_used, ps, NULL)) != 0)
-            goto DbError;
-    }
-    if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, pu, NULL)) != 0)
-        goto DbError;
-    finish(req, &tx, &u);
-    return;
-DbError:
-    cc_db_rollback(req->db);
-    cc_res_db_error(req, rc);
+    answer_json(req,
+                json_pack("{s:s, s:s, s:s, s:o}", "status", o.status, "session_token",
+                          o.session_token, "expires_at", o.expires_at, "user", user_json(&o.user)));
 }
 
 void identity_handle_authn_factor_activate(cc_req_t *req)
 {
-    factor_step(req, IDENTITY_EV_ACTIVATE);
+    factor_step(req, true);
 }
 
 void identity_handle_authn_factor_verify(cc_req_t *req)
 {
-    factor_step(req, IDENTITY_EV_VERIFY);
+    factor_step(req, false);
 }

@@ -130,6 +130,16 @@ int identity_mail_activation(identity_app_t *app, const identity_user_t *user, c
 int identity_mail_code(identity_app_t *app, const identity_user_t *user, const char *to,
                        const char *code);
 
+/* pages.c: the hosted HTML pages */
+void identity_page_login(cc_req_t *req);
+void identity_page_login_post(cc_req_t *req);
+void identity_page_mfa(cc_req_t *req);
+void identity_page_mfa_post(cc_req_t *req);
+void identity_page_enroll(cc_req_t *req);
+void identity_page_enroll_post(cc_req_t *req);
+void identity_page_activate(cc_req_t *req);
+void identity_page_activate_post(cc_req_t *req);
+
 /* handlers (routes in main.c) */
 void identity_handle_discovery(cc_req_t *req);
 void identity_handle_jwks(cc_req_t *req);
@@ -142,6 +152,40 @@ void identity_handle_userinfo(cc_req_t *req);
 void identity_handle_revoke(cc_req_t *req);
 void identity_handle_introspect(cc_req_t *req);
 void identity_handle_logout(cc_req_t *req);
+
+/* ---- the authentication steps (authn.c), shared by the JSON API and the pages ---- */
+
+/** The outcome of one step. Strings and JSON live in the request pool. */
+typedef struct identity_authn_out {
+    int db_rc;          /* != 0: a database error (answer with cc_res_db_error) */
+    int err;            /* an API error id (cc_error_id_t), or -1 */
+    const char *detail; /* a sentence for err */
+    unsigned pw_flaws;  /* password policy flaws (policy.h) when err is validation_failed */
+    const char *status; /* MFA_ENROLL, MFA_REQUIRED, LOCKED_OUT, MFA_CHALLENGE, SUCCESS */
+    const char *state_token, *expires_at, *session_token;
+    identity_user_t user;
+    json_t *factors;                                            /* [{id, type}] */
+    const char *factor_id, *factor_type, *secret, *otpauth_uri; /* an enrolment */
+} identity_authn_out_t;
+
+/** Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error). */
+void identity_authn_password(cc_req_t *req, const char *username, const char *password,
+                             identity_authn_out_t *o);
+/** The activation link: sets the password and the recovery question; MFA_ENROLL. */
+void identity_authn_activate(cc_req_t *req, const char *token, const char *password,
+                             const char *question, const char *answer, const char *image,
+                             identity_authn_out_t *o);
+/** Enrols a factor of type during MFA_ENROLL (TOTP: secret and otpauth URI). */
+void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *type,
+                           identity_authn_out_t *o);
+/**
+ * Activates (activate true, during MFA_ENROLL) or verifies (during MFA_REQUIRED) a factor
+ * with a pass code; SUCCESS with a session token. factor_id NULL picks the user's newest
+ * TOTP factor in the needed state. code NULL on verify sends an email factor's code
+ * (MFA_CHALLENGE).
+ */
+void identity_authn_factor(cc_req_t *req, const char *state_token, const char *factor_id,
+                           const char *code, bool activate, identity_authn_out_t *o);
 
 /* authn.c */
 void identity_handle_authn(cc_req_t *req);

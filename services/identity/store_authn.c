@@ -78,6 +78,11 @@ const cc_stmt_t identity_q_factor_get =
             "SELECT type, status, secret_sealed, coalesce(last_step, -1), profile->>'email'"
             " FROM factors WHERE id = $1 AND user_id = $2 FOR UPDATE",
             2);
+const cc_stmt_t identity_q_factor_pick =
+    CC_STMT("idn_factor_pick",
+            "SELECT id FROM factors WHERE user_id = $1 AND type = 'totp' AND status = $2"
+            " ORDER BY created_at DESC LIMIT 1",
+            2);
 const cc_stmt_t identity_q_factor_used =
     CC_STMT("idn_factor_used",
             "UPDATE factors SET last_step = $2::bigint, last_used_at = now() WHERE id = $1", 2);

@@ -26,6 +26,7 @@ extern const cc_stmt_t identity_q_user_activate; /* user: users.users status sta
 extern const cc_stmt_t identity_q_factors_active; /* user -> id, type */
 extern const cc_stmt_t identity_q_factor_insert;  /* id, user, msp, type, sealed, profile */
 extern const cc_stmt_t identity_q_factor_get;  /* id, user -> type, status, sealed, step, profile */
+extern const cc_stmt_t identity_q_factor_pick; /* user, status -> newest TOTP factor id */
 extern const cc_stmt_t identity_q_factor_used; /* id, step */
 extern const cc_stmt_t identity_q_factor_activate; /* id, step */
 
