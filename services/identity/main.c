@@ -27,6 +27,14 @@ static const cc_route_t routes[] = {
      CC_ROUTE_PUBLIC, 16 * 1024},
     {"POST", "/api/v1/authn/factors/{id}/verify", identity_handle_authn_factor_verify,
      CC_ROUTE_PUBLIC, 16 * 1024},
+    {"GET", "/login", identity_page_login, CC_ROUTE_PUBLIC, 0},
+    {"POST", "/login", identity_page_login_post, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"GET", "/mfa", identity_page_mfa, CC_ROUTE_PUBLIC, 0},
+    {"POST", "/mfa", identity_page_mfa_post, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"GET", "/mfa/enroll", identity_page_enroll, CC_ROUTE_PUBLIC, 0},
+    {"POST", "/mfa/enroll", identity_page_enroll_post, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"GET", "/activate", identity_page_activate, CC_ROUTE_PUBLIC, 0},
+    {"POST", "/activate", identity_page_activate_post, CC_ROUTE_PUBLIC, 16 * 1024},
     {"GET", "/api/v1/me", identity_handle_me, 0, 0},
 };
 
