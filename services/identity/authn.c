@@ -138,9 +138,10 @@ static json_t *enrollable(void)
 }
 
 /* Counts a failed password or code; *locked when this failure locks the account. */
-static int count_failure(cc_req_t *req, const char *user_id, bool *locked)
+static int count_failure(cc_req_t *req, const identity_user_t *u, bool *locked)
 {
     PGresult *res = NULL;
+    const char *user_id = u->id;
     const char *p[] = {user_id};
     *locked = false;
     int rc = cc_db_query(req->db, req->pool, &identity_q_cred_fail, p, &res);
@@ -149,6 +150,8 @@ static int count_failure(cc_req_t *req, const char *user_id, bool *locked)
     if (atoi(PQgetvalue(res, 0, 0)) >= LOCK_AFTER) {
         *locked = true;
         rc = cc_db_query(req->db, req->pool, &identity_q_cred_lock, p, NULL);
+        if (rc == 0)
+            rc = identity_audit(req, "user.locked_out", u->id, u->tenant_id, u->msp_id, NULL);
         cc_log_warn("user %s locked out after %d failures", user_id, LOCK_AFTER);
     }
     return rc;
@@ -187,7 +190,7 @@ void identity_authn_password(cc_req_t *req, const char *username, const char *pa
     }
     if (cc_password_verify(PQgetvalue(cred, 0, 1), password) != 0) {
         bool locked = false;
-        if ((rc = count_failure(req, u->id, &locked)) != 0)
+        if ((rc = count_failure(req, u, &locked)) != 0)
             goto DbError;
         if (!commit(req, o))
             return;
@@ -289,7 +292,8 @@ void identity_authn_activate(cc_req_t *req, const char *token, const char *passw
     const char *pc[] = {u->id, u->msp_id, pw_hash, question, answer_hash, image};
     if ((rc = cc_db_query(req->db, req->pool, &identity_q_activation_use, pd, NULL)) != 0 ||
         (rc = cc_db_query(req->db, req->pool, &identity_q_cred_upsert, pc, NULL)) != 0 ||
-        (rc = new_transaction(req, u->id, IDENTITY_MFA_ENROLL, o)) != 0)
+        (rc = new_transaction(req, u->id, IDENTITY_MFA_ENROLL, o)) != 0 ||
+        (rc = identity_audit(req, "user.password_set", u->id, u->tenant_id, u->msp_id, NULL)) != 0)
         goto DbError;
     if (commit(req, o))
         cc_log_info("user %s set a password (activation)", u->id);
@@ -427,14 +431,15 @@ static int check_code(cc_req_t *req, const factor_row_t *f, const char *code, bo
 }
 
 /* A wrong code: counts it against the transaction and the account, and commits. */
-static void code_failed(cc_req_t *req, const authn_tx_t *tx, identity_authn_out_t *o)
+static void code_failed(cc_req_t *req, const authn_tx_t *tx, const identity_user_t *u,
+                        identity_authn_out_t *o)
 {
     PGresult *res = NULL;
     const char *p[] = {tx->digest};
     bool locked = false;
     int rc = cc_db_query(req->db, req->pool, &identity_q_tx_fail, p, &res);
     if (rc == 0)
-        rc = count_failure(req, tx->user_id, &locked);
+        rc = count_failure(req, u, &locked);
     if (rc != 0) {
         db_fail(req, o, rc);
         return;
@@ -592,7 +597,7 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
     if ((rc = check_code(req, &f, code, &ok, &step)) != 0)
         goto DbError;
     if (!ok) {
-        code_failed(req, &tx, o);
+        code_failed(req, &tx, u, o);
         return;
     }
     char stepbuf[24];
@@ -604,12 +609,22 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
             (rc = cc_db_query(req->db, req->pool, &identity_q_cred_activate, pu, NULL)) != 0 ||
             (rc = cc_db_query(req->db, req->pool, &identity_q_user_activate, pu, NULL)) != 0)
             goto DbError;
+        json_t *d = json_pack("{s:s, s:s}", "factor_id", f.id, "type", f.type);
+        rc = identity_audit(req, "user.factor_activated", u->id, u->tenant_id, u->msp_id, d);
+        json_decref(d);
+        if (rc != 0)
+            goto DbError;
         cc_log_info("user %s activated a %s factor", u->id, f.type);
     } else if (step >= 0) {
         if ((rc = cc_db_query(req->db, req->pool, &identity_q_factor_used, ps, NULL)) != 0)
             goto DbError;
     }
-    if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, pu, NULL)) != 0)
+    json_t *d = json_pack("{s:s}", "factor_type", f.type);
+    rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, pu, NULL);
+    if (rc == 0)
+        rc = identity_audit(req, "user.signed_in", u->id, u->tenant_id, u->msp_id, d);
+    json_decref(d);
+    if (rc != 0)
         goto DbError;
     finish(req, &tx, o);
     return;

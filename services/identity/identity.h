@@ -112,6 +112,14 @@ bool identity_form(cc_req_t *req, const char *const *names, const char **vals);
 bool identity_client_auth(cc_req_t *req, const char *form_id, const char *form_secret,
                           bool allow_public, identity_client_t *out);
 
+/**
+ * Appends an audit record in the open transaction: action on user (target; its tenant),
+ * details borrowed (may be NULL; never a secret). The actor is the caller's token when
+ * there is one; sign-in steps have none (the user acts on themself before any token).
+ */
+int identity_audit(cc_req_t *req, const char *action, const char *user_id,
+                   const char *tenant_id, const char *msp_id, json_t *details);
+
 /** True when the JSON array of strings holds s. */
 bool identity_json_has(json_t *arr, const char *s);
 

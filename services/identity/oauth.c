@@ -667,7 +667,12 @@ static void grant_authorization_code(cc_req_t *req, const identity_client_t *c, 
         const char *family = cc_db_get(res, 0, 11);
         if (family) {
             const char *pf[] = {family, "code_reuse"};
-            if ((rc = cc_db_query(req->db, req->pool, &identity_q_family_revoke, pf, NULL)) != 0)
+            json_t *d = json_pack("{s:s, s:s}", "grant_id", family, "client_id", c->client_id);
+            rc = cc_db_query(req->db, req->pool, &identity_q_family_revoke, pf, NULL);
+            if (rc == 0)
+                rc = identity_audit(req, "oauth.code_reused", PQgetvalue(res, 0, 1), NULL, NULL, d);
+            json_decref(d);
+            if (rc != 0)
                 goto DbError;
         }
         if (!identity_commit(req))
@@ -749,7 +754,13 @@ static void grant_refresh_token(cc_req_t *req, const identity_client_t *c, const
     if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
         /* a rotated token came back: it was stolen or replayed; end the whole family */
         const char *pf[] = {family, "refresh_reuse"};
-        if ((rc = cc_db_query(req->db, req->pool, &identity_q_family_revoke, pf, NULL)) != 0)
+        json_t *d = json_pack("{s:s, s:s}", "grant_id", family, "client_id", c->client_id);
+        rc = cc_db_query(req->db, req->pool, &identity_q_family_revoke, pf, NULL);
+        if (rc == 0)
+            rc = identity_audit(req, "oauth.refresh_token_reused", PQgetvalue(res, 0, 5), NULL,
+                                NULL, d);
+        json_decref(d);
+        if (rc != 0)
             goto DbError;
         if (!identity_commit(req))
             return;

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "console/audit.h"
 #include "console/crypto.h"
 #include "console/log.h"
 #include "identity.h"
@@ -253,4 +254,21 @@ void identity_redirect(cc_req_t *req, const char *location)
     cc_res_header(req, "cache-control", "no-store");
     cc_res_header(req, "referrer-policy", "no-referrer");
     cc_res_text(req, 302, "text/plain; charset=utf-8", "", 0);
+}
+
+int identity_audit(cc_req_t *req, const char *action, const char *user_id, const char *tenant_id,
+                   const char *msp_id, json_t *details)
+{
+    json_t *d = details ? json_deep_copy(details) : json_object();
+    if (req->client_addr)
+        json_object_set_new(d, "client_addr", json_string(req->client_addr));
+    cc_audit_t a = {.action = action,
+                    .target_type = "user",
+                    .target_id = user_id,
+                    .tenant_id = tenant_id,
+                    .msp_id = msp_id,
+                    .details = d};
+    int rc = cc_audit_write(req, &a);
+    json_decref(d);
+    return rc;
 }

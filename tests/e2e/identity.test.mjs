@@ -258,6 +258,8 @@ describe('OAuth 2.0 / OIDC with the first-party public client', () => {
     assert.equal(t.status, 200, t.text);
     const again = await exchange(code, verifier);
     assertProblem(again, 400, 'invalid_grant');
+    const grant = decodeJwt(t.json.access_token).grant_id;
+    assert.equal(await sql(st(), "SELECT count(*) FROM identity.audit_events WHERE action = 'oauth.code_reused' AND details->>'grant_id' = :'p1'", [grant]), '1');
     const ui = await st().request('/oauth2/userinfo', { auth: t.json.access_token });
     assertProblem(ui, 401, 'unauthorized');
     const r = await tokenRequest({ grant_type: 'refresh_token', client_id: 'console-web', refresh_token: t.json.refresh_token });
@@ -482,6 +484,10 @@ describe('attacks and bad input', () => {
     assert.equal(right.status, 200);
     assert.equal(right.json.status, 'LOCKED_OUT');
     assert.equal(right.json.state_token, undefined);
+    // audited, with the user as the target and no secret in the record
+    const audit = await sql(st(), "SELECT action || ' ' || details::text FROM identity.audit_events WHERE target_id = :'p1' ORDER BY at", [victim.id]);
+    assert.match(audit, /^user\.password_set .*\nuser\.factor_activated .*"type": "totp".*\nuser\.signed_in .*\nuser\.locked_out /s);
+    assert.ok(!audit.includes(victim.password) && !audit.includes('Wrong-Pass'));
     // after the cool-down the account opens again
     await sql(st(), "UPDATE identity.credentials SET locked_until = now() - interval '1 second' WHERE user_id = :'p1'", [victim.id]);
     const later = await postJson(st(), '/api/v1/authn', { username: victim.username, password: victim.password });
