@@ -117,8 +117,8 @@ bool identity_client_auth(cc_req_t *req, const char *form_id, const char *form_s
  * details borrowed (may be NULL; never a secret). The actor is the caller's token when
  * there is one; sign-in steps have none (the user acts on themself before any token).
  */
-int identity_audit(cc_req_t *req, const char *action, const char *user_id,
-                   const char *tenant_id, const char *msp_id, json_t *details);
+int identity_audit(cc_req_t *req, const char *action, const char *user_id, const char *tenant_id,
+                   const char *msp_id, json_t *details);
 
 /** True when the JSON array of strings holds s. */
 bool identity_json_has(json_t *arr, const char *s);

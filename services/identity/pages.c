@@ -11,6 +11,7 @@
  * after sign-in is this issuer's own /oauth2/authorize, which checks the client's
  * registered redirect URI itself.
  */
+#include <qrencode.h>
 #include <string.h>
 #include <strings.h>
 
@@ -464,6 +465,28 @@ void identity_page_mfa_post(cc_req_t *req)
 
 /* ---- /mfa/enroll ---- */
 
+/* The otpauth URI as an inline SVG QR code (libqrencode): drawn in the page, nothing
+ * fetched, so the CSP stays default-src 'none'. Nothing when encoding fails. */
+static void qr_svg(cc_buf_t *b, const char *text)
+{
+    QRcode *q = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    if (q == NULL)
+        return;
+    const int w = q->width, border = 4, size = q->width + 2 * border;
+    cc_buf_printf(b,
+                  "<p><svg id=\"qr\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\""
+                  " width=\"%d\" height=\"%d\" shape-rendering=\"crispEdges\" role=\"img\""
+                  " aria-label=\"QR code\"><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
+                  "<path fill=\"#000\" d=\"",
+                  size, size, size * 5, size * 5, size, size);
+    for (int y = 0; y < w; y++)
+        for (int x = 0; x < w; x++)
+            if (q->data[y * w + x] & 1)
+                cc_buf_printf(b, "M%d %dh1v1h-1z", x + border, y + border);
+    cc_buf_puts(b, "\"/></svg></p>");
+    QRcode_free(q);
+}
+
 void identity_page_enroll(cc_req_t *req)
 {
     const text_t *t = text_for(req);
@@ -483,7 +506,9 @@ void identity_page_enroll(cc_req_t *req)
     cc_buf_init(&b);
     cc_buf_puts(&b, "<p>");
     esc(&b, t->enroll_help);
-    cc_buf_puts(&b, "</p><p>");
+    cc_buf_puts(&b, "</p>");
+    qr_svg(&b, o.otpauth_uri);
+    cc_buf_puts(&b, "<p>");
     esc(&b, t->secret);
     cc_buf_puts(&b, ": <code id=\"secret\">");
     esc(&b, o.secret);

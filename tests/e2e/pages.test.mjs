@@ -5,6 +5,7 @@
 // page go to $E2E_SCREENSHOTS (default: <tmp>/console-e2e-screenshots).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,15 @@ describe('hosted pages in Chromium', () => {
     const secret = (await page.textContent('#secret')).trim();
     assert.match(secret, /^[A-Z2-7]{32}$/);
     assert.match(await page.getAttribute('#otpauth', 'href'), /^otpauth:\/\/totp\//);
+    const qr = await page.$('svg#qr');
+    assert.ok(qr, 'a QR code of the otpauth URI');
+    assert.ok((await qr.boundingBox()).width >= 100);
+    // the QR code decodes (Debian zbarimg) to exactly the otpauth URI with this secret
+    const qrPng = join(SHOTS, 'qr.png');
+    await qr.screenshot({ path: qrPng });
+    const decoded = execFileSync('zbarimg', ['--raw', '-q', qrPng], { encoding: 'utf8' }).trim();
+    assert.equal(decoded, await page.getAttribute('#otpauth', 'href'));
+    assert.equal(new URL(decoded).searchParams.get('secret'), secret);
     await shot(t, page, '3-enroll-totp');
     account = { ...staged, password: GOOD_PASSWORD, secret, lastStep: -1 };
     await page.fill('#pass_code', '000000' === (await nextTotp({ ...account })) ? '111111' : '000000');
