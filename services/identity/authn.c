@@ -582,6 +582,16 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
             fail(o, CC_ERR_VALIDATION_FAILED, "pass_code is required for this factor.");
             return;
         }
+        /* one mail per 30 seconds per factor: the challenge cannot be used to flood a mailbox */
+        PGresult *recent = NULL;
+        const char *pf[] = {f.id};
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_email_code_recent, pf, &recent)) != 0)
+            goto DbError;
+        if (PQntuples(recent) > 0) {
+            cc_db_rollback(req->db);
+            fail(o, CC_ERR_RATE_LIMITED, "A code was sent less than 30 seconds ago; use it.");
+            return;
+        }
         char fresh[7];
         if ((rc = email_code_issue(req, f.id, fresh)) != 0)
             goto DbError;
@@ -651,6 +661,8 @@ static bool answer_error(cc_req_t *req, const identity_authn_out_t *o, cc_valida
         cc_res_invalid(req, v);
         return true;
     }
+    if (o->err == CC_ERR_RATE_LIMITED)
+        cc_res_header(req, "retry-after", "30");
     cc_res_problem(req, (cc_error_id_t)o->err, "%s", o->detail);
     return true;
 }

@@ -99,6 +99,11 @@ const cc_stmt_t identity_q_email_code_set =
             " code_hash = EXCLUDED.code_hash, attempts = 0, expires_at = EXCLUDED.expires_at,"
             " created_at = now()",
             2);
+const cc_stmt_t identity_q_email_code_recent =
+    CC_STMT("idn_email_code_recent",
+            "SELECT 1 FROM email_codes WHERE factor_id = $1"
+            " AND created_at > now() - interval '30 seconds'",
+            1);
 const cc_stmt_t identity_q_email_code_get =
     CC_STMT("idn_email_code_get",
             "SELECT code_hash, attempts, expires_at > now() FROM email_codes WHERE factor_id = $1"

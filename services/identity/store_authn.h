@@ -31,10 +31,11 @@ extern const cc_stmt_t identity_q_factor_used; /* id, step */
 extern const cc_stmt_t identity_q_factor_activate; /* id, step */
 
 /* e-mail codes */
-extern const cc_stmt_t identity_q_email_code_set;   /* factor, hash (10 minutes) */
-extern const cc_stmt_t identity_q_email_code_get;   /* factor -> hash, attempts, live */
-extern const cc_stmt_t identity_q_email_code_fail;  /* factor */
-extern const cc_stmt_t identity_q_email_code_clear; /* factor */
+extern const cc_stmt_t identity_q_email_code_set;    /* factor, hash (10 minutes) */
+extern const cc_stmt_t identity_q_email_code_recent; /* factor -> a code sent < 30 s ago */
+extern const cc_stmt_t identity_q_email_code_get;    /* factor -> hash, attempts, live */
+extern const cc_stmt_t identity_q_email_code_fail;   /* factor */
+extern const cc_stmt_t identity_q_email_code_clear;  /* factor */
 
 /* authentication transactions */
 extern const cc_stmt_t identity_q_tx_insert; /* hash, user, status, seconds */

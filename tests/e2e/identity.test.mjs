@@ -181,6 +181,10 @@ describe('activation and sign-in through the authentication API', () => {
     const n = readMails(st()).length;
     const c = await postJson(st(), `/api/v1/authn/factors/${e.json.id}/verify`, { state_token: r.json.state_token });
     assert.equal(c.json.status, 'MFA_CHALLENGE', c.text);
+    // a second challenge within 30 s is refused (the challenge cannot flood a mailbox)
+    const early = await postJson(st(), `/api/v1/authn/factors/${e.json.id}/verify`, { state_token: r.json.state_token });
+    assertProblem(early, 429, 'rate_limited');
+    assert.equal(early.headers.get('retry-after'), '30');
     const code2 = /code is (\d{6})/.exec(readMails(st()).slice(n).find((m) => m.headers.to?.includes(staged.username)).text)[1];
     const ok = await postJson(st(), `/api/v1/authn/factors/${e.json.id}/verify`, { state_token: r.json.state_token, pass_code: code2 });
     assert.equal(ok.status, 200, ok.text);
@@ -335,6 +339,11 @@ describe('OAuth 2.0 / OIDC with the first-party public client', () => {
     assert.match(old.headers.get('location'), /^\/login\?/);
     const fine = await st().fetch(authorizeUrl({ ...base, max_age: '86400' }), { redirect: 'manual', headers: { cookie: jar } });
     assert.ok(new URL(fine.headers.get('location')).searchParams.get('code'));
+    // max_age=0 forces a sign-in: the cookie is not enough, a fresh session token is
+    const zero = await st().fetch(authorizeUrl({ ...base, max_age: '0' }), { redirect: 'manual', headers: { cookie: jar } });
+    assert.match(zero.headers.get('location'), /^\/login\?/);
+    const again0 = await codeFor((await fresh()).sessionToken, { max_age: '0' });
+    assert.ok(again0.code);
   });
 });
 
