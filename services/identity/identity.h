@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "console/json.h"
+#include "console/outbox.h"
 #include "console/service.h"
 
 /** The signing key in use and the published key set. */
@@ -28,6 +29,7 @@ typedef struct identity_app {
     cc_service_t *svc;
     identity_keys_t keys;
     int64_t rotation_days;
+    cc_outbox_consumer_t *users_events; /* users.outbox: user.created -> activation mail */
 } identity_app_t;
 
 /**
@@ -129,6 +131,9 @@ void identity_html_page(cc_req_t *req, int status, int id, const char *title, co
 void identity_page_headers(cc_req_t *req);
 /** Answers 302 to location (copied). */
 void identity_redirect(cc_req_t *req, const char *location);
+
+/** users.outbox consumer (events.c): "user.created" mails a staged user's activation link. */
+int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
 
 /* ---- mail (mailer.c) ---- */
 

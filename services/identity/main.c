@@ -50,11 +50,17 @@ static int on_start(cc_service_t *svc)
     if (rc == 0)
         rc = identity_keys_init(&app, db);
     cc_db_close(db);
+    if (rc == 0)
+        rc = cc_outbox_consumer_start(svc->env.database_url, "identity, public", "users",
+                                      "identity.activation_mail", 10000, identity_on_users_event,
+                                      &app, &app.users_events);
     return rc;
 }
 
 static void on_stop(cc_service_t *svc)
 {
+    cc_outbox_consumer_stop(app.users_events);
+    app.users_events = NULL;
     identity_keys_dispose(&app.keys);
 }
 

@@ -8,7 +8,7 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { useStack } from './lib/stack.mjs';
+import { useStack, waitFor } from './lib/stack.mjs';
 import {
   FORM, GOOD_PASSWORD, activateWithTotp, b64url, basic, currentStep, decodeJwt, nextTotp, pkce,
   postJson, readMails, registerClient, signIn, sql, stageUser, totpAt,
@@ -160,6 +160,26 @@ describe('activation and sign-in through the authentication API', () => {
     assertProblem(old, 400, 'activation_token_invalid');
     const account = await activateWithTotp(st(), { ...staged, token: new URL(link).searchParams.get('token') });
     assert.ok(account.sessionToken);
+  });
+
+  test('a user.created event of the users service mails an activation link (72 h) that works', async () => {
+    const id = (await sql(st(), 'SELECT gen_random_uuid()'));
+    const username = `evented-${randomBytes(3).toString('hex')}@example.com`;
+    await sql(
+      st(),
+      `INSERT INTO users.users (id, tenant_id, msp_id, username, primary_email, first_name, last_name, language, created_by)
+       SELECT :'p1', id, msp_id, :'p2', :'p2', 'Eve', 'Vented', 'en', 'e2e' FROM tenants.tenants WHERE kind = 'platform';
+       INSERT INTO users.outbox (type, aggregate_id, payload) VALUES ('user.created', :'p1', '{}');`,
+      [id, username],
+    );
+    const mail = await waitFor(() => readMails(st()).find((m) => m.headers.to?.includes(username)), { what: 'the activation mail', timeout: 15000 });
+    assert.match(mail.headers.subject, /Activate/);
+    assert.match(mail.text, /Hello Eve/);
+    assert.match(mail.html, /<a href="http/);
+    const link = /(http\S+\/activate\?token=[A-Za-z0-9_-]+)/.exec(mail.text)[1];
+    assert.equal(await sql(st(), "SELECT round(extract(epoch FROM expires_at - created_at) / 3600) FROM identity.activation_tokens WHERE user_id = :'p1'", [id]), '72');
+    const account = await activateWithTotp(st(), { id, username, token: new URL(link).searchParams.get('token') });
+    assert.ok(await signIn(st(), account));
   });
 
   test('the email factor: enrolment mails a code, activation with it, verify sends a fresh one', async () => {
