@@ -642,6 +642,148 @@ DbError:
     db_fail(req, o, rc);
 }
 
+/* ---- forgotten password ---- */
+
+void identity_recovery_start(cc_req_t *req, const char *username, identity_authn_out_t *o)
+{
+    identity_app_t *app = app_of(req);
+    out_init(o);
+    o->status = "RECOVERY_CHALLENGE";
+    if (!begin(req, o))
+        return;
+    identity_user_t *u = &o->user;
+    PGresult *res = NULL;
+    int rc = identity_store_user_by_username(req->db, req->pool, username, u);
+    if (rc == CC_ENOENT || (rc == 0 && strcmp(u->status, "active") != 0)) {
+        cc_db_rollback(req->db);
+        cc_log_info("password recovery asked for an unknown or inactive username");
+        return;
+    }
+    const char *pu[] = {u->id};
+    if (rc != 0 || (rc = cc_db_query(req->db, req->pool, &identity_q_recovery_recent, pu, &res)))
+        goto DbError;
+    if (PQntuples(res) > 0) {
+        /* one mail a minute: the form cannot flood a mailbox */
+        cc_db_rollback(req->db);
+        return;
+    }
+    char digest[65];
+    char *token = identity_secret_new(digest);
+    const char *pi[] = {digest, u->id};
+    if ((rc = cc_db_query(req->db, req->pool, &identity_q_recovery_clear, pu, NULL)) == 0 &&
+        (rc = cc_db_query(req->db, req->pool, &identity_q_recovery_insert, pi, NULL)) == 0)
+        rc = identity_audit(req, "user.password_recovery_mailed", u->id, u->tenant_id, u->msp_id,
+                            NULL);
+    if (rc == 0 && commit(req, o))
+        identity_mail_recovery(app, u, token);
+    cc_wipe(token, strlen(token));
+    free(token);
+    if (rc == 0)
+        return;
+DbError:
+    db_fail(req, o, rc);
+}
+
+/* Loads a live recovery link (FOR UPDATE) in the open transaction: user, question, answer
+ * hash, image. false (and o->err) when there is none. */
+static bool load_recovery(cc_req_t *req, const char *digest, PGresult **res,
+                          identity_authn_out_t *o)
+{
+    const char *p[] = {digest};
+    int rc = cc_db_query(req->db, req->pool, &identity_q_recovery_get, p, res);
+    if (rc != 0) {
+        db_fail(req, o, rc);
+        return false;
+    }
+    if (PQntuples(*res) != 1) {
+        cc_db_rollback(req->db);
+        fail(o, CC_ERR_RECOVERY_TOKEN_INVALID,
+             "This recovery link is unknown, expired, used, or was tried too often.");
+        return false;
+    }
+    return true;
+}
+
+void identity_recovery_question(cc_req_t *req, const char *token, const char **question,
+                                const char **image, identity_authn_out_t *o)
+{
+    out_init(o);
+    char digest[65];
+    identity_secret_digest(token, digest);
+    PGresult *res = NULL;
+    if (!begin(req, o) || !load_recovery(req, digest, &res, o))
+        return;
+    cc_db_rollback(req->db);
+    *question = cc_db_get(res, 0, 1);
+    *image = cc_db_get(res, 0, 3);
+    o->status = "RECOVERY";
+}
+
+void identity_recovery_reset(cc_req_t *req, const char *token, const char *answer,
+                             const char *password, identity_authn_out_t *o)
+{
+    out_init(o);
+    char digest[65];
+    identity_secret_digest(token, digest);
+    PGresult *res = NULL;
+    if (!begin(req, o) || !load_recovery(req, digest, &res, o))
+        return;
+    identity_user_t *u = &o->user;
+    int rc = identity_store_user_by_id(req->db, req->pool, PQgetvalue(res, 0, 0), u);
+    if (rc != 0)
+        goto DbError;
+    const char *pd[] = {digest};
+    if (cc_password_verify(PQgetvalue(res, 0, 2), identity_recovery_normalize(req->pool, answer)) !=
+        0) {
+        PGresult *fr = NULL;
+        bool locked = false;
+        if ((rc = cc_db_query(req->db, req->pool, &identity_q_recovery_fail, pd, &fr)) != 0 ||
+            (rc = count_failure(req, u, &locked)) != 0)
+            goto DbError;
+        if (commit(req, o))
+            fail(o, CC_ERR_RECOVERY_ANSWER_WRONG, "The answer to the recovery question is wrong.");
+        return;
+    }
+    o->pw_flaws = identity_password_flaws(password, u->username);
+    if (o->pw_flaws != 0) {
+        cc_db_rollback(req->db);
+        fail(o, CC_ERR_VALIDATION_FAILED, "The password does not meet the policy.");
+        return;
+    }
+    const char *pw_hash = hash_secret(req, password);
+    if (pw_hash == NULL) {
+        cc_db_rollback(req->db);
+        fail(o, CC_ERR_INTERNAL_ERROR, "The password could not be stored.");
+        return;
+    }
+    bool active = false;
+    const char *pc[] = {u->id, pw_hash};
+    if ((rc = cc_db_query(req->db, req->pool, &identity_q_recovery_use, pd, NULL)) != 0 ||
+        (rc = cc_db_query(req->db, req->pool, &identity_q_cred_password, pc, NULL)) != 0 ||
+        (rc = identity_audit(req, "user.password_reset", u->id, u->tenant_id, u->msp_id, NULL)) ||
+        (rc = identity_store_tenant_active(req->db, req->pool, u->tenant_id, &active)) != 0)
+        goto DbError;
+    o->factors = active_factors(req, u->id, &rc);
+    if (rc != 0)
+        goto DbError;
+    if (!active) {
+        /* the new password stays set; signing in is what a suspended tenant refuses */
+        if (commit(req, o))
+            fail(o, CC_ERR_TENANT_SUSPENDED,
+                 "The account of this user (or one of its parents) is suspended.");
+        return;
+    }
+    /* the second factor is still required: the link and the answer prove no factor */
+    const char *status = identity_authn_after_password(json_array_size(o->factors) > 0);
+    if ((rc = new_transaction(req, u->id, status, o)) != 0)
+        goto DbError;
+    if (commit(req, o))
+        cc_log_info("user %s reset the password (recovery link and answer)", u->id);
+    return;
+DbError:
+    db_fail(req, o, rc);
+}
+
 /* ================= the JSON API ================= */
 
 /* Answers an unsuccessful outcome; false when there is none. */
@@ -810,4 +952,76 @@ void identity_handle_authn_factor_activate(cc_req_t *req)
 void identity_handle_authn_factor_verify(cc_req_t *req)
 {
     factor_step(req, false);
+}
+
+void identity_handle_recovery_password(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"username", NULL});
+    const char *username = cc_v_string(&v, body, "username", true, 1, 254, true);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_recovery_start(req, username, &o);
+    if (answer_error(req, &o, &v))
+        return;
+    /* the same answer whether or not the user exists */
+    answer_json(req,
+                json_pack("{s:s, s:s}", "status", "RECOVERY_CHALLENGE", "factor_type", "EMAIL"));
+}
+
+void identity_handle_recovery_verify(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"recovery_token", NULL});
+    const char *token = cc_v_string(&v, body, "recovery_token", true, 1, 256, true);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    identity_authn_out_t o;
+    const char *question = NULL, *image = NULL;
+    identity_recovery_question(req, token, &question, &image, &o);
+    if (answer_error(req, &o, &v))
+        return;
+    answer_json(req, json_pack("{s:s, s:s, s:s?}", "status", "RECOVERY", "recovery_question",
+                               question, "security_image", image));
+}
+
+void identity_handle_recovery_reset(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body,
+                (const char *const[]){"recovery_token", "recovery_answer", "password", NULL});
+    const char *token = cc_v_string(&v, body, "recovery_token", true, 1, 256, true);
+    const char *answer = cc_v_string(&v, body, "recovery_answer", true, 1, 200, true);
+    const char *password = cc_v_string(&v, body, "password", true, 1, 1024, false);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_recovery_reset(req, token, answer, password, &o);
+    if (answer_error(req, &o, &v))
+        return;
+    json_t *out =
+        json_pack("{s:s, s:s, s:s, s:O, s:o}", "status", o.status, "state_token", o.state_token,
+                  "expires_at", o.expires_at, "factors", o.factors, "user", user_json(&o.user));
+    if (strcmp(o.status, IDENTITY_MFA_ENROLL) == 0)
+        json_object_set_new(out, "enroll", enrollable());
+    answer_json(req, out);
 }

@@ -139,6 +139,8 @@ int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_
 
 /** Mails the activation link (ja or en by user->language). Logs and returns an error. */
 int identity_mail_activation(identity_app_t *app, const identity_user_t *user, const char *token);
+/** Mails a password recovery link (1 hour). */
+int identity_mail_recovery(identity_app_t *app, const identity_user_t *user, const char *token);
 /** Mails a one-time code of the email factor. */
 int identity_mail_code(identity_app_t *app, const identity_user_t *user, const char *to,
                        const char *code);
@@ -152,6 +154,10 @@ void identity_page_enroll(cc_req_t *req);
 void identity_page_enroll_post(cc_req_t *req);
 void identity_page_activate(cc_req_t *req);
 void identity_page_activate_post(cc_req_t *req);
+void identity_page_forgot(cc_req_t *req);
+void identity_page_forgot_post(cc_req_t *req);
+void identity_page_reset(cc_req_t *req);
+void identity_page_reset_post(cc_req_t *req);
 
 /* handlers (routes in main.c) */
 void identity_handle_discovery(cc_req_t *req);
@@ -200,8 +206,26 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
 void identity_authn_factor(cc_req_t *req, const char *state_token, const char *factor_id,
                            const char *code, bool activate, identity_authn_out_t *o);
 
+/**
+ * Forgotten password, step 1: mails a recovery link (1 hour) when username names an
+ * active user; the outcome is the same either way (no enumeration).
+ */
+void identity_recovery_start(cc_req_t *req, const char *username, identity_authn_out_t *o);
+/** Step 2: the recovery question (and security image) of a live link. */
+void identity_recovery_question(cc_req_t *req, const char *token, const char **question,
+                                const char **image, identity_authn_out_t *o);
+/**
+ * Step 3: the link AND the answer set a new password; the outcome is MFA_REQUIRED (or
+ * MFA_ENROLL): the second factor is still needed to sign in.
+ */
+void identity_recovery_reset(cc_req_t *req, const char *token, const char *answer,
+                             const char *password, identity_authn_out_t *o);
+
 /* authn.c */
 void identity_handle_authn(cc_req_t *req);
+void identity_handle_recovery_password(cc_req_t *req);
+void identity_handle_recovery_verify(cc_req_t *req);
+void identity_handle_recovery_reset(cc_req_t *req);
 void identity_handle_authn_activate(cc_req_t *req);
 void identity_handle_authn_factor_enroll(cc_req_t *req);
 void identity_handle_authn_factor_activate(cc_req_t *req);

@@ -104,6 +104,49 @@ int identity_mail_activation(identity_app_t *app, const identity_user_t *u, cons
     return rc;
 }
 
+int identity_mail_recovery(identity_app_t *app, const identity_user_t *u, const char *token)
+{
+    cc_pool_t *pool = cc_pool_new();
+    const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s", app->svc->issuer, token);
+    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+    const char *hlink = html_escape(pool, link);
+    const char *subject, *text, *html;
+    if (is_ja(u)) {
+        subject = "パスワードの再設定";
+        text = cc_pool_printf(pool,
+                              "%s 様\r\n\r\nパスワードの再設定が依頼されました。次のリンクを開き、"
+                              "秘密の質問に答えて新しいパスワードを設定してください（有効期限 1 "
+                              "時間）:\r\n\r\n%s\r\n\r\nお心当たりのない場合は、このメールを"
+                              "破棄してください。パスワードは変更されません。\r\n",
+                              name, link);
+        html =
+            cc_pool_printf(pool,
+                           "<p>%s 様</p><p>パスワードの再設定が依頼されました。次のリンクを開き、"
+                           "秘密の質問に答えて新しいパスワードを設定してください（有効期限 1 "
+                           "時間）。</p><p><a href=\"%s\">パスワードを再設定する</a></p>"
+                           "<p>お心当たりのない場合は、このメールを破棄してください。</p>",
+                           hname, hlink);
+    } else {
+        subject = "Reset your console password";
+        text = cc_pool_printf(pool,
+                              "Hello %s,\r\n\r\nSomebody asked to reset your password. Open "
+                              "this link, answer your recovery question and choose a new "
+                              "password (valid 1 hour):\r\n\r\n%s\r\n\r\nIf this was not "
+                              "you, ignore this message: your password stays as it is.\r\n",
+                              name, link);
+        html = cc_pool_printf(pool,
+                              "<p>Hello %s,</p><p>Somebody asked to reset your password. Open "
+                              "this link, answer your recovery question and choose a new "
+                              "password (valid 1 hour).</p><p><a href=\"%s\">Reset my "
+                              "password</a></p><p>If this was not you, ignore this message: "
+                              "your password stays as it is.</p>",
+                              hname, hlink);
+    }
+    int rc = send(app, u->email, subject, text, html);
+    cc_pool_free(pool);
+    return rc;
+}
+
 int identity_mail_code(identity_app_t *app, const identity_user_t *u, const char *to,
                        const char *code)
 {

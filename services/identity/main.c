@@ -21,6 +21,12 @@ static const cc_route_t routes[] = {
     {"GET", "/oauth2/logout", identity_handle_logout, CC_ROUTE_PUBLIC, 0},
     {"POST", "/api/v1/authn", identity_handle_authn, CC_ROUTE_PUBLIC, 16 * 1024},
     {"POST", "/api/v1/authn/activate", identity_handle_authn_activate, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"POST", "/api/v1/authn/recovery/password", identity_handle_recovery_password, CC_ROUTE_PUBLIC,
+     16 * 1024},
+    {"POST", "/api/v1/authn/recovery/verify", identity_handle_recovery_verify, CC_ROUTE_PUBLIC,
+     16 * 1024},
+    {"POST", "/api/v1/authn/recovery/reset", identity_handle_recovery_reset, CC_ROUTE_PUBLIC,
+     16 * 1024},
     {"POST", "/api/v1/authn/factors", identity_handle_authn_factor_enroll, CC_ROUTE_PUBLIC,
      16 * 1024},
     {"POST", "/api/v1/authn/factors/{id}/activate", identity_handle_authn_factor_activate,
@@ -35,6 +41,10 @@ static const cc_route_t routes[] = {
     {"POST", "/mfa/enroll", identity_page_enroll_post, CC_ROUTE_PUBLIC, 16 * 1024},
     {"GET", "/activate", identity_page_activate, CC_ROUTE_PUBLIC, 0},
     {"POST", "/activate", identity_page_activate_post, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"GET", "/password/forgot", identity_page_forgot, CC_ROUTE_PUBLIC, 0},
+    {"POST", "/password/forgot", identity_page_forgot_post, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"GET", "/password/reset", identity_page_reset, CC_ROUTE_PUBLIC, 0},
+    {"POST", "/password/reset", identity_page_reset_post, CC_ROUTE_PUBLIC, 16 * 1024},
     {"GET", "/api/v1/me", identity_handle_me, 0, 0},
 };
 

@@ -28,7 +28,9 @@ typedef struct text {
     const char *lang, *login_title, *username, *password, *sign_in, *mfa_title, *code, *verify,
         *enroll_title, *enroll_help, *secret, *open_app, *activate_title, *new_password, *question,
         *answer, *image, *activate, *wrong_login, *locked, *suspended, *wrong_code, *start_again,
-        *expired_link, *bad_link, *done_title, *done, *bad_form, *unavailable, *policy_help;
+        *expired_link, *bad_link, *done_title, *done, *bad_form, *unavailable, *policy_help,
+        *forgot_title, *forgot_link, *forgot_send, *forgot_sent, *reset_title, *your_image, *reset,
+        *wrong_answer, *bad_recovery;
 } text_t;
 
 static const text_t en = {
@@ -66,6 +68,17 @@ static const text_t en = {
     .unavailable = "The service is unavailable. Please try again in a moment.",
     .policy_help = "At least 8 characters, with a lower-case letter, an upper-case letter and "
                    "a digit, not containing your username, not a common password.",
+    .forgot_title = "Forgotten password",
+    .forgot_link = "Forgot your password?",
+    .forgot_send = "Send me a link",
+    .forgot_sent = "If an account with this username exists, a link to reset its password has "
+                   "been mailed to it. The link is valid for one hour.",
+    .reset_title = "Choose a new password",
+    .your_image = "Your security image",
+    .reset = "Set the new password",
+    .wrong_answer = "The answer is wrong.",
+    .bad_recovery = "This link is not valid, has expired, or was tried too often. Ask for a new "
+                    "one.",
 };
 
 static const text_t ja = {
@@ -102,6 +115,17 @@ static const text_t ja = {
     .unavailable = "サービスを利用できません。しばらくしてからもう一度お試しください。",
     .policy_help = "8 文字以上で、小文字・大文字・数字を含み、ユーザー名を含まず、よく使われる"
                    "パスワードでないこと。",
+    .forgot_title = "パスワードを忘れた場合",
+    .forgot_link = "パスワードをお忘れですか?",
+    .forgot_send = "リンクを送信",
+    .forgot_sent = "このユーザー名のアカウントが存在する場合、パスワード再設定用のリンクをメールで"
+                   "送信しました。リンクの有効期限は 1 時間です。",
+    .reset_title = "新しいパスワードの設定",
+    .your_image = "あなたのセキュリティ画像",
+    .reset = "新しいパスワードを設定",
+    .wrong_answer = "答えが正しくありません。",
+    .bad_recovery = "このリンクは無効か、期限切れか、試行回数が多すぎます。もう一度リンクを"
+                    "依頼してください。",
 };
 
 static const text_t *text_for(cc_req_t *req)
@@ -341,6 +365,8 @@ static void login_form(cc_req_t *req, int status, const text_t *t, const char *e
     cc_buf_free(&v);
     field(&b, t->password, "password", "password", "autocomplete=\"current-password\" required");
     cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->sign_in);
+    cc_buf_printf(&b, "<p><a id=\"forgot\" href=\"/password/forgot?lang=%s\">%s</a></p>", t->lang,
+                  t->forgot_link);
     render(req, status, t, t->login_title, error, b.data);
     cc_buf_free(&b);
 }
@@ -630,4 +656,152 @@ void identity_page_activate_post(cc_req_t *req)
     }
     set_authn_cookie(req, o.state_token, 900);
     see_other(req, with_continue(req, "/mfa/enroll", NULL, t));
+}
+
+/* ---- /password/forgot and /password/reset ---- */
+
+static void forgot_form(cc_req_t *req, int status, const text_t *t, const char *error)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b, "<form method=\"post\" action=\"/password/forgot?lang=%s\">", t->lang);
+    hidden(&b, "csrf", csrf_token(req));
+    field(&b, t->username, "username", "text", "autocomplete=\"username\" required");
+    cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->forgot_send);
+    render(req, status, t, t->forgot_title, error, b.data);
+    cc_buf_free(&b);
+}
+
+void identity_page_forgot(cc_req_t *req)
+{
+    forgot_form(req, 200, text_for(req), NULL);
+}
+
+void identity_page_forgot_post(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *v[3] = {0};
+    static const char *const names[] = {"csrf", "username", NULL};
+    if (!page_form(req, t, names, v))
+        return;
+    if (!csrf_ok(req, v[0]) || v[1] == NULL || *v[1] == '\0' || strlen(v[1]) > 254) {
+        forgot_form(req, 403, t, t->bad_form);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_recovery_start(req, v[1], &o);
+    if (o.db_rc != 0) {
+        render(req, 503, t, t->forgot_title, t->unavailable, NULL);
+        return;
+    }
+    render(req, 200, t, t->forgot_title, NULL,
+           cc_pool_printf(req->pool, "<p id=\"sent\">%s</p>", t->forgot_sent));
+}
+
+static void reset_form(cc_req_t *req, int status, const text_t *t, const char *token,
+                       const char *question, const char *image, const char *error, unsigned flaws)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    if (image) {
+        cc_buf_puts(&b, "<p id=\"image\">");
+        esc(&b, t->your_image);
+        cc_buf_puts(&b, ": <strong>");
+        esc(&b, image);
+        cc_buf_puts(&b, "</strong></p>");
+    }
+    if (flaws) {
+        cc_validator_t v;
+        cc_v_init(&v, req->pool);
+        identity_password_report(&v, "password", flaws);
+        cc_buf_puts(&b, "<ul id=\"policy\">");
+        size_t i;
+        json_t *e;
+        json_array_foreach(v.errors, i, e)
+        {
+            cc_buf_puts(&b, "<li>");
+            esc(&b, json_string_value(json_object_get(e, "code")));
+            cc_buf_puts(&b, "</li>");
+        }
+        cc_buf_puts(&b, "</ul>");
+    }
+    cc_buf_printf(&b, "<form method=\"post\" action=\"/password/reset?lang=%s\">", t->lang);
+    hidden(&b, "csrf", csrf_token(req));
+    hidden(&b, "token", token);
+    cc_buf_puts(&b, "<p id=\"question\">");
+    esc(&b, question);
+    cc_buf_puts(&b, "</p>");
+    field(&b, t->answer, "recovery_answer", "text", "required autocomplete=\"off\"");
+    field(&b, t->new_password, "password", "password", "autocomplete=\"new-password\" required");
+    cc_buf_puts(&b, "<p><small>");
+    esc(&b, t->policy_help);
+    cc_buf_printf(&b, "</small></p><p><button type=\"submit\">%s</button></p></form>", t->reset);
+    render(req, status, t, t->reset_title, error, b.data);
+    cc_buf_free(&b);
+}
+
+void identity_page_reset(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *token = NULL, *question = NULL, *image = NULL;
+    if (cc_query_get(req->pool, req->query, "token", &token) != 1 || token == NULL ||
+        strlen(token) > 256) {
+        render(req, 400, t, t->reset_title, t->bad_recovery, NULL);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_recovery_question(req, token, &question, &image, &o);
+    if (o.db_rc != 0 || o.err >= 0) {
+        render(req, o.db_rc ? 503 : 400, t, t->reset_title,
+               o.db_rc ? t->unavailable : t->bad_recovery, NULL);
+        return;
+    }
+    reset_form(req, 200, t, token, question, image, NULL, 0);
+}
+
+void identity_page_reset_post(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *v[5] = {0};
+    static const char *const names[] = {"csrf", "token", "recovery_answer", "password", NULL};
+    if (!page_form(req, t, names, v))
+        return;
+    const char *token = v[1], *question = NULL, *image = NULL;
+    identity_authn_out_t q;
+    if (token == NULL || strlen(token) > 256 ||
+        (identity_recovery_question(req, token, &question, &image, &q), q.err >= 0 || q.db_rc)) {
+        render(req, 400, t, t->reset_title, t->bad_recovery, NULL);
+        return;
+    }
+    if (!csrf_ok(req, v[0]) || v[2] == NULL || v[3] == NULL || strlen(v[2]) > 200 ||
+        strlen(v[3]) > 1024) {
+        reset_form(req, 403, t, token, question, image, t->bad_form, 0);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_recovery_reset(req, token, v[2], v[3], &o);
+    if (o.db_rc != 0) {
+        render(req, 503, t, t->reset_title, t->unavailable, NULL);
+        return;
+    }
+    switch (o.err) {
+    case -1:
+        break;
+    case CC_ERR_RECOVERY_ANSWER_WRONG:
+        reset_form(req, 403, t, token, question, image, t->wrong_answer, 0);
+        return;
+    case CC_ERR_VALIDATION_FAILED:
+        reset_form(req, 400, t, token, question, image, t->policy_help, o.pw_flaws);
+        return;
+    case CC_ERR_TENANT_SUSPENDED:
+        render(req, 403, t, t->reset_title, t->suspended, NULL);
+        return;
+    default:
+        render(req, 400, t, t->reset_title, t->bad_recovery, NULL);
+        return;
+    }
+    /* the password is set; the second factor is still required to sign in */
+    set_authn_cookie(req, o.state_token, 900);
+    bool enroll = strcmp(o.status, IDENTITY_MFA_ENROLL) == 0;
+    see_other(req, with_continue(req, enroll ? "/mfa/enroll" : "/mfa", NULL, t));
 }

@@ -135,6 +135,38 @@ const cc_stmt_t identity_q_tx_fail =
 const cc_stmt_t identity_q_tx_status =
     CC_STMT("idn_tx_status", "UPDATE authn_transactions SET status = $2 WHERE state_hash = $1", 2);
 
+const cc_stmt_t identity_q_recovery_recent =
+    CC_STMT("idn_recovery_recent",
+            "SELECT 1 FROM recovery_tokens WHERE user_id = $1"
+            " AND created_at > now() - interval '60 seconds'",
+            1);
+const cc_stmt_t identity_q_recovery_clear = CC_STMT(
+    "idn_recovery_clear", "DELETE FROM recovery_tokens WHERE user_id = $1 AND used_at IS NULL", 1);
+const cc_stmt_t identity_q_recovery_insert =
+    CC_STMT("idn_recovery_insert",
+            "INSERT INTO recovery_tokens (token_hash, user_id, expires_at)"
+            " VALUES ($1, $2, now() + interval '1 hour')",
+            2);
+const cc_stmt_t identity_q_recovery_get = CC_STMT(
+    "idn_recovery_get",
+    "SELECT r.user_id, c.recovery_question, c.recovery_answer_hash, c.security_image"
+    " FROM recovery_tokens r JOIN credentials c ON c.user_id = r.user_id"
+    " WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now() AND r.attempts < 5"
+    " AND c.status = 'active' FOR UPDATE OF r",
+    1);
+const cc_stmt_t identity_q_recovery_fail =
+    CC_STMT("idn_recovery_fail",
+            "UPDATE recovery_tokens SET attempts = attempts + 1 WHERE token_hash = $1"
+            " RETURNING attempts",
+            1);
+const cc_stmt_t identity_q_recovery_use = CC_STMT(
+    "idn_recovery_use", "UPDATE recovery_tokens SET used_at = now() WHERE token_hash = $1", 1);
+const cc_stmt_t identity_q_cred_password =
+    CC_STMT("idn_cred_password",
+            "UPDATE credentials SET password_hash = $2, password_set_at = now(), failed_count = 0,"
+            " failed_since = NULL, locked_until = NULL, updated_at = now() WHERE user_id = $1",
+            2);
+
 const cc_stmt_t identity_q_session_token_insert =
     CC_STMT("idn_session_token_insert",
             "INSERT INTO session_tokens (token_hash, user_id, amr, auth_time, expires_at)"

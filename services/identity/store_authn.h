@@ -43,6 +43,15 @@ extern const cc_stmt_t identity_q_tx_get;    /* hash -> user, status, attempts *
 extern const cc_stmt_t identity_q_tx_fail;   /* hash -> attempts */
 extern const cc_stmt_t identity_q_tx_status; /* hash, status */
 
+/* password recovery */
+extern const cc_stmt_t identity_q_recovery_recent; /* user -> a link sent < 60 s ago */
+extern const cc_stmt_t identity_q_recovery_clear;  /* user: drops unused links */
+extern const cc_stmt_t identity_q_recovery_insert; /* hash, user (1 hour) */
+extern const cc_stmt_t identity_q_recovery_get;    /* hash -> user, question, answer hash, image */
+extern const cc_stmt_t identity_q_recovery_fail;   /* hash -> attempts */
+extern const cc_stmt_t identity_q_recovery_use;    /* hash */
+extern const cc_stmt_t identity_q_cred_password;   /* user, hash: new password, unlocks */
+
 /* session tokens */
 extern const cc_stmt_t identity_q_session_token_insert; /* hash, user, amr (text[]) */
 

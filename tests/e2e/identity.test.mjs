@@ -47,6 +47,9 @@ async function codeFor(sessionToken, extra = {}) {
   return { loc, verifier: p.verifier, code: loc.searchParams.get('code') };
 }
 
+/** A new active user with TOTP (each test its own: a TOTP step is accepted once). */
+const fresh = async (opts = {}) => activateWithTotp(st(), await stageUser(st(), opts));
+
 function tokenRequest(body, headers = {}) {
   return st().request('/oauth2/token', { method: 'POST', headers: { 'content-type': FORM, ...headers }, body: new URLSearchParams(body).toString() });
 }
@@ -212,8 +215,60 @@ describe('activation and sign-in through the authentication API', () => {
   });
 });
 
-/** A new active user with TOTP (each test its own: a TOTP step is accepted once). */
-const fresh = async (opts = {}) => activateWithTotp(st(), await stageUser(st(), opts));
+describe('forgotten password: the mailed link AND the recovery answer, then MFA still', () => {
+  test('recovery: same answer for unknown users, question shown, wrong answer counted, new password, factor still required', async () => {
+    const account = await fresh();
+    const before = readMails(st()).length;
+    const r = await postJson(st(), '/api/v1/authn/recovery/password', { username: account.username });
+    const unknown = await postJson(st(), '/api/v1/authn/recovery/password', { username: 'nobody-at-all@example.com' });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, unknown.json);
+    assert.equal(r.json.status, 'RECOVERY_CHALLENGE');
+    // a second request within a minute sends nothing more
+    await postJson(st(), '/api/v1/authn/recovery/password', { username: account.username });
+    const mails = readMails(st()).slice(before).filter((m) => m.headers.to?.includes(account.username));
+    assert.equal(mails.length, 1);
+    assert.equal(readMails(st()).slice(before).length, 1, 'no mail for the unknown user');
+    const token = new URL(/(http\S+\/password\/reset\?token=[A-Za-z0-9_-]+)/.exec(mails[0].text)[1]).searchParams.get('token');
+
+    const q = await postJson(st(), '/api/v1/authn/recovery/verify', { recovery_token: token });
+    assert.equal(q.status, 200, q.text);
+    assert.equal(q.json.recovery_question, 'First pet?');
+    assert.equal(q.json.security_image, 'owl');
+    const NEW = 'Second-Harbor-77';
+    const wrong = await postJson(st(), '/api/v1/authn/recovery/reset', { recovery_token: token, recovery_answer: 'a dog', password: NEW });
+    assertProblem(wrong, 403, 'recovery_answer_wrong');
+    const weak = await postJson(st(), '/api/v1/authn/recovery/reset', { recovery_token: token, recovery_answer: 'a cat named tama', password: 'weakpassword' });
+    assertProblem(weak, 400, 'validation_failed');
+    // the answer is normalized (case, spaces) before it is compared
+    const ok = await postJson(st(), '/api/v1/authn/recovery/reset', { recovery_token: token, recovery_answer: '  A  CAT named   Tama ', password: NEW });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.status, 'MFA_REQUIRED');
+    assert.equal(ok.json.session_token, undefined);
+    const again = await postJson(st(), '/api/v1/authn/recovery/reset', { recovery_token: token, recovery_answer: 'A cat named Tama', password: NEW });
+    assertProblem(again, 400, 'recovery_token_invalid');
+    // old password gone, the new one works, and still needs the factor
+    assertProblem(await postJson(st(), '/api/v1/authn', { username: account.username, password: account.password }), 401, 'authentication_failed');
+    account.password = NEW;
+    const v = await postJson(st(), `/api/v1/authn/factors/${account.factorId}/verify`, { state_token: ok.json.state_token, pass_code: await nextTotp(account) });
+    assert.equal(v.json.status, 'SUCCESS', v.text);
+    assert.ok(await signIn(st(), account));
+    const audit = await sql(st(), "SELECT string_agg(action, ',' ORDER BY at) FROM identity.audit_events WHERE target_id = :'p1' AND action LIKE 'user.password_re%'", [account.id]);
+    assert.equal(audit, 'user.password_recovery_mailed,user.password_reset');
+  });
+
+  test('a recovery link dies after five wrong answers', async () => {
+    const account = await fresh();
+    const before = readMails(st()).length;
+    await postJson(st(), '/api/v1/authn/recovery/password', { username: account.username });
+    const mail = readMails(st()).slice(before).find((m) => m.headers.to?.includes(account.username));
+    const token = new URL(/(http\S+\/password\/reset\?token=[A-Za-z0-9_-]+)/.exec(mail.text)[1]).searchParams.get('token');
+    const codes = [];
+    for (let i = 0; i < 6; i++)
+      codes.push((await postJson(st(), '/api/v1/authn/recovery/reset', { recovery_token: token, recovery_answer: `guess ${i}`, password: 'Second-Harbor-77' })).json.code);
+    assert.deepEqual(codes, [...Array(5).fill('recovery_answer_wrong'), 'recovery_token_invalid']);
+  });
+});
 
 describe('OAuth 2.0 / OIDC with the first-party public client', () => {
   let account;

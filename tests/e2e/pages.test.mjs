@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { useStack } from './lib/stack.mjs';
-import { FORM, GOOD_PASSWORD, nextTotp, pkce, stageUser } from './lib/identity.mjs';
+import { FORM, GOOD_PASSWORD, nextTotp, pkce, readMails, stageUser } from './lib/identity.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.E2E_SCREENSHOTS || join(tmpdir(), 'console-e2e-screenshots');
@@ -126,6 +126,38 @@ describe('hosted pages in Chromium', () => {
     for (const c of cookies) assert.equal(c.httpOnly, true, c.name);
     assert.equal(cookies.find((c) => c.name === 'console_csrf')?.sameSite, 'Strict');
     assert.equal(cookies.find((c) => c.name === 'console_session')?.sameSite, 'Lax');
+    await ctx.close();
+  });
+
+  test('forgotten password: the mailed link shows the question and the security image, then MFA', async (t) => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${st().url}/login`);
+    await page.click('#forgot');
+    await page.waitForURL(/\/password\/forgot/);
+    const before = readMails(st()).length;
+    await page.fill('#username', account.username);
+    await page.click('button[type=submit]');
+    assert.ok(await page.textContent('#sent'));
+    await shot(t, page, '8-forgot-sent');
+    const mail = readMails(st()).slice(before).find((m) => m.headers.to?.includes(account.username));
+    const link = /(http\S+\/password\/reset\?token=[A-Za-z0-9_-]+)/.exec(mail.text)[1];
+    await page.goto(link);
+    assert.equal((await page.textContent('#question')).trim(), 'First pet?');
+    assert.match(await page.textContent('#image'), /owl/);
+    await shot(t, page, '9-reset');
+    await page.fill('#recovery_answer', 'wrong answer');
+    await page.fill('#password', 'Third-Harbor-99');
+    await page.click('button[type=submit]');
+    assert.match(await page.textContent('#error'), /wrong/);
+    await page.fill('#recovery_answer', 'tama the CAT');
+    await page.fill('#password', 'Third-Harbor-99');
+    await page.click('button[type=submit]');
+    await page.waitForURL(/\/mfa\?/);
+    await page.fill('#pass_code', await nextTotp(account));
+    await page.click('button[type=submit]');
+    assert.ok(await page.textContent('#done'));
+    account.password = 'Third-Harbor-99';
     await ctx.close();
   });
 
