@@ -220,6 +220,38 @@ static void test_transaction_dies_after_five(void **state)
     cc_pool_free(pool);
 }
 
+static void test_recovery_link_dies_after_five(void **state)
+{
+    (void)state;
+    cc_pool_t *pool = cc_pool_new();
+    assert_int_equal(cc_db_begin(db, &sys), 0);
+    assert_int_equal(cc_db_exec(db, "UPDATE identity.credentials SET status = 'active'"), 0);
+    const char *pi[] = {"digest-of-a-recovery-link", USER};
+    assert_int_equal(cc_db_query(db, pool, &identity_q_recovery_insert, pi, NULL), 0);
+    const char *p[] = {"digest-of-a-recovery-link"};
+    PGresult *res = NULL;
+    for (int i = 1; i <= 5; i++) {
+        assert_int_equal(cc_db_query(db, pool, &identity_q_recovery_get, p, &res), 0);
+        assert_int_equal(PQntuples(res), 1);
+        one(pool, &identity_q_recovery_fail, p);
+    }
+    assert_int_equal(cc_db_query(db, pool, &identity_q_recovery_get, p, &res), 0);
+    assert_int_equal(PQntuples(res), 0); /* five wrong answers: the link is dead */
+    /* a fresh link is live; once used it is not; a user just mailed is "recent" */
+    const char *pu[] = {USER};
+    assert_int_equal(cc_db_query(db, pool, &identity_q_recovery_clear, pu, NULL), 0);
+    const char *pn[] = {"digest-of-another-link", USER};
+    assert_int_equal(cc_db_query(db, pool, &identity_q_recovery_insert, pn, NULL), 0);
+    assert_int_equal(cc_db_query(db, pool, &identity_q_recovery_recent, pu, &res), 0);
+    assert_int_equal(PQntuples(res), 1);
+    const char *pg[] = {"digest-of-another-link"};
+    assert_int_equal(cc_db_query(db, pool, &identity_q_recovery_use, pg, NULL), 0);
+    assert_int_equal(cc_db_query(db, pool, &identity_q_recovery_get, pg, &res), 0);
+    assert_int_equal(PQntuples(res), 0);
+    cc_db_rollback(db);
+    cc_pool_free(pool);
+}
+
 static void test_tenant_status_along_the_path(void **state)
 {
     (void)state;
@@ -274,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_state_machine),
         cmocka_unit_test(test_lockout_window),
         cmocka_unit_test(test_transaction_dies_after_five),
+        cmocka_unit_test(test_recovery_link_dies_after_five),
         cmocka_unit_test(test_tenant_status_along_the_path),
         cmocka_unit_test(test_user_lookup_and_rls),
     };
