@@ -138,7 +138,7 @@ static json_t *enrollable(void)
 }
 
 /* Counts a failed password or code; *locked when this failure locks the account. */
-static int count_failure(cc_req_t *req, const identity_user_t *u, bool *locked)
+int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked)
 {
     PGresult *res = NULL;
     const char *user_id = u->id;
@@ -190,7 +190,7 @@ void identity_authn_password(cc_req_t *req, const char *username, const char *pa
     }
     if (cc_password_verify(PQgetvalue(cred, 0, 1), password) != 0) {
         bool locked = false;
-        if ((rc = count_failure(req, u, &locked)) != 0)
+        if ((rc = identity_count_failure(req, u, &locked)) != 0)
             goto DbError;
         if (!commit(req, o))
             return;
@@ -363,13 +363,8 @@ static int email_code_issue(cc_req_t *req, const char *factor_id, char code[7])
     return cc_db_query(req->db, req->pool, &identity_q_email_code_set, p, NULL);
 }
 
-typedef struct factor_row {
-    const char *id, *type, *status, *sealed, *email;
-    int64_t last_step;
-} factor_row_t;
-
-static int load_factor(cc_req_t *req, const char *id, const char *user_id, factor_row_t *f,
-                       bool *found)
+int identity_factor_load(cc_req_t *req, const char *id, const char *user_id, identity_factor_t *f,
+                         bool *found)
 {
     PGresult *res = NULL;
     *found = false;
@@ -390,8 +385,8 @@ static int load_factor(cc_req_t *req, const char *id, const char *user_id, facto
 }
 
 /* Checks a pass code against a factor. *ok, and for TOTP the matched step in *step. */
-static int check_code(cc_req_t *req, const factor_row_t *f, const char *code, bool *ok,
-                      int64_t *step)
+int identity_factor_check(cc_req_t *req, const identity_factor_t *f, const char *code, bool *ok,
+                          int64_t *step)
 {
     identity_app_t *app = app_of(req);
     *ok = false;
@@ -439,7 +434,7 @@ static void code_failed(cc_req_t *req, const authn_tx_t *tx, const identity_user
     bool locked = false;
     int rc = cc_db_query(req->db, req->pool, &identity_q_tx_fail, p, &res);
     if (rc == 0)
-        rc = count_failure(req, u, &locked);
+        rc = identity_count_failure(req, u, &locked);
     if (rc != 0) {
         db_fail(req, o, rc);
         return;
@@ -474,27 +469,15 @@ static void finish(cc_req_t *req, const authn_tx_t *tx, identity_authn_out_t *o)
     free(token);
 }
 
-void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *type,
-                           identity_authn_out_t *o)
+int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *type,
+                           identity_authn_out_t *o, char code[7])
 {
     identity_app_t *app = app_of(req);
-    out_init(o);
-    if (!identity_factor_type_supported(type)) {
-        fail(o, CC_ERR_FACTOR_NOT_SUPPORTED,
-             "This factor type cannot be enrolled yet; use totp or email.");
-        return;
-    }
-    authn_tx_t tx;
-    identity_user_t *u = &o->user;
-    if (!begin(req, o) || !load_tx(req, state_token, IDENTITY_EV_ENROLL, &tx, o))
-        return;
-    int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u);
-    if (rc != 0)
-        goto DbError;
     char id[37];
     cc_uuid_new(id);
     char *sealed = NULL;
-    char code[7] = "";
+    int rc = 0;
+    code[0] = '\0';
     o->factor_id = cc_pool_strdup(req->pool, id);
     o->factor_type = type;
     if (strcmp(type, "totp") == 0) {
@@ -506,7 +489,7 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
         free(aad);
         if (rc != 0) {
             cc_wipe(key, sizeof(key));
-            goto DbError;
+            return rc;
         }
         char *secret = cc_base32_encode(key, sizeof(key));
         cc_wipe(key, sizeof(key));
@@ -531,7 +514,29 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
     free(sealed);
     if (rc == 0 && strcmp(type, "email") == 0)
         rc = email_code_issue(req, id, code);
+    o->status = "PENDING_ACTIVATION";
+    return rc;
+}
+
+void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *type,
+                           identity_authn_out_t *o)
+{
+    identity_app_t *app = app_of(req);
+    out_init(o);
+    if (!identity_factor_type_supported(type)) {
+        fail(o, CC_ERR_FACTOR_NOT_SUPPORTED,
+             "This factor type cannot be enrolled yet; use totp or email.");
+        return;
+    }
+    authn_tx_t tx;
+    identity_user_t *u = &o->user;
+    if (!begin(req, o) || !load_tx(req, state_token, IDENTITY_EV_ENROLL, &tx, o))
+        return;
+    int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u);
     if (rc != 0)
+        goto DbError;
+    char code[7] = "";
+    if ((rc = identity_factor_create(req, u, type, o, code)) != 0)
         goto DbError;
     if (commit(req, o) && code[0])
         identity_mail_code(app, u, u->email, code);
@@ -549,7 +554,7 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
     out_init(o);
     authn_tx_t tx;
     identity_user_t *u = &o->user;
-    factor_row_t f;
+    identity_factor_t f;
     bool found = false;
     const char *want = activate ? "pending" : "active";
     if (!begin(req, o) || !load_tx(req, state_token, ev, &tx, o))
@@ -562,7 +567,7 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
             goto DbError;
         factor_id = PQntuples(res) == 1 ? cc_db_get(res, 0, 0) : NULL;
     }
-    if ((rc = load_factor(req, factor_id, tx.user_id, &f, &found)) != 0)
+    if ((rc = identity_factor_load(req, factor_id, tx.user_id, &f, &found)) != 0)
         goto DbError;
     if (!found || strcmp(f.status, want) != 0) {
         cc_db_rollback(req->db);
@@ -604,7 +609,7 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
     }
     bool ok = false;
     int64_t step = -1;
-    if ((rc = check_code(req, &f, code, &ok, &step)) != 0)
+    if ((rc = identity_factor_check(req, &f, code, &ok, &step)) != 0)
         goto DbError;
     if (!ok) {
         code_failed(req, &tx, u, o);
@@ -738,7 +743,7 @@ void identity_recovery_reset(cc_req_t *req, const char *token, const char *answe
         PGresult *fr = NULL;
         bool locked = false;
         if ((rc = cc_db_query(req->db, req->pool, &identity_q_recovery_fail, pd, &fr)) != 0 ||
-            (rc = count_failure(req, u, &locked)) != 0)
+            (rc = identity_count_failure(req, u, &locked)) != 0)
             goto DbError;
         if (commit(req, o))
             fail(o, CC_ERR_RECOVERY_ANSWER_WRONG, "The answer to the recovery question is wrong.");

@@ -221,6 +221,37 @@ void identity_recovery_question(cc_req_t *req, const char *token, const char **q
 void identity_recovery_reset(cc_req_t *req, const char *token, const char *answer,
                              const char *password, identity_authn_out_t *o);
 
+/* ---- factors, shared by the authentication API and /api/v1/me/factors (authn.c) ---- */
+
+/** A factor row (pool strings). */
+typedef struct identity_factor {
+    const char *id, *type, *status, *sealed, *email;
+    int64_t last_step;
+} identity_factor_t;
+
+/** Loads (FOR UPDATE) a factor of user_id in the open transaction; *found. */
+int identity_factor_load(cc_req_t *req, const char *id, const char *user_id, identity_factor_t *f,
+                         bool *found);
+/** Checks a pass code (TOTP with replay refusal, or an e-mailed code); *ok, TOTP *step. */
+int identity_factor_check(cc_req_t *req, const identity_factor_t *f, const char *code, bool *ok,
+                          int64_t *step);
+/**
+ * Creates a pending factor of type for u in the open transaction: o->factor_id, and for
+ * TOTP o->secret and o->otpauth_uri; for email a code in code (mail it after commit).
+ */
+int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *type,
+                           identity_authn_out_t *o, char code[7]);
+/** Counts a failed password or code towards the lockout window; *locked when it locks. */
+int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked);
+/** Whether the grant (token family) of a user access token is still live. */
+int identity_grant_live(cc_req_t *req, const char *grant_id, const char **client_id, bool *live);
+
+/* me.c: the signed-in user's own factors */
+void identity_handle_me_factors(cc_req_t *req);
+void identity_handle_me_factor_enroll(cc_req_t *req);
+void identity_handle_me_factor_activate(cc_req_t *req);
+void identity_handle_me_factor_delete(cc_req_t *req);
+
 /* authn.c */
 void identity_handle_authn(cc_req_t *req);
 void identity_handle_recovery_password(cc_req_t *req);

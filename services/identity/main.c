@@ -46,6 +46,10 @@ static const cc_route_t routes[] = {
     {"GET", "/password/reset", identity_page_reset, CC_ROUTE_PUBLIC, 0},
     {"POST", "/password/reset", identity_page_reset_post, CC_ROUTE_PUBLIC, 16 * 1024},
     {"GET", "/api/v1/me", identity_handle_me, 0, 0},
+    {"GET", "/api/v1/me/factors", identity_handle_me_factors, 0, 0},
+    {"POST", "/api/v1/me/factors", identity_handle_me_factor_enroll, 0, 16 * 1024},
+    {"POST", "/api/v1/me/factors/{id}/activate", identity_handle_me_factor_activate, 0, 16 * 1024},
+    {"DELETE", "/api/v1/me/factors/{id}", identity_handle_me_factor_delete, 0, 0},
 };
 
 static identity_app_t app;

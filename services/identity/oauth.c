@@ -852,7 +852,7 @@ static const char *claim_str(json_t *claims, const char *name)
 }
 
 /* True when the grant behind a user access token is still live. */
-static int grant_live(cc_req_t *req, const char *grant_id, const char **client_id, bool *live)
+int identity_grant_live(cc_req_t *req, const char *grant_id, const char **client_id, bool *live)
 {
     *live = false;
     if (grant_id == NULL || !cc_is_uuid(grant_id))
@@ -878,7 +878,7 @@ void identity_handle_userinfo(cc_req_t *req)
         return;
     }
     bool live = false;
-    int rc = grant_live(req, claim_str(pr->claims, "grant_id"), NULL, &live);
+    int rc = identity_grant_live(req, claim_str(pr->claims, "grant_id"), NULL, &live);
     if (rc != 0) {
         cc_res_db_error(req, rc);
         return;
@@ -938,7 +938,7 @@ static int token_lookup(cc_req_t *req, const char *token, token_info_t *ti)
             return 0;
         }
         bool live = false;
-        int rc = grant_live(req, ti->grant_id, NULL, &live);
+        int rc = identity_grant_live(req, ti->grant_id, NULL, &live);
         ti->active = live;
         return rc;
     }

@@ -78,6 +78,23 @@ const cc_stmt_t identity_q_factor_get =
             "SELECT type, status, secret_sealed, coalesce(last_step, -1), profile->>'email'"
             " FROM factors WHERE id = $1 AND user_id = $2 FOR UPDATE",
             2);
+const cc_stmt_t identity_q_factors_list = CC_STMT(
+    "idn_factors_list",
+    "SELECT coalesce(json_agg(json_build_object('id', id, 'type', type, 'status', status,"
+    " 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " 'activated_at', to_char(activated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " 'last_used_at', to_char(last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
+    " ORDER BY created_at, id), '[]')::text FROM factors WHERE user_id = $1",
+    1);
+/* locks the user's active factors, so two deletions cannot both pass the last-factor check */
+const cc_stmt_t identity_q_factors_count =
+    CC_STMT("idn_factors_count",
+            "SELECT id FROM factors WHERE user_id = $1 AND status = 'active' FOR UPDATE", 1);
+const cc_stmt_t identity_q_factor_delete =
+    CC_STMT("idn_factor_delete",
+            "WITH gone AS (DELETE FROM factors WHERE id = $1 AND user_id = $2 RETURNING id)"
+            " DELETE FROM email_codes WHERE factor_id IN (SELECT id FROM gone)",
+            2);
 const cc_stmt_t identity_q_factor_pick =
     CC_STMT("idn_factor_pick",
             "SELECT id FROM factors WHERE user_id = $1 AND type = 'totp' AND status = $2"

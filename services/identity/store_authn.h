@@ -25,9 +25,12 @@ extern const cc_stmt_t identity_q_user_activate; /* user: users.users status sta
 /* factors */
 extern const cc_stmt_t identity_q_factors_active; /* user -> id, type */
 extern const cc_stmt_t identity_q_factor_insert;  /* id, user, msp, type, sealed, profile */
-extern const cc_stmt_t identity_q_factor_get;  /* id, user -> type, status, sealed, step, profile */
-extern const cc_stmt_t identity_q_factor_pick; /* user, status -> newest TOTP factor id */
-extern const cc_stmt_t identity_q_factor_used; /* id, step */
+extern const cc_stmt_t identity_q_factor_get; /* id, user -> type, status, sealed, step, profile */
+extern const cc_stmt_t identity_q_factors_list;    /* user -> id, type, status, times (json) */
+extern const cc_stmt_t identity_q_factors_count;   /* user -> active factors (locks them) */
+extern const cc_stmt_t identity_q_factor_delete;   /* id, user */
+extern const cc_stmt_t identity_q_factor_pick;     /* user, status -> newest TOTP factor id */
+extern const cc_stmt_t identity_q_factor_used;     /* id, step */
 extern const cc_stmt_t identity_q_factor_activate; /* id, step */
 
 /* e-mail codes */

@@ -422,6 +422,52 @@ describe('OAuth 2.0 / OIDC with the first-party public client', () => {
   });
 });
 
+describe('the signed-in user manages their own factors (/api/v1/me/factors)', () => {
+  test('list, enrol a second TOTP, activate it, delete the first; the last one stays; an old sign-in must re-authenticate', async () => {
+    const acc = await fresh();
+    const p = pkce();
+    const base = { response_type: 'code', client_id: 'console-web', redirect_uri: webRedirect(), scope: 'openid', code_challenge: p.challenge, code_challenge_method: 'S256' };
+    const r = await noFollow(authorizeUrl({ ...base, session_token: acc.sessionToken }));
+    const jar = r.headers.get('set-cookie').split(';')[0];
+    const t = await exchange(new URL(r.headers.get('location')).searchParams.get('code'), p.verifier);
+    const auth = { authorization: `Bearer ${t.json.access_token}` };
+
+    const list = await st().request('/api/v1/me/factors', { auth: t.json.access_token });
+    assert.equal(list.status, 200, list.text);
+    assert.deepEqual(list.json.items.map((f) => [f.id, f.type, f.status]), [[acc.factorId, 'totp', 'active']]);
+    const e = await postJson(st(), '/api/v1/me/factors', { type: 'totp' }, auth);
+    assert.equal(e.status, 201, e.text);
+    const second = { secret: e.json.secret, lastStep: -1 };
+    const wrong = await postJson(st(), `/api/v1/me/factors/${e.json.id}/activate`, { pass_code: totpAt(second.secret, currentStep() + 5) }, auth);
+    assertProblem(wrong, 403, 'invalid_pass_code');
+    const ok = await postJson(st(), `/api/v1/me/factors/${e.json.id}/activate`, { pass_code: await nextTotp(second) }, auth);
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal((await st().request('/api/v1/me/factors', { auth: t.json.access_token })).json.total, 2);
+    const del = await st().request(`/api/v1/me/factors/${acc.factorId}`, { method: 'DELETE', auth: t.json.access_token });
+    assert.equal(del.status, 204, del.text);
+    const last = await st().request(`/api/v1/me/factors/${e.json.id}`, { method: 'DELETE', auth: t.json.access_token });
+    assertProblem(last, 409, 'last_factor');
+    // the new factor signs in; the deleted one is gone
+    acc.factorId = e.json.id;
+    acc.secret = second.secret;
+    acc.lastStep = second.lastStep;
+    assert.ok(await signIn(st(), acc));
+
+    // a token from an old sign-in may read but not change factors
+    await sql(st(), "UPDATE identity.sessions SET auth_time = auth_time - interval '1 hour' WHERE user_id = :'p1'", [acc.id]);
+    const p2 = pkce();
+    const r2 = await st().fetch(authorizeUrl({ ...base, code_challenge: p2.challenge }), { redirect: 'manual', headers: { cookie: jar } });
+    const old = await exchange(new URL(r2.headers.get('location')).searchParams.get('code'), p2.verifier);
+    assert.equal((await st().request('/api/v1/me/factors', { auth: old.json.access_token })).status, 200);
+    const stale = await postJson(st(), '/api/v1/me/factors', { type: 'totp' }, { authorization: `Bearer ${old.json.access_token}` });
+    assertProblem(stale, 403, 'reauthentication_required');
+    // an API client has no factors
+    assertProblem(await st().request('/api/v1/me/factors', { auth: true }), 403, 'forbidden');
+    const audit = await sql(st(), "SELECT string_agg(action, ',' ORDER BY at) FROM identity.audit_events WHERE target_id = :'p1' AND action LIKE 'user.factor_%'", [acc.id]);
+    assert.equal(audit, 'user.factor_activated,user.factor_enrolled,user.factor_activated,user.factor_deleted');
+  });
+});
+
 describe('openid-client@6.8.9 against the stack (confidential client, no special cases)', () => {
   const clientId = `rp-${randomBytes(4).toString('hex')}`;
   const secret = randomBytes(32).toString('base64url');
