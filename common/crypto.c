@@ -319,23 +319,24 @@ bool cc_ct_streq(const char *a, const char *b)
     return cc_ct_equal(a, b, la);
 }
 
-int cc_password_hash(const char *password, char **encoded)
+int cc_password_hash_with(const char *password, uint32_t t_cost, uint32_t m_kib,
+                          uint32_t parallelism, char **encoded)
 {
     int rc = CC_EINVAL;
     uint8_t salt[PW_SALT_LEN];
     char *enc = NULL;
 
     *encoded = NULL;
-    if (password == NULL)
+    if (password == NULL || t_cost < 1 || m_kib < 8 * parallelism || parallelism < 1)
         goto Exit;
     rc = cc_random_bytes(salt, sizeof(salt));
     if (rc != 0)
         goto Exit;
-    size_t enclen = argon2_encodedlen(PW_T_COST, PW_M_COST, PW_PARALLELISM, PW_SALT_LEN,
-                                      PW_HASH_LEN, Argon2_id);
+    size_t enclen =
+        argon2_encodedlen(t_cost, m_kib, parallelism, PW_SALT_LEN, PW_HASH_LEN, Argon2_id);
     enc = cc_malloc(enclen);
-    int arc = argon2id_hash_encoded(PW_T_COST, PW_M_COST, PW_PARALLELISM, password,
-                                    strlen(password), salt, sizeof(salt), PW_HASH_LEN, enc, enclen);
+    int arc = argon2id_hash_encoded(t_cost, m_kib, parallelism, password, strlen(password), salt,
+                                    sizeof(salt), PW_HASH_LEN, enc, enclen);
     if (arc != ARGON2_OK) {
         cc_log_error("argon2id hashing failed: %s", argon2_error_message(arc));
         rc = arc == ARGON2_MEMORY_ALLOCATION_ERROR ? CC_EIO : CC_ECRYPTO;
@@ -348,6 +349,11 @@ Exit:
     free(enc);
     cc_wipe(salt, sizeof(salt));
     return rc;
+}
+
+int cc_password_hash(const char *password, char **encoded)
+{
+    return cc_password_hash_with(password, PW_T_COST, PW_M_COST, PW_PARALLELISM, encoded);
 }
 
 int cc_password_verify(const char *encoded, const char *password)

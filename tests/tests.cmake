@@ -61,6 +61,7 @@ cc_unit_test(auth tests/unit/common/auth.c)
 cc_unit_test(router tests/unit/common/router.c)
 cc_unit_test(metrics tests/unit/common/metrics.c)
 cc_unit_test(http tests/unit/common/http.c)
+cc_unit_test(totp tests/unit/common/totp.c)
 
 # ---- integration tests (real PostgreSQL) ----
 cc_pg_test(db tests/integration/db.c tests/lib/testdb.c)
@@ -68,6 +69,9 @@ cc_pg_test(migrate tests/integration/migrate.c tests/lib/testdb.c)
 cc_pg_test(outbox tests/integration/outbox.c tests/lib/testdb.c)
 cc_pg_test(audit tests/integration/audit.c tests/lib/testdb.c)
 cc_pg_test(tenants tests/integration/tenants.c tests/lib/testdb.c ${TENANTS_SOURCES})
+cc_pg_test(identity_logic tests/integration/identity_logic.c tests/lib/testdb.c
+  services/identity/policy.c services/identity/store.c services/identity/store_authn.c)
+target_include_directories(test_identity_logic PRIVATE ${CMAKE_SOURCE_DIR}/services/identity)
 
 # ---- end-to-end: the real stack through the real gateway (Node's test runner) ----
 find_program(NODE node)

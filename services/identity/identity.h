@@ -7,6 +7,8 @@
 
 #include <pthread.h>
 
+#include "console/json.h"
+#include "console/outbox.h"
 #include "console/service.h"
 
 /** The signing key in use and the published key set. */
@@ -17,10 +19,17 @@ typedef struct identity_keys {
     char *jwks_json; /* {"keys": [...]}: active + retired keys not yet expired */
 } identity_keys_t;
 
+/* argon2id costs of passwords and recovery answers (~100 ms per hash on the reference
+ * machine, docs/performance.md); the PHC string records them per hash. */
+#define IDENTITY_ARGON2_T 10u
+#define IDENTITY_ARGON2_M_KIB 19456u
+#define IDENTITY_ARGON2_P 1u
+
 typedef struct identity_app {
     cc_service_t *svc;
     identity_keys_t keys;
     int64_t rotation_days;
+    cc_outbox_consumer_t *users_events; /* users.outbox: user.created -> activation mail */
 } identity_app_t;
 
 /**
@@ -34,8 +43,9 @@ void identity_keys_dispose(identity_keys_t *keys);
 /** An OAuth client row. Strings in the pool. */
 typedef struct identity_client {
     const char *id, *client_id, *name, *kind, *secret_hash, *tenant_id, *msp_id, *role;
-    json_t *scopes;      /* array of strings, on the pool */
-    json_t *grant_types; /* array of strings, on the pool */
+    json_t *scopes;                           /* array of strings, on the pool */
+    json_t *grant_types;                      /* array of strings, on the pool */
+    json_t *redirect_uris, *post_logout_uris; /* arrays of strings, on the pool */
     bool revoked;
 } identity_client_t;
 
@@ -46,10 +56,210 @@ int identity_store_client_by_client_id(cc_db_t *db, cc_pool_t *pool, const char 
 int identity_store_client_by_id(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope,
                                 const char *id, identity_client_t *out);
 
+/** What identity reads about a user (users.sign_in_profiles). Strings in the pool. */
+typedef struct identity_user {
+    const char *id, *tenant_id, *msp_id, *username, *email, *first_name, *last_name, *language,
+        *time_zone, *status;
+} identity_user_t;
+
+/** A user by username (case-insensitive) or by id, in the open transaction (system scope). */
+int identity_store_user_by_username(cc_db_t *db, cc_pool_t *pool, const char *username,
+                                    identity_user_t *out);
+int identity_store_user_by_id(cc_db_t *db, cc_pool_t *pool, const char *id, identity_user_t *out);
+/**
+ * Whether the user's home tenant and every ancestor are active (tenants.tenants status).
+ * The one place to switch to tenants.tenant_tree once it exists. *active false when the
+ * tenant is unknown.
+ */
+int identity_store_tenant_active(cc_db_t *db, cc_pool_t *pool, const char *tenant_id, bool *active);
+
+/* ---- shared helpers (util.c) ---- */
+
+/** The system scope: identity's own tables are reached only by its trusted code. */
+extern const cc_scope_t identity_system_scope;
+
+/** Opens a system-scope transaction on req->db; answers the problem itself on failure. */
+bool identity_begin(cc_req_t *req);
+/** Commits; answers the problem itself on failure. */
+bool identity_commit(cc_req_t *req);
+
+/** A new 256-bit secret token (base64url; caller frees) and its SHA-256 hex digest. */
+char *identity_secret_new(char digest[65]);
+/** SHA-256 hex of a token as it is stored. */
+void identity_secret_digest(const char *token, char digest[65]);
+
+/** Signs claims (borrowed) with the active key; typ NULL = "JWT". Caller frees *out. */
+int identity_sign(identity_app_t *app, const char *typ, json_t *claims, char **out);
+
+/**
+ * RFC 6749 §5.2 error: {error, error_description} as application/json, plus the problem
+ * members, with Cache-Control: no-store. basic adds the Basic challenge to a 401.
+ */
+void identity_oauth_error(cc_req_t *req, cc_error_id_t id, const char *error, const char *desc,
+                          bool basic);
+
+/**
+ * Reads an application/x-www-form-urlencoded body: vals[i] gets names[i] (NULL-ended) or
+ * NULL. Answers invalid_request itself (oauth: RFC 6749 shape) and returns false on a
+ * wrong content type, invalid UTF-8 or a repeated/malformed parameter.
+ */
+bool identity_form(cc_req_t *req, const char *const *names, const char **vals);
+
+/**
+ * Client authentication at the token, revocation and introspection endpoints:
+ * client_secret_basic, client_secret_post, or none for public clients (client_id only).
+ * form_id/form_secret are the form's client_id and client_secret. On failure answers
+ * 401 invalid_client (or 400 for two methods at once) and returns false.
+ */
+bool identity_client_auth(cc_req_t *req, const char *form_id, const char *form_secret,
+                          bool allow_public, identity_client_t *out);
+
+/**
+ * Appends an audit record in the open transaction: action on user (target; its tenant),
+ * details borrowed (may be NULL; never a secret). The actor is the caller's token when
+ * there is one; sign-in steps have none (the user acts on themself before any token).
+ */
+int identity_audit(cc_req_t *req, const char *action, const char *user_id, const char *tenant_id,
+                   const char *msp_id, json_t *details);
+
+/** True when the JSON array of strings holds s. */
+bool identity_json_has(json_t *arr, const char *s);
+
+/** Minimal HTML page (error or notice), escaped, with the page security headers. */
+void identity_html_page(cc_req_t *req, int status, int id, const char *title, const char *message);
+/** Adds the security headers every HTML page and redirect of identity carries. */
+void identity_page_headers(cc_req_t *req);
+/** Answers 302 to location (copied). */
+void identity_redirect(cc_req_t *req, const char *location);
+
+/** users.outbox consumer (events.c): "user.created" mails a staged user's activation link. */
+int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
+
+/* ---- mail (mailer.c) ---- */
+
+/** Mails the activation link (ja or en by user->language). Logs and returns an error. */
+int identity_mail_activation(identity_app_t *app, const identity_user_t *user, const char *token);
+/** Mails a password recovery link (1 hour). */
+int identity_mail_recovery(identity_app_t *app, const identity_user_t *user, const char *token);
+/** Mails a one-time code of the email factor. */
+int identity_mail_code(identity_app_t *app, const identity_user_t *user, const char *to,
+                       const char *code);
+
+/* pages.c: the hosted HTML pages */
+void identity_page_login(cc_req_t *req);
+void identity_page_login_post(cc_req_t *req);
+void identity_page_mfa(cc_req_t *req);
+void identity_page_mfa_post(cc_req_t *req);
+void identity_page_enroll(cc_req_t *req);
+void identity_page_enroll_post(cc_req_t *req);
+void identity_page_activate(cc_req_t *req);
+void identity_page_activate_post(cc_req_t *req);
+void identity_page_forgot(cc_req_t *req);
+void identity_page_forgot_post(cc_req_t *req);
+void identity_page_reset(cc_req_t *req);
+void identity_page_reset_post(cc_req_t *req);
+
 /* handlers (routes in main.c) */
 void identity_handle_discovery(cc_req_t *req);
 void identity_handle_jwks(cc_req_t *req);
-void identity_handle_token(cc_req_t *req);
 void identity_handle_me(cc_req_t *req);
+
+/* oauth.c */
+void identity_handle_token(cc_req_t *req);
+void identity_handle_authorize(cc_req_t *req);
+void identity_handle_userinfo(cc_req_t *req);
+void identity_handle_revoke(cc_req_t *req);
+void identity_handle_introspect(cc_req_t *req);
+void identity_handle_logout(cc_req_t *req);
+
+/* ---- the authentication steps (authn.c), shared by the JSON API and the pages ---- */
+
+/** The outcome of one step. Strings and JSON live in the request pool. */
+typedef struct identity_authn_out {
+    int db_rc;          /* != 0: a database error (answer with cc_res_db_error) */
+    int err;            /* an API error id (cc_error_id_t), or -1 */
+    const char *detail; /* a sentence for err */
+    unsigned pw_flaws;  /* password policy flaws (policy.h) when err is validation_failed */
+    const char *status; /* MFA_ENROLL, MFA_REQUIRED, LOCKED_OUT, MFA_CHALLENGE, SUCCESS */
+    const char *state_token, *expires_at, *session_token;
+    identity_user_t user;
+    json_t *factors;                                            /* [{id, type}] */
+    const char *factor_id, *factor_type, *secret, *otpauth_uri; /* an enrolment */
+} identity_authn_out_t;
+
+/** Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error). */
+void identity_authn_password(cc_req_t *req, const char *username, const char *password,
+                             identity_authn_out_t *o);
+/** The activation link: sets the password and the recovery question; MFA_ENROLL. */
+void identity_authn_activate(cc_req_t *req, const char *token, const char *password,
+                             const char *question, const char *answer, const char *image,
+                             identity_authn_out_t *o);
+/** Enrols a factor of type during MFA_ENROLL (TOTP: secret and otpauth URI). */
+void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *type,
+                           identity_authn_out_t *o);
+/**
+ * Activates (activate true, during MFA_ENROLL) or verifies (during MFA_REQUIRED) a factor
+ * with a pass code; SUCCESS with a session token. factor_id NULL picks the user's newest
+ * TOTP factor in the needed state. code NULL on verify sends an email factor's code
+ * (MFA_CHALLENGE).
+ */
+void identity_authn_factor(cc_req_t *req, const char *state_token, const char *factor_id,
+                           const char *code, bool activate, identity_authn_out_t *o);
+
+/**
+ * Forgotten password, step 1: mails a recovery link (1 hour) when username names an
+ * active user; the outcome is the same either way (no enumeration).
+ */
+void identity_recovery_start(cc_req_t *req, const char *username, identity_authn_out_t *o);
+/** Step 2: the recovery question (and security image) of a live link. */
+void identity_recovery_question(cc_req_t *req, const char *token, const char **question,
+                                const char **image, identity_authn_out_t *o);
+/**
+ * Step 3: the link AND the answer set a new password; the outcome is MFA_REQUIRED (or
+ * MFA_ENROLL): the second factor is still needed to sign in.
+ */
+void identity_recovery_reset(cc_req_t *req, const char *token, const char *answer,
+                             const char *password, identity_authn_out_t *o);
+
+/* ---- factors, shared by the authentication API and /api/v1/me/factors (authn.c) ---- */
+
+/** A factor row (pool strings). */
+typedef struct identity_factor {
+    const char *id, *type, *status, *sealed, *email;
+    int64_t last_step;
+} identity_factor_t;
+
+/** Loads (FOR UPDATE) a factor of user_id in the open transaction; *found. */
+int identity_factor_load(cc_req_t *req, const char *id, const char *user_id, identity_factor_t *f,
+                         bool *found);
+/** Checks a pass code (TOTP with replay refusal, or an e-mailed code); *ok, TOTP *step. */
+int identity_factor_check(cc_req_t *req, const identity_factor_t *f, const char *code, bool *ok,
+                          int64_t *step);
+/**
+ * Creates a pending factor of type for u in the open transaction: o->factor_id, and for
+ * TOTP o->secret and o->otpauth_uri; for email a code in code (mail it after commit).
+ */
+int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *type,
+                           identity_authn_out_t *o, char code[7]);
+/** Counts a failed password or code towards the lockout window; *locked when it locks. */
+int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked);
+/** Whether the grant (token family) of a user access token is still live. */
+int identity_grant_live(cc_req_t *req, const char *grant_id, const char **client_id, bool *live);
+
+/* me.c: the signed-in user's own factors */
+void identity_handle_me_factors(cc_req_t *req);
+void identity_handle_me_factor_enroll(cc_req_t *req);
+void identity_handle_me_factor_activate(cc_req_t *req);
+void identity_handle_me_factor_delete(cc_req_t *req);
+
+/* authn.c */
+void identity_handle_authn(cc_req_t *req);
+void identity_handle_recovery_password(cc_req_t *req);
+void identity_handle_recovery_verify(cc_req_t *req);
+void identity_handle_recovery_reset(cc_req_t *req);
+void identity_handle_authn_activate(cc_req_t *req);
+void identity_handle_authn_factor_enroll(cc_req_t *req);
+void identity_handle_authn_factor_activate(cc_req_t *req);
+void identity_handle_authn_factor_verify(cc_req_t *req);
 
 #endif

@@ -58,6 +58,12 @@ bool cc_ct_streq(const char *a, const char *b);
  * Parameters: m = 19 MiB, t = 2, p = 1 (OWASP 2023 minimum). Caller frees *encoded.
  */
 int cc_password_hash(const char *password, char **encoded);
+/**
+ * cc_password_hash with explicit argon2id costs (passes, memory in KiB, lanes), for callers
+ * that tune them; the PHC string records them, so cc_password_verify needs no parameters.
+ */
+int cc_password_hash_with(const char *password, uint32_t t_cost, uint32_t m_kib,
+                          uint32_t parallelism, char **encoded);
 /** 0 when password matches encoded, CC_EAUTH when not, CC_EINVAL when encoded is malformed. */
 int cc_password_verify(const char *encoded, const char *password);
 

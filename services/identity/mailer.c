@@ -1,0 +1,180 @@
+/*
+ * Mail a person meets during sign-up and sign-in: the activation link and one-time codes,
+ * in the user's language (ja or en; anything else gets en), plain text and HTML, UTF-8,
+ * through the common mail module (SMTP, or .eml files under CONSOLE_DATA_DIR/mail).
+ */
+#include <string.h>
+
+#include "console/log.h"
+#include "console/mail.h"
+#include "identity.h"
+
+static bool is_ja(const identity_user_t *u)
+{
+    return u->language != NULL && strncmp(u->language, "ja", 2) == 0;
+}
+
+/* The name in the greeting: "Last First" in Japanese, "First" in English. Pool memory. */
+static const char *greeting_name(const identity_user_t *u, cc_pool_t *pool)
+{
+    if (is_ja(u))
+        return cc_pool_printf(pool, "%s %s", u->last_name ? u->last_name : "",
+                              u->first_name ? u->first_name : "");
+    return u->first_name ? u->first_name : "";
+}
+
+static char *html_escape(cc_pool_t *pool, const char *s)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            cc_buf_puts(&b, "&lt;");
+            break;
+        case '>':
+            cc_buf_puts(&b, "&gt;");
+            break;
+        case '&':
+            cc_buf_puts(&b, "&amp;");
+            break;
+        case '"':
+            cc_buf_puts(&b, "&quot;");
+            break;
+        default:
+            cc_buf_putc(&b, *s);
+        }
+    }
+    char *out = cc_pool_strdup(pool, b.data ? b.data : "");
+    cc_buf_free(&b);
+    return out;
+}
+
+static int send(identity_app_t *app, const char *to, const char *subject, const char *text,
+                const char *html)
+{
+    cc_mail_t m = {
+        .from_name = "Console", .to = to, .subject = subject, .text = text, .html = html};
+    int rc = cc_mail_send(&app->svc->mail, &m);
+    if (rc != 0)
+        cc_log_error("mail could not be sent: %s", cc_strerror(rc));
+    return rc;
+}
+
+int identity_mail_activation(identity_app_t *app, const identity_user_t *u, const char *token)
+{
+    cc_pool_t *pool = cc_pool_new();
+    const char *link = cc_pool_printf(pool, "%s/activate?token=%s", app->svc->issuer, token);
+    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+    const char *hlink = html_escape(pool, link), *huser = html_escape(pool, u->username);
+    const char *subject, *text, *html;
+    if (is_ja(u)) {
+        subject = "コンソールのアカウントを有効にしてください";
+        text = cc_pool_printf(pool,
+                              "%s 様\r\n\r\nコンソールのアカウント (%s) が作成されました。\r\n"
+                              "次のリンクからパスワードを設定し、多要素認証を登録してください"
+                              "（有効期限 72 時間）:\r\n\r\n%s\r\n\r\n"
+                              "お心当たりのない場合は、このメールを破棄してください。\r\n",
+                              name, u->username, link);
+        html = cc_pool_printf(pool,
+                              "<p>%s 様</p><p>コンソールのアカウント (%s) が作成されました。"
+                              "次のリンクからパスワードを設定し、多要素認証を登録してください"
+                              "（有効期限 72 時間）。</p><p><a href=\"%s\">アカウントを有効にする"
+                              "</a></p><p>お心当たりのない場合は、このメールを破棄してください。"
+                              "</p>",
+                              hname, huser, hlink);
+    } else {
+        subject = "Activate your console account";
+        text = cc_pool_printf(pool,
+                              "Hello %s,\r\n\r\nAn account (%s) was created for you on the "
+                              "console.\r\nSet your password and enrol multi-factor "
+                              "authentication here (valid 72 hours):\r\n\r\n%s\r\n\r\n"
+                              "If you did not expect this, ignore this message.\r\n",
+                              name, u->username, link);
+        html = cc_pool_printf(pool,
+                              "<p>Hello %s,</p><p>An account (%s) was created for you on the "
+                              "console. Set your password and enrol multi-factor authentication "
+                              "(the link is valid 72 hours).</p><p><a href=\"%s\">Activate my "
+                              "account</a></p><p>If you did not expect this, ignore this "
+                              "message.</p>",
+                              hname, huser, hlink);
+    }
+    int rc = send(app, u->email, subject, text, html);
+    cc_pool_free(pool);
+    return rc;
+}
+
+int identity_mail_recovery(identity_app_t *app, const identity_user_t *u, const char *token)
+{
+    cc_pool_t *pool = cc_pool_new();
+    const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s", app->svc->issuer, token);
+    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+    const char *hlink = html_escape(pool, link);
+    const char *subject, *text, *html;
+    if (is_ja(u)) {
+        subject = "パスワードの再設定";
+        text = cc_pool_printf(pool,
+                              "%s 様\r\n\r\nパスワードの再設定が依頼されました。次のリンクを開き、"
+                              "秘密の質問に答えて新しいパスワードを設定してください（有効期限 1 "
+                              "時間）:\r\n\r\n%s\r\n\r\nお心当たりのない場合は、このメールを"
+                              "破棄してください。パスワードは変更されません。\r\n",
+                              name, link);
+        html =
+            cc_pool_printf(pool,
+                           "<p>%s 様</p><p>パスワードの再設定が依頼されました。次のリンクを開き、"
+                           "秘密の質問に答えて新しいパスワードを設定してください（有効期限 1 "
+                           "時間）。</p><p><a href=\"%s\">パスワードを再設定する</a></p>"
+                           "<p>お心当たりのない場合は、このメールを破棄してください。</p>",
+                           hname, hlink);
+    } else {
+        subject = "Reset your console password";
+        text = cc_pool_printf(pool,
+                              "Hello %s,\r\n\r\nSomebody asked to reset your password. Open "
+                              "this link, answer your recovery question and choose a new "
+                              "password (valid 1 hour):\r\n\r\n%s\r\n\r\nIf this was not "
+                              "you, ignore this message: your password stays as it is.\r\n",
+                              name, link);
+        html = cc_pool_printf(pool,
+                              "<p>Hello %s,</p><p>Somebody asked to reset your password. Open "
+                              "this link, answer your recovery question and choose a new "
+                              "password (valid 1 hour).</p><p><a href=\"%s\">Reset my "
+                              "password</a></p><p>If this was not you, ignore this message: "
+                              "your password stays as it is.</p>",
+                              hname, hlink);
+    }
+    int rc = send(app, u->email, subject, text, html);
+    cc_pool_free(pool);
+    return rc;
+}
+
+int identity_mail_code(identity_app_t *app, const identity_user_t *u, const char *to,
+                       const char *code)
+{
+    cc_pool_t *pool = cc_pool_new();
+    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+    const char *subject, *text, *html;
+    if (is_ja(u)) {
+        subject = cc_pool_printf(pool, "確認コード: %s", code);
+        text = cc_pool_printf(pool,
+                              "%s 様\r\n\r\nサインインの確認コードは %s です（10 分間有効）。\r\n"
+                              "お心当たりのない場合は、パスワードを変更してください。\r\n",
+                              name, code);
+        html = cc_pool_printf(pool,
+                              "<p>%s 様</p><p>サインインの確認コードは <strong>%s</strong> です"
+                              "（10 分間有効）。</p>",
+                              hname, code);
+    } else {
+        subject = cc_pool_printf(pool, "Your verification code: %s", code);
+        text = cc_pool_printf(pool,
+                              "Hello %s,\r\n\r\nYour sign-in verification code is %s (valid 10 "
+                              "minutes).\r\nIf this was not you, change your password.\r\n",
+                              name, code);
+        html = cc_pool_printf(pool,
+                              "<p>Hello %s,</p><p>Your sign-in verification code is "
+                              "<strong>%s</strong> (valid 10 minutes).</p>",
+                              hname, code);
+    }
+    int rc = send(app, to, subject, text, html);
+    cc_pool_free(pool);
+    return rc;
+}

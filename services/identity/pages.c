@@ -1,0 +1,807 @@
+/*
+ * The hosted HTML pages a person meets: /login, /mfa (verify), /mfa/enroll (TOTP
+ * enrolment), /activate. No JavaScript: plain forms that post back to the same path, on
+ * the same authentication steps as the JSON API (identity_authn_*). English or Japanese
+ * by ?lang=, else Accept-Language.
+ *
+ * Protections: a CSRF token (double submit: an HttpOnly SameSite=Strict cookie and a
+ * hidden field, compared in constant time), the sign-in state token only in an HttpOnly
+ * SameSite=Strict cookie, Content-Security-Policy (no script, form-action 'self',
+ * frame-ancestors 'none'), X-Frame-Options DENY, no-store. The only redirect target
+ * after sign-in is this issuer's own /oauth2/authorize, which checks the client's
+ * registered redirect URI itself.
+ */
+#include <qrencode.h>
+#include <string.h>
+#include <strings.h>
+
+#include "console/crypto.h"
+#include "console/log.h"
+#include "identity.h"
+#include "policy.h"
+
+#define CSRF_COOKIE "console_csrf"
+#define AUTHN_COOKIE "console_authn"
+#define CONTINUE_MAX 4096
+
+typedef struct text {
+    const char *lang, *login_title, *username, *password, *sign_in, *mfa_title, *code, *verify,
+        *enroll_title, *enroll_help, *secret, *open_app, *activate_title, *new_password, *question,
+        *answer, *image, *activate, *wrong_login, *locked, *suspended, *wrong_code, *start_again,
+        *expired_link, *bad_link, *done_title, *done, *bad_form, *unavailable, *policy_help,
+        *forgot_title, *forgot_link, *forgot_send, *forgot_sent, *reset_title, *your_image, *reset,
+        *wrong_answer, *bad_recovery;
+} text_t;
+
+static const text_t en = {
+    .lang = "en",
+    .login_title = "Sign in",
+    .username = "Username",
+    .password = "Password",
+    .sign_in = "Sign in",
+    .mfa_title = "Verification code",
+    .code = "6-digit code from your authenticator app",
+    .verify = "Verify",
+    .enroll_title = "Set up your authenticator app",
+    .enroll_help = "Add this account to an authenticator app (Google Authenticator or any "
+                   "TOTP app) with the key below, then enter the code it shows.",
+    .secret = "Key",
+    .open_app = "Open in an authenticator app",
+    .activate_title = "Activate your account",
+    .new_password = "New password",
+    .question = "Recovery question",
+    .answer = "Answer",
+    .image = "Security image (shown when you sign in)",
+    .activate = "Set password",
+    .wrong_login = "The username or the password is wrong.",
+    .locked = "Too many failed attempts: this account is locked for 15 minutes.",
+    .suspended = "This account is suspended; its users cannot sign in.",
+    .wrong_code = "The code is wrong or was already used. Wait for the next code and try "
+                  "again.",
+    .start_again = "This sign-in has expired or failed too often. Please start again.",
+    .expired_link = "This activation link has expired. A new link has been sent to your "
+                    "e-mail address.",
+    .bad_link = "This activation link is not valid or was already used.",
+    .done_title = "You are signed in",
+    .done = "Your account is ready.",
+    .bad_form = "The form could not be read. Please try again.",
+    .unavailable = "The service is unavailable. Please try again in a moment.",
+    .policy_help = "At least 8 characters, with a lower-case letter, an upper-case letter and "
+                   "a digit, not containing your username, not a common password.",
+    .forgot_title = "Forgotten password",
+    .forgot_link = "Forgot your password?",
+    .forgot_send = "Send me a link",
+    .forgot_sent = "If an account with this username exists, a link to reset its password has "
+                   "been mailed to it. The link is valid for one hour.",
+    .reset_title = "Choose a new password",
+    .your_image = "Your security image",
+    .reset = "Set the new password",
+    .wrong_answer = "The answer is wrong.",
+    .bad_recovery = "This link is not valid, has expired, or was tried too often. Ask for a new "
+                    "one.",
+};
+
+static const text_t ja = {
+    .lang = "ja",
+    .login_title = "サインイン",
+    .username = "ユーザー名",
+    .password = "パスワード",
+    .sign_in = "サインイン",
+    .mfa_title = "確認コード",
+    .code = "認証アプリに表示される 6 桁のコード",
+    .verify = "確認",
+    .enroll_title = "認証アプリの設定",
+    .enroll_help = "下のキーで認証アプリ (Google Authenticator などの TOTP アプリ) "
+                   "にこのアカウントを追加し、表示されたコードを入力してください。",
+    .secret = "キー",
+    .open_app = "認証アプリで開く",
+    .activate_title = "アカウントの有効化",
+    .new_password = "新しいパスワード",
+    .question = "秘密の質問",
+    .answer = "答え",
+    .image = "セキュリティ画像 (サインイン時に表示されます)",
+    .activate = "パスワードを設定",
+    .wrong_login = "ユーザー名またはパスワードが正しくありません。",
+    .locked = "失敗が多すぎるため、このアカウントは 15 分間ロックされています。",
+    .suspended = "このアカウントは停止されているため、サインインできません。",
+    .wrong_code = "コードが正しくないか、すでに使用されています。次のコードでもう一度お試し"
+                  "ください。",
+    .start_again = "このサインインは期限切れか、失敗が多すぎます。最初からやり直してください。",
+    .expired_link = "この有効化リンクは期限切れです。新しいリンクをメールで送信しました。",
+    .bad_link = "この有効化リンクは無効か、すでに使用されています。",
+    .done_title = "サインインしました",
+    .done = "アカウントの準備ができました。",
+    .bad_form = "フォームを読み取れませんでした。もう一度お試しください。",
+    .unavailable = "サービスを利用できません。しばらくしてからもう一度お試しください。",
+    .policy_help = "8 文字以上で、小文字・大文字・数字を含み、ユーザー名を含まず、よく使われる"
+                   "パスワードでないこと。",
+    .forgot_title = "パスワードを忘れた場合",
+    .forgot_link = "パスワードをお忘れですか?",
+    .forgot_send = "リンクを送信",
+    .forgot_sent = "このユーザー名のアカウントが存在する場合、パスワード再設定用のリンクをメールで"
+                   "送信しました。リンクの有効期限は 1 時間です。",
+    .reset_title = "新しいパスワードの設定",
+    .your_image = "あなたのセキュリティ画像",
+    .reset = "新しいパスワードを設定",
+    .wrong_answer = "答えが正しくありません。",
+    .bad_recovery = "このリンクは無効か、期限切れか、試行回数が多すぎます。もう一度リンクを"
+                    "依頼してください。",
+};
+
+static const text_t *text_for(cc_req_t *req)
+{
+    const char *lang = NULL;
+    if (cc_query_get(req->pool, req->query, "lang", &lang) == 1 && lang)
+        return strcmp(lang, "ja") == 0 ? &ja : &en;
+    const char *al = cc_req_header(req, "accept-language");
+    return al && strncasecmp(al, "ja", 2) == 0 ? &ja : &en;
+}
+
+static void esc(cc_buf_t *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<':
+            cc_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            cc_buf_puts(b, "&gt;");
+            break;
+        case '&':
+            cc_buf_puts(b, "&amp;");
+            break;
+        case '"':
+            cc_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            cc_buf_puts(b, "&#39;");
+            break;
+        default:
+            cc_buf_putc(b, *s);
+        }
+    }
+}
+
+static const char *cookie_attrs(cc_req_t *req)
+{
+    identity_app_t *app = req->app;
+    return strncmp(app->svc->issuer, "https:", 6) == 0 ? "; Secure" : "";
+}
+
+static const char *cookie_get(cc_req_t *req, const char *name)
+{
+    const char *h = cc_req_header(req, "cookie");
+    size_t n = strlen(name);
+    for (const char *s = h; s && *s;) {
+        while (*s == ' ' || *s == ';')
+            s++;
+        size_t len = strcspn(s, ";");
+        if (len > n && strncmp(s, name, n) == 0 && s[n] == '=')
+            return cc_pool_strndup(req->pool, s + n + 1, len - n - 1);
+        s += len;
+    }
+    return NULL;
+}
+
+/* The CSRF token of this browser: the cookie's, or a new one (set on the response). */
+static const char *csrf_token(cc_req_t *req)
+{
+    const char *t = cookie_get(req, CSRF_COOKIE);
+    if (t && strlen(t) == 43)
+        return t;
+    char *fresh = cc_token_new(32);
+    t = cc_pool_strdup(req->pool, fresh);
+    free(fresh);
+    cc_res_header(req, "set-cookie",
+                  cc_pool_printf(req->pool, CSRF_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s",
+                                 t, cookie_attrs(req)));
+    return t;
+}
+
+static bool csrf_ok(cc_req_t *req, const char *field)
+{
+    const char *c = cookie_get(req, CSRF_COOKIE);
+    return c && field && strlen(c) == 43 && strlen(field) == 43 && cc_ct_equal(c, field, 43);
+}
+
+static void set_authn_cookie(cc_req_t *req, const char *state, int max_age)
+{
+    cc_res_header(req, "set-cookie",
+                  cc_pool_printf(req->pool,
+                                 AUTHN_COOKIE
+                                 "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s",
+                                 state ? state : "", max_age, cookie_attrs(req)));
+}
+
+/* Renders a page: title, an optional error, and body (already HTML). */
+static void render(cc_req_t *req, int status, const text_t *t, const char *title, const char *error,
+                   const char *body)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">", t->lang);
+    cc_buf_puts(&b, "<meta name=\"viewport\" content=\"width=device-width\"><title>");
+    esc(&b, title);
+    cc_buf_puts(&b, " - Console</title></head><body><main><h1>");
+    esc(&b, title);
+    cc_buf_puts(&b, "</h1>");
+    if (error) {
+        cc_buf_puts(&b, "<p role=\"alert\" id=\"error\">");
+        esc(&b, error);
+        cc_buf_puts(&b, "</p>");
+    }
+    cc_buf_puts(&b, body ? body : "");
+    cc_buf_puts(&b, "</main></body></html>\n");
+    identity_page_headers(req);
+    cc_res_text(req, status, "text/html; charset=utf-8", b.data, b.len);
+    cc_buf_free(&b);
+}
+
+/* A form's fields from an application/x-www-form-urlencoded body; false renders 400. */
+static bool page_form(cc_req_t *req, const text_t *t, const char *const *names, const char **vals)
+{
+    const char *ct = cc_req_header(req, "content-type");
+    const char *body = req->body ? req->body : "";
+    bool ok = ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
+              cc_utf8_valid(body, req->body_len) && strlen(body) == req->body_len;
+    for (int i = 0; ok && names[i]; i++) {
+        vals[i] = NULL;
+        if (cc_query_get(req->pool, body, names[i], &vals[i]) < 0)
+            ok = false;
+    }
+    if (!ok)
+        render(req, 400, t, t->login_title, t->bad_form, NULL);
+    return ok;
+}
+
+/* The authorization request a sign-in continues (a raw query), or NULL when unusable. */
+static const char *continue_ok(const char *c)
+{
+    if (c == NULL || *c == '\0' || strlen(c) > CONTINUE_MAX || cc_has_control(c, strlen(c)) ||
+        strstr(c, "session_token=") != NULL)
+        return NULL;
+    return c;
+}
+
+static void hidden(cc_buf_t *b, const char *name, const char *value)
+{
+    if (value == NULL)
+        return;
+    cc_buf_printf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
+    esc(b, value);
+    cc_buf_puts(b, "\">");
+}
+
+static void field(cc_buf_t *b, const char *label, const char *name, const char *type,
+                  const char *extra)
+{
+    cc_buf_printf(b, "<p><label for=\"%s\">", name);
+    esc(b, label);
+    cc_buf_printf(b, "</label><br><input id=\"%s\" name=\"%s\" type=\"%s\" %s></p>", name, name,
+                  type, extra ? extra : "");
+}
+
+/* /path?continue=<urlencoded>&lang=.. (pool) */
+static const char *with_continue(cc_req_t *req, const char *path, const char *cont, const text_t *t)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b, "%s?lang=%s", path, t->lang);
+    if (cont) {
+        cc_buf_puts(&b, "&continue=");
+        cc_buf_percent_encode(&b, cont);
+    }
+    const char *out = cc_pool_strdup(req->pool, b.data);
+    cc_buf_free(&b);
+    return out;
+}
+
+static void see_other(cc_req_t *req, const char *location)
+{
+    identity_page_headers(req);
+    cc_res_header(req, "location", location);
+    cc_res_text(req, 303, "text/plain; charset=utf-8", "", 0);
+}
+
+/* After SUCCESS: back to the authorization request with the session token, or done. */
+static void signed_in(cc_req_t *req, const text_t *t, const char *cont, const char *session)
+{
+    set_authn_cookie(req, NULL, 0);
+    if (cont) {
+        see_other(
+            req, cc_pool_printf(req->pool, "/oauth2/authorize?%s&session_token=%s", cont, session));
+        return;
+    }
+    render(req, 200, t, t->done_title, NULL,
+           cc_pool_printf(req->pool, "<p id=\"done\">%s</p>", t->done));
+}
+
+/* An outcome that is not the expected next step: the page for it. */
+static void step_failed(cc_req_t *req, const text_t *t, const identity_authn_out_t *o,
+                        const char *title, const char *cont)
+{
+    if (o->db_rc != 0) {
+        render(req, 503, t, title, t->unavailable, NULL);
+        return;
+    }
+    const char *again = cc_pool_printf(req->pool, "<p><a href=\"%s\">%s</a></p>",
+                                       with_continue(req, "/login", cont, t), t->login_title);
+    if (o->status && strcmp(o->status, "LOCKED_OUT") == 0) {
+        render(req, 403, t, title, t->locked, again);
+        return;
+    }
+    switch (o->err) {
+    case CC_ERR_TENANT_SUSPENDED:
+        render(req, 403, t, title, t->suspended, again);
+        return;
+    case CC_ERR_STATE_TOKEN_INVALID:
+    case CC_ERR_TOO_MANY_ATTEMPTS:
+    case CC_ERR_NOT_FOUND:
+        set_authn_cookie(req, NULL, 0);
+        render(req, o->err == CC_ERR_TOO_MANY_ATTEMPTS ? 429 : 400, t, title, t->start_again,
+               again);
+        return;
+    default:
+        render(req, 400, t, title, t->bad_form, again);
+    }
+}
+
+/* ---- /login ---- */
+
+static void login_form(cc_req_t *req, int status, const text_t *t, const char *error,
+                       const char *cont, const char *username)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b, "<form method=\"post\" action=\"/login?lang=%s\">", t->lang);
+    hidden(&b, "csrf", csrf_token(req));
+    hidden(&b, "continue", cont);
+    cc_buf_t v;
+    cc_buf_init(&v);
+    cc_buf_puts(&v, "autocomplete=\"username\" required value=\"");
+    esc(&v, username ? username : "");
+    cc_buf_puts(&v, "\"");
+    field(&b, t->username, "username", "text", v.data);
+    cc_buf_free(&v);
+    field(&b, t->password, "password", "password", "autocomplete=\"current-password\" required");
+    cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->sign_in);
+    cc_buf_printf(&b, "<p><a id=\"forgot\" href=\"/password/forgot?lang=%s\">%s</a></p>", t->lang,
+                  t->forgot_link);
+    render(req, status, t, t->login_title, error, b.data);
+    cc_buf_free(&b);
+}
+
+void identity_page_login(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    /* the query is the authorization request to continue (from /oauth2/authorize) */
+    const char *cont = NULL;
+    if (cc_query_get(req->pool, req->query, "continue", &cont) != 1)
+        cont = strstr(req->query, "client_id=") ? req->query : NULL;
+    login_form(req, 200, t, NULL, continue_ok(cont), NULL);
+}
+
+void identity_page_login_post(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *v[5] = {0};
+    static const char *const names[] = {"csrf", "continue", "username", "password", NULL};
+    if (!page_form(req, t, names, v))
+        return;
+    const char *cont = continue_ok(v[1]);
+    if (!csrf_ok(req, v[0])) {
+        login_form(req, 403, t, t->bad_form, cont, v[2]);
+        return;
+    }
+    if (v[2] == NULL || v[3] == NULL || *v[2] == '\0' || *v[3] == '\0' || strlen(v[2]) > 254 ||
+        strlen(v[3]) > 1024) {
+        login_form(req, 400, t, t->wrong_login, cont, v[2]);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_authn_password(req, v[2], v[3], &o);
+    if (o.db_rc == 0 && o.err == CC_ERR_AUTHENTICATION_FAILED) {
+        login_form(req, 401, t, t->wrong_login, cont, v[2]);
+        return;
+    }
+    if (o.db_rc != 0 || o.err >= 0 || strcmp(o.status, "LOCKED_OUT") == 0) {
+        step_failed(req, t, &o, t->login_title, cont);
+        return;
+    }
+    set_authn_cookie(req, o.state_token, 900);
+    bool enroll = strcmp(o.status, IDENTITY_MFA_ENROLL) == 0;
+    see_other(req, with_continue(req, enroll ? "/mfa/enroll" : "/mfa", cont, t));
+}
+
+/* ---- /mfa ---- */
+
+static void code_form(cc_req_t *req, int status, const text_t *t, const char *title,
+                      const char *action, const char *error, const char *cont,
+                      const char *factor_id, const char *intro)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    if (intro)
+        cc_buf_puts(&b, intro);
+    cc_buf_printf(&b, "<form method=\"post\" action=\"%s?lang=%s\">", action, t->lang);
+    hidden(&b, "csrf", csrf_token(req));
+    hidden(&b, "continue", cont);
+    hidden(&b, "factor_id", factor_id);
+    field(
+        &b, t->code, "pass_code", "text",
+        "inputmode=\"numeric\" pattern=\"[0-9]{6}\" maxlength=\"6\" autocomplete=\"one-time-code\""
+        " required autofocus");
+    cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->verify);
+    render(req, status, t, title, error, b.data);
+    cc_buf_free(&b);
+}
+
+static const char *query_continue(cc_req_t *req)
+{
+    const char *cont = NULL;
+    if (cc_query_get(req->pool, req->query, "continue", &cont) != 1)
+        return NULL;
+    return continue_ok(cont);
+}
+
+void identity_page_mfa(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *cont = query_continue(req);
+    if (cookie_get(req, AUTHN_COOKIE) == NULL) {
+        see_other(req, with_continue(req, "/login", cont, t));
+        return;
+    }
+    code_form(req, 200, t, t->mfa_title, "/mfa", NULL, cont, NULL, NULL);
+}
+
+static void code_post(cc_req_t *req, bool activate)
+{
+    const text_t *t = text_for(req);
+    const char *title = activate ? t->enroll_title : t->mfa_title;
+    const char *action = activate ? "/mfa/enroll" : "/mfa";
+    const char *v[5] = {0};
+    static const char *const names[] = {"csrf", "continue", "pass_code", "factor_id", NULL};
+    if (!page_form(req, t, names, v))
+        return;
+    const char *cont = continue_ok(v[1]);
+    const char *state = cookie_get(req, AUTHN_COOKIE);
+    if (!csrf_ok(req, v[0]) || state == NULL || *state == '\0' || v[2] == NULL ||
+        (activate && (v[3] == NULL || !cc_is_uuid(v[3])))) {
+        code_form(req, 403, t, title, action, t->bad_form, cont, v[3], NULL);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_authn_factor(req, state, activate ? v[3] : NULL, v[2], activate, &o);
+    if (o.db_rc == 0 && o.err == CC_ERR_INVALID_PASS_CODE) {
+        code_form(req, 403, t, title, action, t->wrong_code, cont, v[3], NULL);
+        return;
+    }
+    if (o.db_rc != 0 || o.err >= 0) {
+        step_failed(req, t, &o, title, cont);
+        return;
+    }
+    signed_in(req, t, cont, o.session_token);
+}
+
+void identity_page_mfa_post(cc_req_t *req)
+{
+    code_post(req, false);
+}
+
+/* ---- /mfa/enroll ---- */
+
+/* The otpauth URI as an inline SVG QR code (libqrencode): drawn in the page, nothing
+ * fetched, so the CSP stays default-src 'none'. Nothing when encoding fails. */
+static void qr_svg(cc_buf_t *b, const char *text)
+{
+    QRcode *q = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    if (q == NULL)
+        return;
+    const int w = q->width, border = 4, size = q->width + 2 * border;
+    cc_buf_printf(b,
+                  "<p><svg id=\"qr\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\""
+                  " width=\"%d\" height=\"%d\" shape-rendering=\"crispEdges\" role=\"img\""
+                  " aria-label=\"QR code\"><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
+                  "<path fill=\"#000\" d=\"",
+                  size, size, size * 5, size * 5, size, size);
+    for (int y = 0; y < w; y++)
+        for (int x = 0; x < w; x++)
+            if (q->data[y * w + x] & 1)
+                cc_buf_printf(b, "M%d %dh1v1h-1z", x + border, y + border);
+    cc_buf_puts(b, "\"/></svg></p>");
+    QRcode_free(q);
+}
+
+void identity_page_enroll(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *cont = query_continue(req);
+    const char *state = cookie_get(req, AUTHN_COOKIE);
+    if (state == NULL || *state == '\0') {
+        see_other(req, with_continue(req, "/login", cont, t));
+        return;
+    }
+    identity_authn_out_t o;
+    identity_authn_enroll(req, state, "totp", &o);
+    if (o.db_rc != 0 || o.err >= 0) {
+        step_failed(req, t, &o, t->enroll_title, cont);
+        return;
+    }
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "<p>");
+    esc(&b, t->enroll_help);
+    cc_buf_puts(&b, "</p>");
+    qr_svg(&b, o.otpauth_uri);
+    cc_buf_puts(&b, "<p>");
+    esc(&b, t->secret);
+    cc_buf_puts(&b, ": <code id=\"secret\">");
+    esc(&b, o.secret);
+    cc_buf_puts(&b, "</code></p><p><a id=\"otpauth\" href=\"");
+    esc(&b, o.otpauth_uri);
+    cc_buf_puts(&b, "\">");
+    esc(&b, t->open_app);
+    cc_buf_puts(&b, "</a></p>");
+    code_form(req, 200, t, t->enroll_title, "/mfa/enroll", NULL, cont, o.factor_id, b.data);
+    cc_buf_free(&b);
+}
+
+void identity_page_enroll_post(cc_req_t *req)
+{
+    code_post(req, true);
+}
+
+/* ---- /activate ---- */
+
+static void activate_form(cc_req_t *req, int status, const text_t *t, const char *token,
+                          const char *error, unsigned flaws)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    if (flaws) {
+        cc_validator_t v;
+        cc_v_init(&v, req->pool);
+        identity_password_report(&v, "password", flaws);
+        cc_buf_puts(&b, "<ul id=\"policy\">");
+        size_t i;
+        json_t *e;
+        json_array_foreach(v.errors, i, e)
+        {
+            cc_buf_puts(&b, "<li>");
+            esc(&b, json_string_value(json_object_get(e, "code")));
+            cc_buf_puts(&b, "</li>");
+        }
+        cc_buf_puts(&b, "</ul>");
+    }
+    cc_buf_printf(&b, "<form method=\"post\" action=\"/activate?lang=%s\">", t->lang);
+    hidden(&b, "csrf", csrf_token(req));
+    hidden(&b, "token", token);
+    field(&b, t->new_password, "password", "password", "autocomplete=\"new-password\" required");
+    cc_buf_puts(&b, "<p><small>");
+    esc(&b, t->policy_help);
+    cc_buf_puts(&b, "</small></p>");
+    field(&b, t->question, "recovery_question", "text", "required maxlength=\"200\"");
+    field(&b, t->answer, "recovery_answer", "text", "required minlength=\"3\" maxlength=\"200\"");
+    cc_buf_puts(&b, "<fieldset><legend>");
+    esc(&b, t->image);
+    cc_buf_puts(&b, "</legend>");
+    for (int i = 0; identity_security_images[i]; i++)
+        cc_buf_printf(&b,
+                      "<label><input type=\"radio\" name=\"security_image\" value=\"%s\"%s> %s"
+                      "</label> ",
+                      identity_security_images[i], i == 0 ? " checked" : "",
+                      identity_security_images[i]);
+    cc_buf_printf(&b, "</fieldset><p><button type=\"submit\">%s</button></p></form>", t->activate);
+    render(req, status, t, t->activate_title, error, b.data);
+    cc_buf_free(&b);
+}
+
+void identity_page_activate(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *token = NULL;
+    if (cc_query_get(req->pool, req->query, "token", &token) != 1 || token == NULL ||
+        strlen(token) > 256 || cc_has_control(token, strlen(token))) {
+        render(req, 400, t, t->activate_title, t->bad_link, NULL);
+        return;
+    }
+    activate_form(req, 200, t, token, NULL, 0);
+}
+
+void identity_page_activate_post(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *v[7] = {0};
+    static const char *const names[] = {
+        "csrf",           "token", "password", "recovery_question", "recovery_answer",
+        "security_image", NULL};
+    if (!page_form(req, t, names, v))
+        return;
+    const char *token = v[1];
+    if (token == NULL || strlen(token) > 256) {
+        render(req, 400, t, t->activate_title, t->bad_link, NULL);
+        return;
+    }
+    if (!csrf_ok(req, v[0])) {
+        activate_form(req, 403, t, token, t->bad_form, 0);
+        return;
+    }
+    const char *pw = v[2], *q = v[3], *a = v[4], *img = v[5];
+    if (pw == NULL || q == NULL || a == NULL || strlen(pw) > 1024 || *q == '\0' ||
+        cc_utf8_length(q, strlen(q)) > 200 || cc_utf8_length(a, strlen(a)) < 3 ||
+        cc_utf8_length(a, strlen(a)) > 200 || cc_has_control(q, strlen(q)) ||
+        cc_has_control(a, strlen(a)) || (img && !identity_security_image_valid(img))) {
+        activate_form(req, 400, t, token, t->bad_form, 0);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_authn_activate(req, token, pw, q, a, img, &o);
+    if (o.db_rc != 0) {
+        render(req, 503, t, t->activate_title, t->unavailable, NULL);
+        return;
+    }
+    switch (o.err) {
+    case -1:
+        break;
+    case CC_ERR_VALIDATION_FAILED:
+        activate_form(req, 400, t, token, t->policy_help, o.pw_flaws);
+        return;
+    case CC_ERR_ACTIVATION_TOKEN_EXPIRED:
+        render(req, 410, t, t->activate_title, t->expired_link, NULL);
+        return;
+    default:
+        render(req, 400, t, t->activate_title, t->bad_link, NULL);
+        return;
+    }
+    set_authn_cookie(req, o.state_token, 900);
+    see_other(req, with_continue(req, "/mfa/enroll", NULL, t));
+}
+
+/* ---- /password/forgot and /password/reset ---- */
+
+static void forgot_form(cc_req_t *req, int status, const text_t *t, const char *error)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b, "<form method=\"post\" action=\"/password/forgot?lang=%s\">", t->lang);
+    hidden(&b, "csrf", csrf_token(req));
+    field(&b, t->username, "username", "text", "autocomplete=\"username\" required");
+    cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->forgot_send);
+    render(req, status, t, t->forgot_title, error, b.data);
+    cc_buf_free(&b);
+}
+
+void identity_page_forgot(cc_req_t *req)
+{
+    forgot_form(req, 200, text_for(req), NULL);
+}
+
+void identity_page_forgot_post(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *v[3] = {0};
+    static const char *const names[] = {"csrf", "username", NULL};
+    if (!page_form(req, t, names, v))
+        return;
+    if (!csrf_ok(req, v[0]) || v[1] == NULL || *v[1] == '\0' || strlen(v[1]) > 254) {
+        forgot_form(req, 403, t, t->bad_form);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_recovery_start(req, v[1], &o);
+    if (o.db_rc != 0) {
+        render(req, 503, t, t->forgot_title, t->unavailable, NULL);
+        return;
+    }
+    render(req, 200, t, t->forgot_title, NULL,
+           cc_pool_printf(req->pool, "<p id=\"sent\">%s</p>", t->forgot_sent));
+}
+
+static void reset_form(cc_req_t *req, int status, const text_t *t, const char *token,
+                       const char *question, const char *image, const char *error, unsigned flaws)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    if (image) {
+        cc_buf_puts(&b, "<p id=\"image\">");
+        esc(&b, t->your_image);
+        cc_buf_puts(&b, ": <strong>");
+        esc(&b, image);
+        cc_buf_puts(&b, "</strong></p>");
+    }
+    if (flaws) {
+        cc_validator_t v;
+        cc_v_init(&v, req->pool);
+        identity_password_report(&v, "password", flaws);
+        cc_buf_puts(&b, "<ul id=\"policy\">");
+        size_t i;
+        json_t *e;
+        json_array_foreach(v.errors, i, e)
+        {
+            cc_buf_puts(&b, "<li>");
+            esc(&b, json_string_value(json_object_get(e, "code")));
+            cc_buf_puts(&b, "</li>");
+        }
+        cc_buf_puts(&b, "</ul>");
+    }
+    cc_buf_printf(&b, "<form method=\"post\" action=\"/password/reset?lang=%s\">", t->lang);
+    hidden(&b, "csrf", csrf_token(req));
+    hidden(&b, "token", token);
+    cc_buf_puts(&b, "<p id=\"question\">");
+    esc(&b, question);
+    cc_buf_puts(&b, "</p>");
+    field(&b, t->answer, "recovery_answer", "text", "required autocomplete=\"off\"");
+    field(&b, t->new_password, "password", "password", "autocomplete=\"new-password\" required");
+    cc_buf_puts(&b, "<p><small>");
+    esc(&b, t->policy_help);
+    cc_buf_printf(&b, "</small></p><p><button type=\"submit\">%s</button></p></form>", t->reset);
+    render(req, status, t, t->reset_title, error, b.data);
+    cc_buf_free(&b);
+}
+
+void identity_page_reset(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *token = NULL, *question = NULL, *image = NULL;
+    if (cc_query_get(req->pool, req->query, "token", &token) != 1 || token == NULL ||
+        strlen(token) > 256) {
+        render(req, 400, t, t->reset_title, t->bad_recovery, NULL);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_recovery_question(req, token, &question, &image, &o);
+    if (o.db_rc != 0 || o.err >= 0) {
+        render(req, o.db_rc ? 503 : 400, t, t->reset_title,
+               o.db_rc ? t->unavailable : t->bad_recovery, NULL);
+        return;
+    }
+    reset_form(req, 200, t, token, question, image, NULL, 0);
+}
+
+void identity_page_reset_post(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *v[5] = {0};
+    static const char *const names[] = {"csrf", "token", "recovery_answer", "password", NULL};
+    if (!page_form(req, t, names, v))
+        return;
+    const char *token = v[1], *question = NULL, *image = NULL;
+    identity_authn_out_t q;
+    if (token == NULL || strlen(token) > 256 ||
+        (identity_recovery_question(req, token, &question, &image, &q), q.err >= 0 || q.db_rc)) {
+        render(req, 400, t, t->reset_title, t->bad_recovery, NULL);
+        return;
+    }
+    if (!csrf_ok(req, v[0]) || v[2] == NULL || v[3] == NULL || strlen(v[2]) > 200 ||
+        strlen(v[3]) > 1024) {
+        reset_form(req, 403, t, token, question, image, t->bad_form, 0);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_recovery_reset(req, token, v[2], v[3], &o);
+    if (o.db_rc != 0) {
+        render(req, 503, t, t->reset_title, t->unavailable, NULL);
+        return;
+    }
+    switch (o.err) {
+    case -1:
+        break;
+    case CC_ERR_RECOVERY_ANSWER_WRONG:
+        reset_form(req, 403, t, token, question, image, t->wrong_answer, 0);
+        return;
+    case CC_ERR_VALIDATION_FAILED:
+        reset_form(req, 400, t, token, question, image, t->policy_help, o.pw_flaws);
+        return;
+    case CC_ERR_TENANT_SUSPENDED:
+        render(req, 403, t, t->reset_title, t->suspended, NULL);
+        return;
+    default:
+        render(req, 400, t, t->reset_title, t->bad_recovery, NULL);
+        return;
+    }
+    /* the password is set; the second factor is still required to sign in */
+    set_authn_cookie(req, o.state_token, 900);
+    bool enroll = strcmp(o.status, IDENTITY_MFA_ENROLL) == 0;
+    see_other(req, with_continue(req, enroll ? "/mfa/enroll" : "/mfa", NULL, t));
+}

@@ -1,0 +1,274 @@
+/* Helpers shared by the identity handlers: transactions, secrets, signing, OAuth errors,
+ * form bodies, client authentication and minimal HTML answers. */
+#include <string.h>
+#include <strings.h>
+
+#include "console/audit.h"
+#include "console/crypto.h"
+#include "console/log.h"
+#include "identity.h"
+
+const cc_scope_t identity_system_scope = {.system = true};
+
+bool identity_begin(cc_req_t *req)
+{
+    int rc = cc_db_begin(req->db, &identity_system_scope);
+    if (rc != 0)
+        cc_res_db_error(req, rc);
+    return rc == 0;
+}
+
+bool identity_commit(cc_req_t *req)
+{
+    int rc = cc_db_commit(req->db);
+    if (rc != 0) {
+        cc_db_rollback(req->db);
+        cc_res_db_error(req, rc);
+    }
+    return rc == 0;
+}
+
+char *identity_secret_new(char digest[65])
+{
+    char *token = cc_token_new(32);
+    cc_sha256_hex(token, strlen(token), digest);
+    return token;
+}
+
+void identity_secret_digest(const char *token, char digest[65])
+{
+    cc_sha256_hex(token, strlen(token), digest);
+}
+
+int identity_sign(identity_app_t *app, const char *typ, json_t *claims, char **out)
+{
+    identity_keys_t *k = &app->keys;
+    pthread_rwlock_rdlock(&k->lock);
+    int rc = cc_jwt_sign_es256(k->priv_pem, k->kid, typ, claims, out);
+    pthread_rwlock_unlock(&k->lock);
+    if (rc != 0)
+        cc_log_error("signing a token failed: %s", cc_strerror(rc));
+    return rc;
+}
+
+void identity_oauth_error(cc_req_t *req, cc_error_id_t id, const char *error, const char *desc,
+                          bool basic)
+{
+    const cc_problem_opts_t opts = {
+        .content_type = "application/json",
+        .www_authenticate = basic ? "Basic realm=\"console\"" : "Bearer",
+    };
+    cc_res_problem_opts(req, id, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
+                        &opts, "%s", desc);
+    cc_res_header(req, "cache-control", "no-store");
+}
+
+bool identity_form(cc_req_t *req, const char *const *names, const char **vals)
+{
+    const char *ct = cc_req_header(req, "content-type");
+    if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        identity_oauth_error(req, CC_ERR_UNSUPPORTED_MEDIA_TYPE, "invalid_request",
+                             "Send the body as application/x-www-form-urlencoded.", false);
+        return false;
+    }
+    const char *body = req->body ? req->body : "";
+    if (!cc_utf8_valid(body, req->body_len) || strlen(body) != req->body_len) {
+        identity_oauth_error(req, CC_ERR_INVALID_UTF8, "invalid_request",
+                             "The body is not valid UTF-8 text.", false);
+        return false;
+    }
+    for (int i = 0; names[i]; i++) {
+        vals[i] = NULL;
+        if (cc_query_get(req->pool, body, names[i], &vals[i]) < 0) {
+            /* repeated (RFC 6749 §3.2), a bad escape, or escaped bytes that are not UTF-8 */
+            identity_oauth_error(req, CC_ERR_VALIDATION_FAILED, "invalid_request",
+                                 "A parameter is repeated, malformed or not valid UTF-8.", false);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Decodes "Basic base64(urlencode(id):urlencode(secret))" (RFC 6749 §2.3.1). */
+static bool parse_basic(cc_req_t *req, const char *authz, const char **id, const char **secret)
+{
+    const char *b64 = authz + 6;
+    while (*b64 == ' ')
+        b64++;
+    size_t n = strlen(b64);
+    char *url = cc_pool_strndup(req->pool, b64, n);
+    for (size_t i = 0; i < n; i++) {
+        if (url[i] == '+')
+            url[i] = '-';
+        else if (url[i] == '/')
+            url[i] = '_';
+    }
+    while (n > 0 && url[n - 1] == '=')
+        url[--n] = '\0';
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    if (cc_base64url_decode(url, n, &raw, &rawlen) != 0)
+        return false;
+    char *text = cc_pool_strndup(req->pool, (char *)raw, rawlen);
+    free(raw);
+    char *colon = memchr(text, ':', rawlen);
+    if (colon == NULL || strlen(text) != rawlen)
+        return false;
+    *id = cc_percent_decode(req->pool, text, (size_t)(colon - text), true);
+    *secret = cc_percent_decode(req->pool, colon + 1, strlen(colon + 1), true);
+    return *id != NULL && *secret != NULL && **id != '\0';
+}
+
+bool identity_client_auth(cc_req_t *req, const char *client_id, const char *client_secret,
+                          bool allow_public, identity_client_t *c)
+{
+    const char *authz = cc_req_header(req, "authorization");
+    bool basic = authz != NULL && strncasecmp(authz, "basic ", 6) == 0;
+    if (basic) {
+        if (client_secret != NULL) {
+            identity_oauth_error(req, CC_ERR_VALIDATION_FAILED, "invalid_request",
+                                 "Use one client authentication method, not two.", false);
+            return false;
+        }
+        const char *bid = NULL;
+        if (!parse_basic(req, authz, &bid, &client_secret) ||
+            (client_id != NULL && strcmp(client_id, bid) != 0)) {
+            identity_oauth_error(req, CC_ERR_INVALID_CLIENT, "invalid_client",
+                                 "Client authentication failed.", true);
+            return false;
+        }
+        client_id = bid;
+    }
+    if (client_id == NULL) {
+        identity_oauth_error(req, CC_ERR_INVALID_CLIENT, "invalid_client",
+                             "Client authentication failed.", basic);
+        return false;
+    }
+    int rc = identity_store_client_by_client_id(req->db, req->pool, client_id, c);
+    if (rc != 0 && rc != CC_ENOENT) {
+        cc_res_db_error(req, rc);
+        return false;
+    }
+    bool ok;
+    if (rc == 0 && strcmp(c->kind, "public") == 0) {
+        /* a public client proves nothing; it may only name itself (PKCE protects its codes) */
+        ok = allow_public && client_secret == NULL && !basic && !c->revoked;
+    } else {
+        /* compare a digest even for an unknown client, so timing does not tell which exist */
+        char digest[65], padded[65];
+        cc_sha256_hex(client_secret ? client_secret : "", client_secret ? strlen(client_secret) : 0,
+                      digest);
+        const char *expect = rc == 0 && c->secret_hash ? c->secret_hash : "";
+        snprintf(padded, sizeof(padded), "%-64s", expect);
+        ok = cc_ct_equal(digest, padded, 64) && client_secret != NULL && rc == 0 &&
+             c->secret_hash != NULL && !c->revoked;
+    }
+    if (!ok) {
+        cc_log_info("client authentication failed for a %s client", rc == 0 ? "known" : "unknown");
+        identity_oauth_error(req, CC_ERR_INVALID_CLIENT, "invalid_client",
+                             "Client authentication failed.", basic);
+        return false;
+    }
+    return true;
+}
+
+bool identity_json_has(json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    if (s == NULL)
+        return false;
+    json_array_foreach(arr, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void html_escape(cc_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            cc_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            cc_buf_puts(b, "&gt;");
+            break;
+        case '&':
+            cc_buf_puts(b, "&amp;");
+            break;
+        case '"':
+            cc_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            cc_buf_puts(b, "&#39;");
+            break;
+        default:
+            cc_buf_putc(b, *s);
+        }
+    }
+}
+
+void identity_page_headers(cc_req_t *req)
+{
+    cc_res_header(req, "content-security-policy",
+                  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
+                  " frame-ancestors 'none'; base-uri 'none'");
+    cc_res_header(req, "x-frame-options", "DENY");
+    cc_res_header(req, "x-content-type-options", "nosniff");
+    cc_res_header(req, "referrer-policy", "no-referrer");
+    cc_res_header(req, "cache-control", "no-store");
+}
+
+void identity_html_page(cc_req_t *req, int status, int id, const char *title, const char *message)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    html_escape(&b, title);
+    cc_buf_puts(&b, "</title></head><body><main><h1>");
+    html_escape(&b, title);
+    cc_buf_puts(&b, "</h1><p>");
+    html_escape(&b, message);
+    cc_buf_puts(&b, "</p>");
+    if (id >= 0 && id < CC_ERR__COUNT) {
+        cc_buf_puts(&b, "<p><small>code: ");
+        html_escape(&b, cc_error_defs[id].code);
+        cc_buf_puts(&b, " · request ");
+        html_escape(&b, req->request_id ? req->request_id : "");
+        cc_buf_puts(&b, "</small></p>");
+    }
+    cc_buf_puts(&b, "</main></body></html>\n");
+    identity_page_headers(req);
+    cc_res_text(req, status, "text/html; charset=utf-8", b.data, b.len);
+    if (id >= 0 && id < CC_ERR__COUNT)
+        req->error_id = id;
+    cc_buf_free(&b);
+}
+
+void identity_redirect(cc_req_t *req, const char *location)
+{
+    cc_res_header(req, "location", location);
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_header(req, "referrer-policy", "no-referrer");
+    cc_res_text(req, 302, "text/plain; charset=utf-8", "", 0);
+}
+
+int identity_audit(cc_req_t *req, const char *action, const char *user_id, const char *tenant_id,
+                   const char *msp_id, json_t *details)
+{
+    json_t *d = details ? json_deep_copy(details) : json_object();
+    if (req->client_addr)
+        json_object_set_new(d, "client_addr", json_string(req->client_addr));
+    cc_audit_t a = {.action = action,
+                    .target_type = "user",
+                    .target_id = user_id,
+                    .tenant_id = tenant_id,
+                    .msp_id = msp_id,
+                    .details = d};
+    int rc = cc_audit_write(req, &a);
+    json_decref(d);
+    return rc;
+}
