@@ -33,6 +33,24 @@ static const cc_stmt_t q_authz =
             " WHERE g.principal_id = $1::uuid",
             2);
 
+/* An impersonation token (act.sub set, services/identity/impersonate.c) holds exactly
+ * one built-in customer role, named by its signed imp_role claim, on its tid. */
+static const cc_stmt_t q_authz_imp =
+    CC_STMT("cc_authz_load_imp",
+            "SELECT 'home', NULL, NULL, NULL, NULL,"
+            " (SELECT CASE WHEN count(*) = 0 THEN NULL"
+            "   WHEN bool_or(a.status = 'deleted') THEN 'deleted'"
+            "   WHEN bool_or(a.status = 'suspended') THEN 'suspended' ELSE 'active' END"
+            "  FROM tenants.tenant_tree h JOIN tenants.tenant_tree a ON a.path @> h.path"
+            "  WHERE h.id = $2::uuid), NULL"
+            " UNION ALL"
+            " SELECT 'grant', r.id, t.id::text, t.path::text, t.kind, t.status,"
+            "  array_to_string(r.permissions, ' ')"
+            " FROM roles.roles r JOIN tenants.tenant_tree t ON t.id = $2::uuid"
+            " WHERE r.id = $1 AND r.builtin AND r.id IN ('tenant_admin', 'tenant_monitor')"
+            " AND t.kind = 'customer'",
+            2);
+
 #define NFIELDS 6 /* role, tenant_id, path, kind, status, permissions */
 
 /* ---- the cache ---- */
@@ -198,8 +216,14 @@ int cc_authz_load(cc_db_t *db, cc_pool_t *pool, const cc_principal_t *p, cc_auth
     if (!cache_get(key, pool, a)) {
         const cc_scope_t system = {.system = true};
         const char *params[] = {p->sub, p->tenant_id};
+        const cc_stmt_t *st = &q_authz;
+        if (p->act_sub != NULL) { /* acting for someone: only the role the token names */
+            json_t *role = p->claims ? json_object_get(p->claims, "imp_role") : NULL;
+            params[0] = json_is_string(role) ? json_string_value(role) : "";
+            st = &q_authz_imp;
+        }
         PGresult *res;
-        int rc = cc_db_read(db, pool, &system, &q_authz, params, &res);
+        int rc = cc_db_read(db, pool, &system, st, params, &res);
         if (rc != 0)
             return rc;
         /* flatten into a blob: the cache's form, and unpack() gives the pool form */

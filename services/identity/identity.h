@@ -171,6 +171,8 @@ void identity_handle_userinfo(cc_req_t *req);
 void identity_handle_revoke(cc_req_t *req);
 void identity_handle_introspect(cc_req_t *req);
 void identity_handle_logout(cc_req_t *req);
+/* impersonate.c */
+void identity_handle_impersonate(cc_req_t *req);
 
 /* ---- the authentication steps (authn.c), shared by the JSON API and the pages ---- */
 

@@ -45,6 +45,7 @@ static const cc_route_t routes[] = {
     {"POST", "/password/forgot", identity_page_forgot_post, CC_ROUTE_PUBLIC, 16 * 1024},
     {"GET", "/password/reset", identity_page_reset, CC_ROUTE_PUBLIC, 0},
     {"POST", "/password/reset", identity_page_reset_post, CC_ROUTE_PUBLIC, 16 * 1024},
+    {"POST", "/api/v1/tenants/{id}/impersonate", identity_handle_impersonate, 0, 16 * 1024},
     {"GET", "/api/v1/me", identity_handle_me, 0, 0},
     {"GET", "/api/v1/me/factors", identity_handle_me_factors, 0, 0},
     {"POST", "/api/v1/me/factors", identity_handle_me_factor_enroll, 0, 16 * 1024},

@@ -459,15 +459,34 @@ void tenants_handle_patch(cc_req_t *req)
         return;
     cc_validator_t v;
     cc_v_init(&v, req->pool);
-    cc_v_object(&v, body, (const char *const[]){"name", NULL});
+    cc_v_object(&v, body, (const char *const[]){"name", "allow_msp_access", NULL});
     const char *name = cc_v_string(&v, body, "name", false, 1, 128, true);
+    json_t *access = json_object_get(body, "allow_msp_access");
+    if (access != NULL && !json_is_boolean(access))
+        cc_v_add(&v, "allow_msp_access", "type", "allow_msp_access must be true or false.");
     if (!cc_v_ok(&v)) {
         cc_res_invalid(req, &v);
         return;
     }
     tenant_t t, out;
-    if (!begin_locked(req, "tenants:write", ON_ITSELF, false, &t))
+    if (!begin_locked(req, "tenants:read", ON_ITSELF, false, &t))
         return;
+    if (name != NULL && !cc_authz_can(req->authz, "tenants:write", t.path)) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow renaming this account.");
+        return;
+    }
+    /* the consent is the customer's own: its administrators (a grant on it, signed in as
+     * themselves), never its MSP and never someone acting as its admin */
+    if (access != NULL && (strcmp(t.kind, "customer") != 0 || req->principal->act_sub != NULL ||
+                           strcmp(req->principal->tenant_id, t.id) != 0 ||
+                           !cc_authz_can(req->authz, "users:manage", t.path))) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_FORBIDDEN,
+                       "Only the customer's own administrators decide whether its MSP may view "
+                       "its console as its admin.");
+        return;
+    }
     if (!if_match_ok(req, t.version)) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_PRECONDITION_FAILED,
@@ -475,15 +494,22 @@ void tenants_handle_patch(cc_req_t *req)
                        t.version);
         return;
     }
-    if (name == NULL || strcmp(name, t.name) == 0) { /* nothing to change */
+    bool rename = name != NULL && strcmp(name, t.name) != 0;
+    bool consent = access != NULL && json_is_true(access) != t.allow_msp_access;
+    if (!rename && !consent) { /* nothing to change */
         cc_db_rollback(req->db);
         res_tenant(req, 200, &t);
         return;
     }
-    int rc = tenants_rename(req->db, req->pool, t.id, name, req->principal->sub, &out);
-    if (rc == 0)
+    int rc = tenants_update(req->db, req->pool, t.id, rename ? name : NULL,
+                            consent ? (json_is_true(access) ? "true" : "false") : NULL,
+                            req->principal->sub, &out);
+    if (rc == 0 && rename)
         rc = record(req, "tenant.renamed", &out,
                     json_pack("{s:s, s:s}", "from", t.name, "to", name));
+    if (rc == 0 && consent)
+        rc = record(req, "tenant.msp_access_changed", &out,
+                    json_pack("{s:b}", "allow_msp_access", out.allow_msp_access));
     if (rc != 0) {
         cc_db_rollback(req->db);
         res_store_error(req, rc);

@@ -11,12 +11,13 @@
 #include "tenants.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* clang-format off */
 #define COLS                                                                                       \
-    "t.id, t.name, t.kind, t.parent_id, t.status, " TS(                                            \
-        "t.created_at") ", t.created_by_name, "                                                    \
-                        "t.created_by, t.version, " TS("t.updated_at") ", " TS(                    \
-                            "t.deleted_at") ", " TS("t.purge_at") ", t.path::text, t.msp_id"
-#define NCOLS 14
+    "t.id, t.name, t.kind, t.parent_id, t.status, " TS("t.created_at") ", t.created_by_name, "     \
+    "t.created_by, t.version, " TS("t.updated_at") ", " TS("t.deleted_at") ", " TS("t.purge_at")  \
+    ", t.path::text, t.msp_id, t.allow_msp_access"
+/* clang-format on */
+#define NCOLS 15
 
 static const cc_stmt_t q_get =
     CC_STMT("tenants_get", "SELECT " COLS ", NULL FROM tenants t WHERE t.id = $1::uuid", 1);
@@ -35,11 +36,12 @@ static const cc_stmt_t q_insert = CC_STMT(
     " FROM tenants p WHERE p.id = $6::uuid"
     " RETURNING " COLS ", NULL",
     6);
-static const cc_stmt_t q_rename =
-    CC_STMT("tenants_rename",
-            "UPDATE tenants t SET name = $2, name_key = name_key($2), updated_at = now(),"
-            " updated_by = $3, version = version + 1 WHERE id = $1::uuid RETURNING " COLS ", NULL",
-            3);
+static const cc_stmt_t q_rename = CC_STMT(
+    "tenants_update",
+    "UPDATE tenants t SET name = coalesce($2, name), name_key = name_key(coalesce($2, name)),"
+    " allow_msp_access = coalesce($4::boolean, allow_msp_access), updated_at = now(),"
+    " updated_by = $3, version = version + 1 WHERE id = $1::uuid RETURNING " COLS ", NULL",
+    4);
 static const cc_stmt_t q_status =
     CC_STMT("tenants_status",
             "UPDATE tenants t SET status = $2,"
@@ -208,6 +210,7 @@ static void row_of(const PGresult *res, int r, tenant_t *t)
     t->purge_at = cc_db_get(res, r, 11);
     t->path = cc_db_get(res, r, 12);
     t->msp_id = cc_db_get(res, r, 13);
+    t->allow_msp_access = strcmp(PQgetvalue(res, r, 14), "t") == 0;
     t->sort_key = cc_db_get(res, r, NCOLS);
 }
 
@@ -257,10 +260,10 @@ int tenants_insert(cc_db_t *db, cc_pool_t *pool, const tenant_t *parent, const c
     return run_one(db, pool, &q_insert, params, out);
 }
 
-int tenants_rename(cc_db_t *db, cc_pool_t *pool, const char *id, const char *name,
-                   const char *actor, tenant_t *out)
+int tenants_update(cc_db_t *db, cc_pool_t *pool, const char *id, const char *name,
+                   const char *allow_msp_access, const char *actor, tenant_t *out)
 {
-    return run_one(db, pool, &q_rename, (const char *[]){id, name, actor}, out);
+    return run_one(db, pool, &q_rename, (const char *[]){id, name, actor, allow_msp_access}, out);
 }
 
 int tenants_set_status(cc_db_t *db, cc_pool_t *pool, const char *id, const char *status,
@@ -357,6 +360,8 @@ json_t *tenants_json(const tenant_t *t)
         t->created_at, "created_by", t->created_by_name, "created_by_id", t->created_by,
         "updated_at", t->updated_at, "sources_total", (json_int_t)0, "cloud_usage_bytes",
         (json_int_t)0, "datastore_usage_bytes", (json_int_t)0, "version", t->version);
+    if (strcmp(t->kind, "customer") == 0)
+        json_object_set_new(o, "allow_msp_access", json_boolean(t->allow_msp_access));
     if (t->deleted_at != NULL) {
         json_object_set_new(o, "deleted_at", json_string(t->deleted_at));
         json_object_set_new(o, "purge_at", json_string(t->purge_at));

@@ -21,6 +21,7 @@ typedef struct tenant {
     const char *id, *name, *kind, *parent_id, *status, *created_at, *created_by_name, *created_by,
         *updated_at, *deleted_at, *purge_at, *path, *msp_id, *sort_key;
     int version;
+    bool allow_msp_access; /* the customer consents to "view as end-user admin" */
 } tenant_t;
 
 /* ---- store.c ---- */
@@ -73,9 +74,10 @@ int tenants_summary(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const
 int tenants_insert(cc_db_t *db, cc_pool_t *pool, const tenant_t *parent, const char *id,
                    const char *kind, const char *name, const char *actor, const char *actor_name,
                    tenant_t *out);
-/** Renames; 0, CC_ECONFLICT (name taken) or a db error. */
-int tenants_rename(cc_db_t *db, cc_pool_t *pool, const char *id, const char *name,
-                   const char *actor, tenant_t *out);
+/** Renames and/or sets allow_msp_access ("true"/"false"); NULL keeps a value. 0,
+ * CC_ECONFLICT (name taken) or a db error. */
+int tenants_update(cc_db_t *db, cc_pool_t *pool, const char *id, const char *name,
+                   const char *allow_msp_access, const char *actor, tenant_t *out);
 /** Sets status active|suspended. */
 int tenants_set_status(cc_db_t *db, cc_pool_t *pool, const char *id, const char *status,
                        const char *actor, tenant_t *out);

@@ -182,3 +182,39 @@ export async function registerClient(stack, { clientId, secret, redirectUris, po
     [randomUUID(), clientId, sha256hex(secret), arr(redirectUris), arr(postLogoutUris)],
   );
 }
+
+/**
+ * A signed-in user's access token for console-web: password + TOTP, the session token
+ * through /oauth2/authorize with PKCE, and the code at /oauth2/token.
+ */
+export async function userAccessToken(stack, account) {
+  const sessionToken = await signIn(stack, account);
+  const p = pkce();
+  const redirect = `${stack.url}/console/callback`;
+  const u = new URL('/oauth2/authorize', stack.url);
+  const params = {
+    response_type: 'code', client_id: 'console-web', redirect_uri: redirect, scope: 'openid profile email',
+    state: 's', nonce: 'n', code_challenge: p.challenge, code_challenge_method: 'S256', session_token: sessionToken,
+  };
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  const r = await stack.fetch(u.toString(), { redirect: 'manual' });
+  if (r.status !== 302) throw new Error(`authorize: ${r.status} ${await r.text()}`);
+  const code = new URL(r.headers.get('location')).searchParams.get('code');
+  const t = await stack.request('/oauth2/token', {
+    method: 'POST',
+    headers: { 'content-type': FORM },
+    body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'console-web', code, code_verifier: p.verifier, redirect_uri: redirect }).toString(),
+  });
+  if (t.status !== 200) throw new Error(`token: ${t.status} ${t.text}`);
+  return t.json.access_token;
+}
+
+/** Grants role on tenant to a principal directly (until the grants API is used). */
+export async function grant(stack, principalId, role, tenantId, kind = 'user') {
+  await sql(
+    stack,
+    `INSERT INTO roles.grants (id, principal_id, principal_kind, role, tenant_id, msp_id, created_by)
+     SELECT gen_random_uuid(), :'p1', :'p2', :'p3', t.id, t.msp_id, 'e2e' FROM tenants.tenants t WHERE t.id = :'p4'`,
+    [principalId, kind, role, tenantId],
+  );
+}

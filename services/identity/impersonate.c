@@ -1,0 +1,171 @@
+/*
+ * "View as end-user admin": POST /api/v1/tenants/{id}/impersonate {reason, read_only}.
+ *
+ * A person (never an API client, never an impersonation token: no nesting) holding
+ * tenants:impersonate on a customer gets a short access token (at most 30 minutes, no
+ * refresh token) that acts inside that customer as its tenant admin (tenant_monitor with
+ * read_only). The token's sub is the session id and act.sub the real user (RFC 8693
+ * delegation semantics), so every audit record written under it in any service names
+ * both; its imp_role claim is the role the authorization module gives it
+ * (common/authz.c). The session (actor, customer, reason, expiry) is recorded and
+ * audited under the customer, so the customer's admins see who looked and why. A
+ * customer that set allow_msp_access to false refuses (403 msp_access_refused).
+ */
+#include <string.h>
+#include <time.h>
+
+#include "console/audit.h"
+#include "console/authz.h"
+#include "console/json.h"
+#include "console/log.h"
+#include "identity.h"
+
+#define IMPERSONATION_MAX_S 1800
+
+static const cc_stmt_t q_target = CC_STMT(
+    "identity_imp_target",
+    "SELECT kind, path::text, status, msp_id, allow_msp_access, name FROM tenants.tenant_tree"
+    " WHERE id = $1::uuid",
+    1);
+static const cc_stmt_t q_insert = CC_STMT(
+    "identity_imp_insert",
+    "INSERT INTO impersonations (id, actor_id, tenant_id, msp_id, reason, read_only, expires_at,"
+    " request_id) VALUES ($1, $2, $3, $4, $5, $6::boolean, to_timestamp($7::bigint), $8)",
+    8);
+
+void identity_handle_impersonate(cc_req_t *req)
+{
+    identity_app_t *app = req->app;
+    const cc_principal_t *p = req->principal;
+    json_t *body;
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"reason", "read_only", NULL});
+    const char *reason = cc_v_string(&v, body, "reason", true, 1, 500, true);
+    bool read_only = cc_v_bool(&v, body, "read_only", false, false);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    if (p->act_sub != NULL) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN,
+                       "An impersonation token cannot start another impersonation.");
+        return;
+    }
+    if (p->kind != CC_PRINCIPAL_USER) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN,
+                       "Only a person can view a customer as its admin, not an API client.");
+        return;
+    }
+    const char *id = cc_req_param(req, "id");
+    if (id == NULL || !cc_is_uuid(id)) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such tenant.");
+        return;
+    }
+    PGresult *t;
+    int rc =
+        cc_db_read(req->db, req->pool, &identity_system_scope, &q_target, (const char *[]){id}, &t);
+    if (rc != 0) {
+        cc_res_db_error(req, rc);
+        return;
+    }
+    const char *path = PQntuples(t) ? PQgetvalue(t, 0, 1) : NULL;
+    if (path == NULL || !cc_authz_sees(req->authz, path) ||
+        (!cc_authz_can(req->authz, "tenants:read", path) &&
+         !cc_authz_can(req->authz, "tenants:impersonate", path))) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such tenant.");
+        return;
+    }
+    const char *kind = PQgetvalue(t, 0, 0), *status = PQgetvalue(t, 0, 2);
+    const char *msp = PQgetvalue(t, 0, 3), *name = PQgetvalue(t, 0, 5);
+    if (!cc_authz_can(req->authz, "tenants:impersonate", path)) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN,
+                       "Your roles do not allow viewing this account as its admin.");
+        return;
+    }
+    if (strcmp(kind, "customer") != 0) {
+        cc_res_problem(req, CC_ERR_CONFLICT, "Only a customer account can be viewed as its admin.");
+        return;
+    }
+    if (strcmp(status, "deleted") == 0) {
+        cc_res_problem(req, CC_ERR_TENANT_DELETED, "The account is in the recycle bin.");
+        return;
+    }
+    if (strcmp(status, "active") != 0) {
+        cc_res_problem(req, CC_ERR_TENANT_SUSPENDED, "The account is suspended.");
+        return;
+    }
+    if (strcmp(PQgetvalue(t, 0, 4), "t") != 0) {
+        cc_res_problem(req, CC_ERR_MSP_ACCESS_REFUSED,
+                       "The customer does not allow its MSP to view its console as its admin.");
+        return;
+    }
+
+    time_t now = time(NULL);
+    int64_t ttl = app->svc->env.access_token_ttl_s;
+    if (ttl > IMPERSONATION_MAX_S)
+        ttl = IMPERSONATION_MAX_S;
+    char session[37], jti[37], exp[24];
+    cc_uuid_new(session);
+    cc_uuid_new(jti);
+    snprintf(exp, sizeof(exp), "%lld", (long long)(now + ttl));
+    const char *role = read_only ? "tenant_monitor" : "tenant_admin";
+    json_t *amr = json_object_get(p->claims, "amr");
+    json_t *claims = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:s, s:s, s:s, s:O, s:s, s:I, s:I, s:I}", "iss",
+        app->svc->issuer, "aud", app->svc->env.audience, "sub", session, "kind", "user", "tid", id,
+        "msp", msp, "act", "sub", p->sub, "imp_role", role, "scope", "", "client_id",
+        p->client_id ? p->client_id : "", "amr", json_is_array(amr) ? amr : json_array(), "jti",
+        jti, "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp", (json_int_t)(now + ttl));
+    json_object_set_new(claims, "name",
+                        json_string(cc_pool_printf(req->pool, "%s (as admin of %s)",
+                                                   cc_audit_actor_name(req), name)));
+    char *token = NULL;
+    if (identity_sign(app, "at+jwt", claims, &token) != 0) {
+        json_decref(claims);
+        cc_res_problem(req, CC_ERR_INTERNAL_ERROR, "The token could not be issued.");
+        return;
+    }
+    json_decref(claims);
+
+    /* the session and its audit record, under the customer, before the token leaves */
+    if (!identity_begin(req))
+        goto Exit;
+    rc = cc_db_query(req->db, req->pool, &q_insert,
+                     (const char *[]){session, p->sub, id, msp, reason,
+                                      read_only ? "true" : "false", exp, req->request_id},
+                     NULL);
+    if (rc == 0) {
+        json_t *d =
+            json_pack("{s:s, s:s, s:b, s:I, s:s}", "session_id", session, "reason", reason,
+                      "read_only", read_only, "expires_in", (json_int_t)ttl, "as_role", role);
+        cc_audit_t a = {.action = "tenant.impersonation_started",
+                        .target_type = "tenant",
+                        .target_id = id,
+                        .tenant_id = id,
+                        .msp_id = msp,
+                        .details = d};
+        rc = cc_audit_write(req, &a);
+        json_decref(d);
+    }
+    if (rc != 0) {
+        cc_db_rollback(req->db);
+        cc_res_db_error(req, rc);
+        goto Exit;
+    }
+    if (!identity_commit(req))
+        goto Exit;
+    cc_log_info("impersonation %s of tenant %s started", session, id);
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_json(req, 201,
+                json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:s}", "access_token", token,
+                          "token_type", "Bearer", "issued_token_type",
+                          "urn:ietf:params:oauth:token-type:access_token", "expires_in",
+                          (json_int_t)ttl, "session_id", session, "tenant_id", id, "read_only",
+                          read_only, "acting_as", role));
+Exit:
+    cc_wipe(token, strlen(token));
+    free(token);
+}
