@@ -19,4 +19,5 @@ ALTER TABLE @schema@.idempotency_keys FORCE ROW LEVEL SECURITY;
 CREATE POLICY idempotency_keys_own ON @schema@.idempotency_keys
     USING (@schema@.scope_system()
            OR principal_id = current_setting('console.principal_id', true))
-    WITH CHECK (principal_id = current_setting('console.principal_id', true));
+    WITH CHECK (@schema@.scope_system()
+                OR principal_id = current_setting('console.principal_id', true));

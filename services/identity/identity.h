@@ -171,6 +171,10 @@ void identity_handle_userinfo(cc_req_t *req);
 void identity_handle_revoke(cc_req_t *req);
 void identity_handle_introspect(cc_req_t *req);
 void identity_handle_logout(cc_req_t *req);
+/* api_clients.c */
+void identity_handle_api_client_create(cc_req_t *req);
+void identity_handle_api_client_list(cc_req_t *req);
+void identity_handle_api_client_delete(cc_req_t *req);
 /* impersonate.c */
 void identity_handle_impersonate(cc_req_t *req);
 

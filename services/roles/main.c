@@ -15,6 +15,7 @@
 #include "console/log.h"
 #include "console/outbox.h"
 #include "console/service.h"
+#include "roles.h"
 
 static const cc_stmt_t q_permissions =
     CC_STMT("roles_permissions", "SELECT id, description FROM permissions ORDER BY position", 0);
@@ -242,11 +243,29 @@ static const cc_route_t routes[] = {
     {"POST", "/api/v1/roles", handle_create, 0, 0},
 };
 
+static cc_outbox_consumer_t *identity_events;
+
+static int on_start(cc_service_t *svc)
+{
+    return cc_outbox_consumer_start(svc->env.database_url, "roles, public", "identity",
+                                    "roles.api_client_grants", 10000, roles_on_identity_event, NULL,
+                                    &identity_events);
+}
+
+static void on_stop(cc_service_t *svc)
+{
+    (void)svc;
+    cc_outbox_consumer_stop(identity_events);
+    identity_events = NULL;
+}
+
 static const cc_service_def_t service = {
     .name = "roles",
     .schema = "roles",
     .routes = routes,
     .nroutes = CC_ARRAY_SIZE(routes),
+    .on_start = on_start,
+    .on_stop = on_stop,
 };
 
 int main(int argc, char **argv)

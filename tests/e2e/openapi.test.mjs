@@ -48,11 +48,16 @@ async function requestFor(path, method) {
   const json = { 'content-type': 'application/json' };
   if (path === '/api/v1/tenants' && method === 'post')
     return { path, headers: json, body: JSON.stringify({ name: `openapi ${process.pid} ${++seq}`, kind: 'msp' }) };
+  if (path === '/api/v1/api-clients' && method === 'post') {
+    const t = await freshTenant();
+    return { path, headers: json, body: JSON.stringify({ name: 'openapi client', tenant_id: t.id, role: 'msp_monitor' }) };
+  }
   if (path === '/api/v1/roles' && method === 'post') {
     const t = await freshTenant();
     return { path, headers: json, body: JSON.stringify({ name: 'openapi role', account_kind: 'msp', permissions: ['tenants:read'], msp_id: t.id }) };
   }
   if (!path.includes('{id}')) return { path, ...bodyFor(path, method) };
+  if (!path.startsWith('/api/v1/tenants/')) return { path: path.replace('{id}', '01900000-0000-7000-8000-0000000000ff'), ...bodyFor(path, method) };
   const t = await freshTenant({ deleted: path.endsWith('/restore') });
   const concrete = path.replace('{id}', t.id);
   if (method === 'delete') return { path: `${concrete}?confirm=${encodeURIComponent(t.name)}` };
