@@ -9,10 +9,12 @@
  */
 #include "console/authz.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "console/errors.h"
 #include "console/log.h"
@@ -324,4 +326,102 @@ const cc_scope_t *cc_req_scope(cc_req_t *req)
 {
     static const cc_scope_t none = {0};
     return req->authz ? &req->authz->scope : &none;
+}
+
+/* ---- invalidation: LISTEN console_authz ---- */
+
+#define AUTHZ_CHANNEL "console_authz"
+
+static struct {
+    pthread_t thread;
+    bool running;
+    _Atomic bool stop;
+    int wake[2];
+    char *conninfo;
+} listener = {.wake = {-1, -1}};
+
+static int on_connect_listen(PGconn *conn, void *arg)
+{
+    (void)arg;
+    PGresult *r = PQexec(conn, "LISTEN " AUTHZ_CHANNEL);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    PQclear(r);
+    /* whatever changed while we were not listening is unknown: start afresh */
+    cc_authz_cache_clear();
+    return rc;
+}
+
+static void *listener_main(void *arg)
+{
+    (void)arg;
+    cc_db_t *db = NULL;
+    cc_db_open(listener.conninfo, "authz-listener", NULL, &db);
+    if (db == NULL) {
+        cc_log_error("authorization cache: cannot open the listening connection");
+        return NULL;
+    }
+    cc_db_set_on_connect(db, on_connect_listen, NULL);
+    while (!atomic_load(&listener.stop)) {
+        PGconn *conn = cc_db_conn(db);
+        if (PQstatus(conn) != CONNECTION_OK) {
+            cc_authz_cache_clear();
+            if (!cc_db_ping(db)) { /* reconnects (and LISTENs again) when it can */
+                struct pollfd w = {.fd = listener.wake[0], .events = POLLIN};
+                poll(&w, 1, 1000);
+            }
+            continue;
+        }
+        struct pollfd fds[2] = {{.fd = listener.wake[0], .events = POLLIN},
+                                {.fd = PQsocket(conn), .events = POLLIN}};
+        if (poll(fds, 2, 10000) <= 0 || (fds[0].revents & POLLIN))
+            continue;
+        if (!PQconsumeInput(conn)) {
+            cc_authz_cache_clear();
+            continue;
+        }
+        bool changed = false;
+        PGnotify *n;
+        while ((n = PQnotifies(conn)) != NULL) {
+            changed = true;
+            PQfreemem(n);
+        }
+        if (changed)
+            cc_authz_cache_clear();
+    }
+    cc_db_close(db);
+    return NULL;
+}
+
+int cc_authz_listen_start(const char *conninfo)
+{
+    if (listener.running)
+        return 0;
+    if (pipe(listener.wake) != 0)
+        return CC_EIO;
+    listener.conninfo = cc_strdup(conninfo);
+    atomic_store(&listener.stop, false);
+    if (pthread_create(&listener.thread, NULL, listener_main, NULL) != 0) {
+        close(listener.wake[0]);
+        close(listener.wake[1]);
+        free(listener.conninfo);
+        return CC_EIO;
+    }
+    listener.running = true;
+    return 0;
+}
+
+void cc_authz_listen_stop(void)
+{
+    if (!listener.running)
+        return;
+    atomic_store(&listener.stop, true);
+    ssize_t w = write(listener.wake[1], "x", 1);
+    (void)w;
+    pthread_join(listener.thread, NULL);
+    close(listener.wake[0]);
+    close(listener.wake[1]);
+    free(listener.conninfo);
+    listener.conninfo = NULL;
+    listener.running = false;
+    cc_authz_cache_clear();
 }

@@ -280,6 +280,16 @@ int cc_service_main(const cc_service_def_t *def, int argc, char **argv)
         cc_db_close(db);
         db = NULL;
     }
+    /* the stop signals are taken by sigwait below: block them before any thread starts
+     * (on_start's consumers, the authorization listener, the server), which inherit the
+     * mask, so no thread takes their default action instead */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (def->on_start != NULL && def->on_start(&svc) != 0) {
         cc_log_error("start-up of %s failed", def->name);
         goto Exit;
@@ -303,17 +313,13 @@ int cc_service_main(const cc_service_def_t *def, int argc, char **argv)
         .app = svc.app,
     };
     cc_authz_set_cache_ms((int)svc.env.authz_cache_ms);
+    if (def->schema != NULL && svc.env.authz_cache_ms > 0 &&
+        cc_authz_listen_start(svc.env.database_url) != 0)
+        goto Exit;
     if (cc_server_new(&sc, &svc.server) != 0)
         goto Exit;
     cc_server_start(svc.server);
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGQUIT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0)
@@ -331,6 +337,7 @@ Exit:
     if (def->on_stop != NULL)
         def->on_stop(&svc);
     cc_server_free(svc.server);
+    cc_authz_listen_stop();
     cc_db_close(db);
     cc_jwks_free(svc.jwks);
     free(svc.issuer);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -385,6 +386,43 @@ static void test_child_counters_agree_with_a_count(void **state)
                      0);
 }
 
+/* A cached caller sees a suspension at once: the status trigger NOTIFYs console_authz
+ * and the listener clears the cache (the cache would otherwise hold for a minute). */
+static void test_notify_clears_the_authorization_cache(void **state)
+{
+    (void)state;
+    cc_authz_set_cache_ms(60000);
+    assert_int_equal(cc_authz_listen_start(url), 0);
+    cc_pool_t *pool = cc_pool_new();
+    assert_string_equal(authz_of(pool, A1_ADMIN, CUST_A1, MSP_A)->home_status, "active");
+    /* give the listener its LISTEN before the change (it clears the cache when it starts) */
+    for (int i = 0; i < 50; i++) {
+        usleep(20000);
+        assert_string_equal(authz_of(pool, A1_ADMIN, CUST_A1, MSP_A)->home_status, "active");
+    }
+    static const cc_stmt_t suspend =
+        CC_STMT("t_suspend_a1",
+                "UPDATE tenants.tenants SET status = 'suspended' WHERE id = '" CUST_A1 "'", 0);
+    static const cc_stmt_t resume = CC_STMT(
+        "t_resume_a1", "UPDATE tenants.tenants SET status = 'active' WHERE id = '" CUST_A1 "'", 0);
+    const cc_scope_t system = {.system = true};
+    assert_int_equal(cc_db_begin(db, &system), 0);
+    assert_int_equal(cc_db_query(db, pool, &suspend, NULL, NULL), 0);
+    assert_int_equal(cc_db_commit(db), 0);
+    const char *seen = "active";
+    for (int i = 0; i < 500 && strcmp(seen, "active") == 0; i++) { /* up to 10 s */
+        usleep(20000);
+        seen = authz_of(pool, A1_ADMIN, CUST_A1, MSP_A)->home_status;
+    }
+    assert_string_equal(seen, "suspended");
+    assert_int_equal(cc_db_begin(db, &system), 0);
+    assert_int_equal(cc_db_query(db, pool, &resume, NULL, NULL), 0);
+    assert_int_equal(cc_db_commit(db), 0);
+    cc_authz_listen_stop();
+    cc_authz_set_cache_ms(0);
+    cc_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_purge_ends_the_recycle_bin),
         cmocka_unit_test(test_changes_are_audited_in_the_same_transaction),
         cmocka_unit_test(test_child_counters_agree_with_a_count),
+        cmocka_unit_test(test_notify_clears_the_authorization_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

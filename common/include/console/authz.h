@@ -8,8 +8,8 @@
  * and every descendant (the tenant tree's ltree paths, tenants.tenant_tree).
  *
  * Evaluated at request time, not from the token: a revoked grant or a suspended tenant
- * takes effect within CONSOLE_AUTHZ_CACHE_MS (a per-process cache, default 1 s), not
- * when the token expires.
+ * takes effect at once (a per-process cache, cleared by NOTIFY; CONSOLE_AUTHZ_CACHE_MS,
+ * default 1 s, bounds it if a notification is lost), not when the token expires.
  *
  * The server loads the caller's grants once per request (cc_authz_enforce, installed by
  * cc_service_main) and refuses every principal whose home tenant, or an ancestor of it,
@@ -81,5 +81,15 @@ void cc_authz_set_cache_ms(int ms);
 
 /** Forgets every cached entry (tests, and after a local grant change). */
 void cc_authz_cache_clear(void);
+
+/**
+ * A thread with its own connection that LISTENs on console_authz (NOTIFYed by triggers
+ * when grants, roles or a tenant's status change) and clears the cache on each
+ * notification, and whenever the connection is lost. cc_service_main starts it. So a
+ * change is seen at once in every process; the cache lifetime only bounds the cost of a
+ * lost notification. Returns 0 or CC_EIO.
+ */
+int cc_authz_listen_start(const char *conninfo);
+void cc_authz_listen_stop(void);
 
 #endif
