@@ -39,7 +39,7 @@ static const cc_stmt_t q_activation_clear =
 static const cc_stmt_t q_activation_insert =
     CC_STMT("ctl_activation_insert",
             "INSERT INTO identity.activation_tokens (token_hash, user_id, expires_at)"
-            " VALUES ($1, $2, now() + interval '7 days')",
+            " VALUES ($1, $2, now() + interval '72 hours')",
             2);
 static const cc_stmt_t q_web_client = CC_STMT(
     "ctl_web_client",
@@ -187,7 +187,7 @@ int ctl_bootstrap(const cc_env_t *env, cc_db_t *db)
     printf("platform tenant: %s%s\n", platform, created ? " (created)" : "");
     printf("platform super-admin: %s (%s)\n", email, staged ? "staged" : "active");
     if (token != NULL)
-        printf("activation link (valid 7 days): %s/activate?token=%s\n", env->public_url, token);
+        printf("activation link (valid 72 hours): %s/activate?token=%s\n", env->public_url, token);
     printf("oauth client console-web: redirect %s/console/callback\n", env->public_url);
     if (client_uuid != NULL)
         printf("bootstrap API client: %s (%s)\n", env->bootstrap_client_id, client_what);

@@ -363,7 +363,7 @@ describe('bootstrap', () => {
     const tenant = first.match(/^platform tenant: (\S+) \(created\)$/m);
     assert.ok(tenant, first);
     assert.match(first, new RegExp(`^bootstrap API client: ${s.stack.clientId} \\(created\\)$`, 'm'));
-    assert.match(first, /^activation link \(valid 7 days\): http:\/\/\S+\/activate\?token=\S+$/m);
+    assert.match(first, /^activation link \(valid 72 hours\): http:\/\/\S+\/activate\?token=\S+$/m);
     for (let i = 0; i < 2; i++) {
       const { stdout } = await s.stack.consolectl('bootstrap');
       assert.match(stdout, new RegExp(`^platform tenant: ${tenant[1]}$`, 'm'), stdout);
