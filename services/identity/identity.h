@@ -175,6 +175,8 @@ void identity_handle_logout(cc_req_t *req);
 void identity_handle_api_client_create(cc_req_t *req);
 void identity_handle_api_client_list(cc_req_t *req);
 void identity_handle_api_client_delete(cc_req_t *req);
+/* unlock.c */
+void identity_handle_user_unlock(cc_req_t *req);
 /* impersonate.c */
 void identity_handle_impersonate(cc_req_t *req);
 

@@ -48,6 +48,7 @@ static const cc_route_t routes[] = {
     {"POST", "/api/v1/api-clients", identity_handle_api_client_create, 0, 16 * 1024},
     {"GET", "/api/v1/api-clients", identity_handle_api_client_list, 0, 0},
     {"DELETE", "/api/v1/api-clients/{id}", identity_handle_api_client_delete, 0, 0},
+    {"POST", "/api/v1/users/{id}/unlock", identity_handle_user_unlock, 0, 0},
     {"POST", "/api/v1/tenants/{id}/impersonate", identity_handle_impersonate, 0, 16 * 1024},
     {"GET", "/api/v1/me", identity_handle_me, 0, 0},
     {"GET", "/api/v1/me/factors", identity_handle_me_factors, 0, 0},
