@@ -419,3 +419,65 @@ Exit:
     json_decref(v);
     return rc;
 }
+
+/* ---- writing JSON into a buffer ---- */
+
+void cc_jw_str(cc_buf_t *b, const char *s)
+{
+    if (s == NULL) {
+        cc_buf_append(b, "null", 4);
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    cc_buf_putc(b, '"');
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        cc_buf_append(b, run, (size_t)(p - run));
+        if (c == '\0')
+            break;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            cc_buf_append(b, e, 2);
+        } else if (c == '\n') {
+            cc_buf_append(b, "\\n", 2);
+        } else if (c == '\r') {
+            cc_buf_append(b, "\\r", 2);
+        } else if (c == '\t') {
+            cc_buf_append(b, "\\t", 2);
+        } else {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            cc_buf_append(b, e, 6);
+        }
+        run = p + 1;
+    }
+    cc_buf_putc(b, '"');
+}
+
+void cc_jw_key(cc_buf_t *b, const char *key, bool first)
+{
+    if (!first)
+        cc_buf_putc(b, ',');
+    cc_jw_str(b, key);
+    cc_buf_putc(b, ':');
+}
+
+void cc_jw_kv_str(cc_buf_t *b, const char *key, const char *value, bool first)
+{
+    cc_jw_key(b, key, first);
+    cc_jw_str(b, value);
+}
+
+void cc_jw_kv_int(cc_buf_t *b, const char *key, long long n, bool first)
+{
+    cc_jw_key(b, key, first);
+    cc_buf_printf(b, "%lld", n);
+}
+
+void cc_jw_kv_bool(cc_buf_t *b, const char *key, bool v, bool first)
+{
+    cc_jw_key(b, key, first);
+    cc_buf_puts(b, v ? "true" : "false");
+}

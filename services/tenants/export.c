@@ -101,13 +101,9 @@ void tenants_handle_export(cc_req_t *req)
             if (csv) {
                 csv_row(&b, &items[i]);
             } else {
-                json_t *o = tenants_json(&items[i]);
-                char *s = json_dumps(o, JSON_COMPACT);
                 if (rows > 0)
                     cc_buf_puts(&b, ",\n");
-                cc_buf_puts(&b, s);
-                free(s);
-                json_decref(o);
+                tenants_json_write(&b, &items[i]);
             }
         }
         if (b.len > 0 && cc_res_stream_write(req, b.data, b.len) != 0)

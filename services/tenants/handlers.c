@@ -401,23 +401,28 @@ void tenants_handle_list(cc_req_t *req)
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such parent account.");
         return;
     }
-    json_t *arr = json_array();
     int shown = n > f.limit ? f.limit : n;
-    for (int i = 0; i < shown; i++)
-        json_array_append_new(arr, tenants_json(&items[i]));
-    json_t *next = json_null();
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "{\"items\":[");
+    for (int i = 0; i < shown; i++) {
+        if (i > 0)
+            cc_buf_putc(&b, ',');
+        tenants_json_write(&b, &items[i]);
+    }
+    cc_buf_puts(&b, "],\"next_cursor\":");
+    const char *next = NULL;
     if (n > f.limit) {
         const tenant_t *last = &items[shown - 1];
         json_t *keys = json_pack("[s, s, s, s]", tenants_sort_name(f.sort), last->sort_key,
                                  last->id, f.parent_id);
-        char *c = cc_cursor_encode(req->pool, keys);
+        next = cc_cursor_encode(req->pool, keys);
         json_decref(keys);
-        json_decref(next);
-        next = c ? json_string(c) : json_null();
     }
-    cc_res_json(req, 200,
-                json_pack("{s:o, s:o, s:I}", "items", arr, "next_cursor", next, "total",
-                          (json_int_t)total));
+    cc_jw_str(&b, next);
+    cc_buf_printf(&b, ",\"total\":%lld}", total);
+    cc_res_text(req, 200, "application/json", b.data, b.len);
+    cc_buf_free(&b);
 }
 
 void tenants_handle_summary(cc_req_t *req)

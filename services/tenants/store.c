@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console/json.h"
 #include "console/log.h"
 #include "tenants.h"
 
@@ -367,4 +368,30 @@ json_t *tenants_json(const tenant_t *t)
         json_object_set_new(o, "purge_at", json_string(t->purge_at));
     }
     return o;
+}
+
+void tenants_json_write(cc_buf_t *b, const tenant_t *t)
+{
+    /* the same members as tenants_json, written without building a tree (lists, exports) */
+    cc_buf_putc(b, '{');
+    cc_jw_kv_str(b, "id", t->id, true);
+    cc_jw_kv_str(b, "name", t->name, false);
+    cc_jw_kv_str(b, "kind", t->kind, false);
+    cc_jw_kv_str(b, "parent_id", t->parent_id, false);
+    cc_jw_kv_str(b, "status", t->status, false);
+    cc_jw_kv_str(b, "created_at", t->created_at, false);
+    cc_jw_kv_str(b, "created_by", t->created_by_name, false);
+    cc_jw_kv_str(b, "created_by_id", t->created_by, false);
+    cc_jw_kv_str(b, "updated_at", t->updated_at, false);
+    cc_jw_kv_int(b, "sources_total", 0, false);
+    cc_jw_kv_int(b, "cloud_usage_bytes", 0, false);
+    cc_jw_kv_int(b, "datastore_usage_bytes", 0, false);
+    cc_jw_kv_int(b, "version", t->version, false);
+    if (strcmp(t->kind, "customer") == 0)
+        cc_jw_kv_bool(b, "allow_msp_access", t->allow_msp_access, false);
+    if (t->deleted_at != NULL) {
+        cc_jw_kv_str(b, "deleted_at", t->deleted_at, false);
+        cc_jw_kv_str(b, "purge_at", t->purge_at, false);
+    }
+    cc_buf_putc(b, '}');
 }

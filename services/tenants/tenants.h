@@ -91,6 +91,8 @@ int tenants_live_children(cc_db_t *db, cc_pool_t *pool, const char *id, long lon
 
 /** The JSON of a tenant as the API shows it. */
 json_t *tenants_json(const tenant_t *t);
+/** The same JSON written into b (lists and exports: no tree of nodes). */
+void tenants_json_write(cc_buf_t *b, const tenant_t *t);
 /** Builds the statements (once, before serving). */
 void tenants_store_init(void);
 void tenants_store_dispose(void);

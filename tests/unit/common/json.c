@@ -730,9 +730,48 @@ static void test_cursor_hostile(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_pool, teardown_pool)
 
+/* The buffer writer's strings read back, through jansson, as exactly what was written. */
+static void test_writer_round_trip(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "",
+        "plain",
+        "quote \" and \\ backslash",
+        "顧客会社A",
+        "tab\tnl\ncr\r",
+        "\x01\x1f",
+        "emoji \xf0\x9f\x98\x80",
+        "</script>",
+        "\x7f del",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cc_buf_t b;
+        cc_buf_init(&b);
+        cc_buf_putc(&b, '{');
+        cc_jw_kv_str(&b, "s", cases[i], true);
+        cc_jw_kv_int(&b, "n", -42, false);
+        cc_jw_kv_bool(&b, "t", true, false);
+        cc_jw_kv_str(&b, "z", NULL, false);
+        cc_buf_putc(&b, '}');
+        json_error_t err;
+        json_t *v = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, &err);
+        assert_non_null(v);
+        assert_string_equal(json_string_value(json_object_get(v, "s")), cases[i]);
+        assert_int_equal(json_integer_value(json_object_get(v, "n")), -42);
+        assert_true(json_is_true(json_object_get(v, "t")));
+        assert_true(json_is_null(json_object_get(v, "z")));
+        for (size_t k = 0; k < b.len; k++) /* no raw control character on the wire */
+            assert_true((unsigned char)b.data[k] >= 0x20);
+        json_decref(v);
+        cc_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_writer_round_trip),
         T(test_parse_table),
         T(test_parse_values),
         T(test_parse_size_limit),
