@@ -295,7 +295,10 @@ static int session_setup(cc_db_t *db)
     size_t o = 0;
     if (db->search_path != NULL)
         o += (size_t)snprintf(sql + o, sizeof(sql) - o, "SET search_path TO %s; ", db->search_path);
-    snprintf(sql + o, sizeof(sql) - o, "SET statement_timeout = %d", db->statement_timeout_ms);
+    /* ISO dates and UTC whatever the server's defaults: cc_db_get_time relies on them */
+    snprintf(sql + o, sizeof(sql) - o,
+             "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET statement_timeout = %d",
+             db->statement_timeout_ms);
     PGresult *r = PQexec(db->conn, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         set_error_from(db, r);
@@ -892,4 +895,26 @@ const char *cc_db_get(const PGresult *res, int r, int c)
         PQgetisnull(res, r, c))
         return NULL;
     return PQgetvalue(res, r, c);
+}
+
+const char *cc_db_get_time(cc_pool_t *pool, const PGresult *res, int r, int c)
+{
+    const char *v = cc_db_get(res, r, c);
+    if (v == NULL)
+        return NULL;
+    /* "2026-11-23 07:12:46.1234" (ISO DateStyle, fraction without trailing zeros) */
+    size_t n = strlen(v);
+    if (n < 19 || v[10] != ' ')
+        return cc_pool_strdup(pool, v); /* not the expected form: leave it alone */
+    char *out = cc_pool_alloc(pool, 28);
+    memcpy(out, v, 19);
+    out[10] = 'T';
+    out[19] = '.';
+    const char *frac = n > 20 && v[19] == '.' ? v + 20 : "";
+    size_t fn = strlen(frac);
+    for (size_t i = 0; i < 6; i++)
+        out[20 + i] = i < fn ? frac[i] : '0';
+    out[26] = 'Z';
+    out[27] = '\0';
+    return out;
 }

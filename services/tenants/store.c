@@ -11,7 +11,8 @@
 #include "console/log.h"
 #include "tenants.h"
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* timestamps leave as UTC timestamps; cc_db_get_time writes RFC 3339 (no to_char per row) */
+#define TS(col) "(" col " AT TIME ZONE 'UTC')"
 /* clang-format off */
 #define COLS                                                                                       \
     "t.id, t.name, t.kind, t.parent_id, t.status, " TS("t.created_at") ", t.created_by_name, "     \
@@ -195,20 +196,20 @@ const char *tenants_sort_name(tenant_sort_t sort)
     return sorts[sort].name;
 }
 
-static void row_of(const PGresult *res, int r, tenant_t *t)
+static void row_of(cc_pool_t *pool, const PGresult *res, int r, tenant_t *t)
 {
     t->id = cc_db_get(res, r, 0);
     t->name = cc_db_get(res, r, 1);
     t->kind = cc_db_get(res, r, 2);
     t->parent_id = cc_db_get(res, r, 3);
     t->status = cc_db_get(res, r, 4);
-    t->created_at = cc_db_get(res, r, 5);
+    t->created_at = cc_db_get_time(pool, res, r, 5);
     t->created_by_name = cc_db_get(res, r, 6);
     t->created_by = cc_db_get(res, r, 7);
     t->version = atoi(PQgetvalue(res, r, 8));
-    t->updated_at = cc_db_get(res, r, 9);
-    t->deleted_at = cc_db_get(res, r, 10);
-    t->purge_at = cc_db_get(res, r, 11);
+    t->updated_at = cc_db_get_time(pool, res, r, 9);
+    t->deleted_at = cc_db_get_time(pool, res, r, 10);
+    t->purge_at = cc_db_get_time(pool, res, r, 11);
     t->path = cc_db_get(res, r, 12);
     t->msp_id = cc_db_get(res, r, 13);
     t->allow_msp_access = strcmp(PQgetvalue(res, r, 14), "t") == 0;
@@ -216,11 +217,11 @@ static void row_of(const PGresult *res, int r, tenant_t *t)
 }
 
 /* One row or CC_ENOENT. */
-static int one(PGresult *res, tenant_t *out)
+static int one(cc_pool_t *pool, PGresult *res, tenant_t *out)
 {
     if (PQntuples(res) != 1)
         return CC_ENOENT;
-    row_of(res, 0, out);
+    row_of(pool, res, 0, out);
     return 0;
 }
 
@@ -230,7 +231,7 @@ int tenants_get(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const cha
     PGresult *res;
     const char *params[] = {id};
     int rc = cc_db_read(db, pool, scope, &q_get, params, &res);
-    return rc ? rc : one(res, out);
+    return rc ? rc : one(pool, res, out);
 }
 
 static int run_one(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *st, const char *const *params,
@@ -240,7 +241,7 @@ static int run_one(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *st, const char
     int rc = cc_db_query(db, pool, st, params, &res);
     if (rc == CC_EDB && strcmp(cc_db_sqlstate(db), "23505") == 0)
         return CC_ECONFLICT; /* the sibling-name index */
-    return rc ? rc : one(res, out);
+    return rc ? rc : one(pool, res, out);
 }
 
 int tenants_lock(cc_db_t *db, cc_pool_t *pool, const char *id, tenant_t *out)
@@ -317,8 +318,11 @@ int tenants_list(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const te
         return rc;
     *n = PQntuples(rows);
     *items = cc_pool_alloc(pool, sizeof(tenant_t) * (size_t)(*n ? *n : 1));
-    for (int r = 0; r < *n; r++)
-        row_of(rows, r, &(*items)[r]);
+    for (int r = 0; r < *n; r++) {
+        row_of(pool, rows, r, &(*items)[r]);
+        if (f->sort == SORT_CREATED || f->sort == SORT_CREATED_DESC)
+            (*items)[r].sort_key = (*items)[r].created_at; /* the key, as RFC 3339 */
+    }
     if (total) {
         bool row = PQntuples(count) == 1;
         *total = row ? atoll(PQgetvalue(count, 0, 0)) : 0;
