@@ -30,7 +30,7 @@ typedef struct text {
         *answer, *image, *activate, *wrong_login, *locked, *suspended, *wrong_code, *start_again,
         *expired_link, *bad_link, *done_title, *done, *bad_form, *unavailable, *policy_help,
         *forgot_title, *forgot_link, *forgot_send, *forgot_sent, *reset_title, *your_image, *reset,
-        *wrong_answer, *bad_recovery;
+        *wrong_answer, *bad_recovery, *next, *image_check, *not_you;
 } text_t;
 
 static const text_t en = {
@@ -77,6 +77,9 @@ static const text_t en = {
     .your_image = "Your security image",
     .reset = "Set the new password",
     .wrong_answer = "The answer is wrong.",
+    .next = "Next",
+    .image_check = "Enter your password only if this is the image you chose.",
+    .not_you = "Not you?",
     .bad_recovery = "This link is not valid, has expired, or was tried too often. Ask for a new "
                     "one.",
 };
@@ -124,6 +127,9 @@ static const text_t ja = {
     .your_image = "あなたのセキュリティ画像",
     .reset = "新しいパスワードを設定",
     .wrong_answer = "答えが正しくありません。",
+    .next = "次へ",
+    .image_check = "ご自身で選んだ画像が表示されている場合にのみパスワードを入力してください。",
+    .not_you = "別のユーザーですか？",
     .bad_recovery = "このリンクは無効か、期限切れか、試行回数が多すぎます。もう一度リンクを"
                     "依頼してください。",
 };
@@ -348,23 +354,76 @@ static void step_failed(cc_req_t *req, const text_t *t, const identity_authn_out
 
 /* ---- /login ---- */
 
+/*
+ * The security image of a username: the one its owner chose at activation, else (no
+ * choice, or no such user) one derived from the username with a keyed hash, stable per
+ * username, so the page looks the same for every name typed and tells nothing about
+ * which accounts exist. A phishing site cannot show it: it does not know it.
+ */
+static const cc_stmt_t q_image = CC_STMT(
+    "identity_page_image",
+    "SELECT c.security_image FROM users.sign_in_profiles u JOIN credentials c ON c.user_id = u.id"
+    " WHERE lower(u.username) = lower($1)",
+    1);
+
+static const char *image_for(cc_req_t *req, const char *username)
+{
+    identity_app_t *app = req->app;
+    PGresult *res;
+    if (cc_db_read(req->db, req->pool, &identity_system_scope, &q_image, (const char *[]){username},
+                   &res) == 0 &&
+        PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+        identity_security_image_valid(PQgetvalue(res, 0, 0)))
+        return PQgetvalue(res, 0, 0);
+    size_t n = 0;
+    while (identity_security_images[n])
+        n++;
+    char *lower = cc_pool_strdup(req->pool, username);
+    for (char *c = lower; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    uint8_t mac[32];
+    cc_hmac_sha256(app->svc->master_key.key, sizeof(app->svc->master_key.key), lower, strlen(lower),
+                   mac);
+    return identity_security_images[((uint32_t)mac[0] << 8 | mac[1]) % n];
+}
+
+/* Step one asks for the username only; step two (image set) shows the security image
+ * and asks for the password. */
 static void login_form(cc_req_t *req, int status, const text_t *t, const char *error,
-                       const char *cont, const char *username)
+                       const char *cont, const char *username, const char *image)
 {
     cc_buf_t b;
     cc_buf_init(&b);
     cc_buf_printf(&b, "<form method=\"post\" action=\"/login?lang=%s\">", t->lang);
     hidden(&b, "csrf", csrf_token(req));
     hidden(&b, "continue", cont);
-    cc_buf_t v;
-    cc_buf_init(&v);
-    cc_buf_puts(&v, "autocomplete=\"username\" required value=\"");
-    esc(&v, username ? username : "");
-    cc_buf_puts(&v, "\"");
-    field(&b, t->username, "username", "text", v.data);
-    cc_buf_free(&v);
-    field(&b, t->password, "password", "password", "autocomplete=\"current-password\" required");
-    cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->sign_in);
+    if (image == NULL) {
+        cc_buf_t v;
+        cc_buf_init(&v);
+        cc_buf_puts(&v, "autocomplete=\"username\" required value=\"");
+        esc(&v, username ? username : "");
+        cc_buf_puts(&v, "\"");
+        field(&b, t->username, "username", "text", v.data);
+        cc_buf_free(&v);
+        cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->next);
+    } else {
+        hidden(&b, "username", username);
+        cc_buf_puts(&b, "<p id=\"who\">");
+        esc(&b, username);
+        cc_buf_printf(&b, " <a id=\"not-you\" href=\"/login?lang=%s\">%s</a></p>", t->lang,
+                      t->not_you);
+        cc_buf_puts(&b, "<p id=\"image\">");
+        esc(&b, t->your_image);
+        cc_buf_puts(&b, ": <strong>");
+        esc(&b, image);
+        cc_buf_puts(&b, "</strong></p><p><small>");
+        esc(&b, t->image_check);
+        cc_buf_puts(&b, "</small></p>");
+        field(&b, t->password, "password", "password",
+              "autocomplete=\"current-password\" required autofocus");
+        cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->sign_in);
+    }
     cc_buf_printf(&b, "<p><a id=\"forgot\" href=\"/password/forgot?lang=%s\">%s</a></p>", t->lang,
                   t->forgot_link);
     render(req, status, t, t->login_title, error, b.data);
@@ -378,7 +437,7 @@ void identity_page_login(cc_req_t *req)
     const char *cont = NULL;
     if (cc_query_get(req->pool, req->query, "continue", &cont) != 1)
         cont = strstr(req->query, "client_id=") ? req->query : NULL;
-    login_form(req, 200, t, NULL, continue_ok(cont), NULL);
+    login_form(req, 200, t, NULL, continue_ok(cont), NULL, NULL);
 }
 
 void identity_page_login_post(cc_req_t *req)
@@ -390,18 +449,25 @@ void identity_page_login_post(cc_req_t *req)
         return;
     const char *cont = continue_ok(v[1]);
     if (!csrf_ok(req, v[0])) {
-        login_form(req, 403, t, t->bad_form, cont, v[2]);
+        login_form(req, 403, t, t->bad_form, cont, v[2], NULL);
         return;
     }
-    if (v[2] == NULL || v[3] == NULL || *v[2] == '\0' || *v[3] == '\0' || strlen(v[2]) > 254 ||
-        strlen(v[3]) > 1024) {
-        login_form(req, 400, t, t->wrong_login, cont, v[2]);
+    if (v[2] == NULL || *v[2] == '\0' || strlen(v[2]) > 254 || cc_has_control(v[2], strlen(v[2]))) {
+        login_form(req, 400, t, t->wrong_login, cont, NULL, NULL);
+        return;
+    }
+    if (v[3] == NULL || *v[3] == '\0') { /* step one done: the image and the password field */
+        login_form(req, 200, t, NULL, cont, v[2], image_for(req, v[2]));
+        return;
+    }
+    if (strlen(v[3]) > 1024) {
+        login_form(req, 400, t, t->wrong_login, cont, v[2], image_for(req, v[2]));
         return;
     }
     identity_authn_out_t o;
     identity_authn_password(req, v[2], v[3], &o);
     if (o.db_rc == 0 && o.err == CC_ERR_AUTHENTICATION_FAILED) {
-        login_form(req, 401, t, t->wrong_login, cont, v[2]);
+        login_form(req, 401, t, t->wrong_login, cont, v[2], image_for(req, v[2]));
         return;
     }
     if (o.db_rc != 0 || o.err >= 0 || strcmp(o.status, "LOCKED_OUT") == 0) {

@@ -98,10 +98,16 @@ describe('hosted pages in Chromium', () => {
     await page.goto(url.toString());
     await page.waitForURL(/\/login\?/);
     await shot(t, page, '5-login');
+    // step one: the username; step two shows the image the user chose, then the password
+    assert.equal(await page.locator('#password').count(), 0, 'no password field before the image');
     await page.fill('#username', account.username);
+    await page.click('button[type=submit]');
+    assert.match(await page.textContent('#image'), /owl/);
+    await shot(t, page, '5b-login-image');
     await page.fill('#password', 'Wrong-Password-1');
     await page.click('button[type=submit]');
     assert.match(await page.textContent('#error'), /wrong/);
+    assert.match(await page.textContent('#image'), /owl/);
     await page.fill('#password', account.password);
     await page.click('button[type=submit]');
     await page.waitForURL(/\/mfa\?/);
@@ -126,6 +132,23 @@ describe('hosted pages in Chromium', () => {
     for (const c of cookies) assert.equal(c.httpOnly, true, c.name);
     assert.equal(cookies.find((c) => c.name === 'console_csrf')?.sameSite, 'Strict');
     assert.equal(cookies.find((c) => c.name === 'console_session')?.sameSite, 'Lax');
+    await ctx.close();
+  });
+
+  test('the security image step tells nothing about which usernames exist', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const imageOf = async (username) => {
+      await page.goto(`${st().url}/login`);
+      await page.fill('#username', username);
+      await page.click('button[type=submit]');
+      return (await page.textContent('#image')).replace(/^.*:\s*/, '').trim();
+    };
+    const unknown = await imageOf('nobody-here@example.com');
+    assert.ok(unknown.length > 0, 'an unknown name gets an image too');
+    assert.equal(await imageOf('nobody-here@example.com'), unknown, 'and always the same one');
+    assert.equal(await imageOf('NOBODY-HERE@example.com'), unknown, 'whatever the case');
+    assert.equal(await imageOf(account.username), 'owl');
     await ctx.close();
   });
 
