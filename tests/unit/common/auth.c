@@ -1125,6 +1125,39 @@ static void test_jwks_replacing_the_key_set(void **state)
     cc_jwks_free(jwks);
 }
 
+/* A token verified once is trusted again without a second signature check, but only
+ * while the key set is the same: replacing the keys forgets it. */
+static void test_verified_tokens_are_remembered_per_key_set(void **state)
+{
+    cc_jwks_t *jwks = cc_jwks_new(NULL, 10);
+    const char *why = NULL;
+    assert_int_equal(cc_jwks_load(jwks, jwks_a), 0);
+    char *claims = expand(CLAIMS_OK, (int64_t)time(NULL));
+    char *token =
+        sign_raw(key_a_priv, "{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"kid-a\"}", claims);
+    cc_pool_t *pool = cc_pool_new();
+    cc_principal_t *p = NULL;
+    for (int i = 0; i < 3; i++) { /* the first verifies, the others are remembered */
+        assert_int_equal(cc_auth_verify(jwks, &opts_nofetch, token, pool, &p, &why), 0);
+        assert_non_null(p->sub);
+    }
+    /* one flipped signature character is another string: checked, and refused */
+    char *forged = cc_strdup(token);
+    char *last = forged + strlen(forged) - 2;
+    *last = *last == 'A' ? 'B' : 'A';
+    assert_int_not_equal(cc_auth_verify(jwks, &opts_nofetch, forged, pool, &p, &why), 0);
+    /* the key is withdrawn: the remembered token is not trusted any more */
+    char *doc_b = jwks_doc(jwk_b, NULL);
+    assert_int_equal(cc_jwks_load(jwks, doc_b), 0);
+    assert_int_equal(cc_auth_verify(jwks, &opts_nofetch, token, pool, &p, &why), CC_EKEY);
+    cc_pool_free(pool);
+    free(doc_b);
+    free(forged);
+    free(token);
+    free(claims);
+    cc_jwks_free(jwks);
+}
+
 /* ---- fetching from a tiny HTTP server ---- */
 
 typedef struct test_server {
@@ -1503,6 +1536,7 @@ int main(void)
         cmocka_unit_test(test_jwks_rejects_unsuitable_keys),
         cmocka_unit_test(test_jwks_rejects_bad_documents),
         cmocka_unit_test(test_jwks_replacing_the_key_set),
+        cmocka_unit_test(test_verified_tokens_are_remembered_per_key_set),
         cmocka_unit_test(test_refresh_over_http),
         cmocka_unit_test(test_unknown_kid_fetch_is_rate_limited),
         cmocka_unit_test(test_unknown_kid_burst_fetches_once),
