@@ -17,7 +17,7 @@ void identity_handle_discovery(cc_req_t *req)
     const char *iss = app_of(req)->svc->issuer;
     cc_pool_t *p = req->pool;
     json_t *doc = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:[s], s:[s,s,s], s:[s], s:[s], s:[s],"
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:[s], s:[s,s,s,s], s:[s], s:[s], s:[s],"
         " s:[s,s,s], s:[s,s,s], s:[s,s], s:[s], s:[s,s,s,s], s:[s,s], s:b, s:b, s:b, s:b,"
         " s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s]}",
         "issuer", iss, "authorization_endpoint", cc_pool_printf(p, "%s/oauth2/authorize", iss),
@@ -28,12 +28,12 @@ void identity_handle_discovery(cc_req_t *req)
         cc_pool_printf(p, "%s/oauth2/introspect", iss), "end_session_endpoint",
         cc_pool_printf(p, "%s/oauth2/logout", iss), "response_types_supported", "code",
         "response_modes_supported", "query", "grant_types_supported", "authorization_code",
-        "refresh_token", "client_credentials", "subject_types_supported", "public",
-        "id_token_signing_alg_values_supported", "ES256", "code_challenge_methods_supported",
-        "S256", "token_endpoint_auth_methods_supported", "client_secret_basic",
-        "client_secret_post", "none", "revocation_endpoint_auth_methods_supported",
+        "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_types_supported", "public", "id_token_signing_alg_values_supported", "ES256",
+        "code_challenge_methods_supported", "S256", "token_endpoint_auth_methods_supported",
         "client_secret_basic", "client_secret_post", "none",
-        "introspection_endpoint_auth_methods_supported", "client_secret_basic",
+        "revocation_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post",
+        "none", "introspection_endpoint_auth_methods_supported", "client_secret_basic",
         "client_secret_post", "acr_values_supported", "urn:console:loa:mfa", "scopes_supported",
         "openid", "profile", "email", "offline_access", "prompt_values_supported", "none", "login",
         "authorization_response_iss_parameter_supported", 1, "request_parameter_supported", 0,

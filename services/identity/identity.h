@@ -179,6 +179,9 @@ void identity_handle_api_client_delete(cc_req_t *req);
 void identity_handle_user_unlock(cc_req_t *req);
 /* impersonate.c */
 void identity_handle_impersonate(cc_req_t *req);
+/** The token endpoint's RFC 8693 grant for the same (answers in the token endpoint's form). */
+void identity_token_exchange(cc_req_t *req, const char *subject_token, const char *subject_type,
+                             const char *resource, const char *reason, const char *read_only);
 
 /* ---- the authentication steps (authn.c), shared by the JSON API and the pages ---- */
 

@@ -418,11 +418,21 @@ enum {
     T_REDIRECT_URI,
     T_CODE_VERIFIER,
     T_REFRESH_TOKEN,
+    T_SUBJECT_TOKEN,
+    T_SUBJECT_TOKEN_TYPE,
+    T_RESOURCE,
+    T_REASON,
+    T_READ_ONLY,
     T_COUNT
 };
-static const char *const token_params[] = {"grant_type",    "scope",         "client_id",
-                                           "client_secret", "code",          "redirect_uri",
-                                           "code_verifier", "refresh_token", NULL};
+static const char *const token_params[] = {"grant_type",    "scope",
+                                           "client_id",     "client_secret",
+                                           "code",          "redirect_uri",
+                                           "code_verifier", "refresh_token",
+                                           "subject_token", "subject_token_type",
+                                           "resource",      "reason",
+                                           "read_only",     NULL};
+#define TOKEN_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
 
 static void token_headers(cc_req_t *req)
 {
@@ -827,7 +837,8 @@ void identity_handle_token(cc_req_t *req)
     bool cc = strcmp(gt, "client_credentials") == 0;
     bool code = strcmp(gt, "authorization_code") == 0;
     bool refresh = strcmp(gt, "refresh_token") == 0;
-    if (!cc && !code && !refresh) {
+    bool exchange = strcmp(gt, TOKEN_EXCHANGE) == 0;
+    if (!cc && !code && !refresh && !exchange) {
         identity_oauth_error(req, CC_ERR_UNSUPPORTED_GRANT_TYPE, "unsupported_grant_type",
                              "This grant type is not supported.", false);
         return;
@@ -837,6 +848,9 @@ void identity_handle_token(cc_req_t *req)
         return;
     if (cc)
         client_credentials(req, &c, v[T_SCOPE]);
+    else if (exchange) /* "view as end-user admin": the subject token is the authority */
+        identity_token_exchange(req, v[T_SUBJECT_TOKEN], v[T_SUBJECT_TOKEN_TYPE], v[T_RESOURCE],
+                                v[T_REASON], v[T_READ_ONLY]);
     else if (code)
         grant_authorization_code(req, &c, v);
     else

@@ -19,7 +19,9 @@ describe('view as end-user admin', () => {
     // a person of the MSP with msp_super_admin, and the customer A's own tenant admin
     mspUser = await activateWithTotp(s.stack, await stageUser(s.stack, { tenantId: msp.id, first: 'Mika', last: 'Sato' }));
     await grant(s.stack, mspUser.id, 'msp_super_admin', msp.id);
-    mspApi = jsonApi(s.stack, await userAccessToken(s.stack, mspUser));
+    const mspToken = await userAccessToken(s.stack, mspUser);
+    mspApi = jsonApi(s.stack, mspToken);
+    mspApi.token = mspToken;
     adminA = await activateWithTotp(s.stack, await stageUser(s.stack, { tenantId: custA.id }));
     await grant(s.stack, adminA.id, 'tenant_admin', custA.id);
     adminAApi = jsonApi(s.stack, await userAccessToken(s.stack, adminA));
@@ -72,6 +74,40 @@ describe('view as end-user admin', () => {
     assertProblem(await adminAApi('POST', `/api/v1/tenants/${custB.id}/impersonate`, { reason: 'sibling' }), 404, 'not_found');
     assertProblem(await mspApi('POST', `/api/v1/tenants/${msp.id}/impersonate`, { reason: 'msp' }), 409, 'conflict');
     assertProblem(await mspApi('POST', '/api/v1/tenants/01900000-0000-7000-8000-000000000000/impersonate', { reason: 'x' }), 404, 'not_found');
+  });
+
+  test('the same through the token endpoint (RFC 8693 token exchange)', async () => {
+    const subject = mspApi.token;
+    const exchange = (extra) =>
+      s.stack.request('/oauth2/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', client_id: 'console-web',
+          subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          resource: `urn:console:tenant:${custB.id}`, reason: 'Ticket #4712', ...extra,
+        }).toString(),
+      });
+    const r = await exchange({});
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.issued_token_type, 'urn:ietf:params:oauth:token-type:access_token');
+    assert.equal(r.json.refresh_token, undefined);
+    const c = decodeJwt(r.json.access_token);
+    assert.equal(c.act.sub, mspUser.id);
+    assert.equal(c.tid, custB.id);
+    const disco = await s.stack.request('/.well-known/openid-configuration');
+    assert.ok(disco.json.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'));
+    for (const [extra, status, error] of [
+      [{ reason: '' }, 400, 'invalid_request'],
+      [{ resource: 'https://elsewhere.example' }, 400, 'invalid_target'],
+      [{ subject_token: 'not.a.token' }, 400, 'invalid_grant'],
+      [{ subject_token: r.json.access_token }, 403, 'access_denied'],
+      [{ resource: `urn:console:tenant:${msp.id}` }, 409, 'access_denied'],
+    ]) {
+      const x = await exchange(extra);
+      assert.equal(x.status, status, `${JSON.stringify(extra)}: ${x.text}`);
+      assert.equal(x.json.error, error);
+    }
   });
 
   test("the customer's consent: only its own admins withdraw it, and then the MSP is refused", async () => {
