@@ -8,10 +8,30 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { useStack, waitFor } from './lib/stack.mjs';
 import { assertProblem, apiClient, jsonApi } from './lib/api.mjs';
-import { activateWithTotp, readMails, signIn } from './lib/identity.mjs';
+import { activateWithTotp, pkce, readMails, signIn, sql } from './lib/identity.mjs';
 
 const s = useStack();
 const tag = () => randomBytes(3).toString('hex');
+
+/** A signed-in user's access token through the code flow of console-web (PKCE). */
+async function userToken(sessionToken) {
+  const p = pkce();
+  const redirect = `${s.stack.url}/console/callback`;
+  const u = new URL('/oauth2/authorize', s.stack.url);
+  for (const [k, v] of Object.entries({
+    response_type: 'code', client_id: 'console-web', redirect_uri: redirect, scope: 'openid profile email',
+    state: 'st', nonce: 'n', code_challenge: p.challenge, code_challenge_method: 'S256', session_token: sessionToken,
+  })) u.searchParams.set(k, v);
+  const r = await s.stack.fetch(u.toString(), { redirect: 'manual' });
+  assert.equal(r.status, 302, await r.text());
+  const code = new URL(r.headers.get('location')).searchParams.get('code');
+  const t = await s.stack.request('/oauth2/token', {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'console-web', code, code_verifier: p.verifier, redirect_uri: redirect }).toString(),
+  });
+  assert.equal(t.status, 200, t.text);
+  return t.json.access_token;
+}
 
 /** The whole profile of the guide's "add my customer" form. */
 function profile(tenantId, over = {}) {
@@ -80,7 +100,16 @@ describe('users', () => {
 
     // the user activates, signs in with MFA, and manages A but cannot see B
     const account = await activateWithTotp(s.stack, { id: r.json.id, username: body.primary_email, token: new URL(link).searchParams.get('token') });
-    assert.ok(await signIn(s.stack, account));
+    const me = jsonApi(s.stack, await userToken(await signIn(s.stack, account)));
+    assert.equal((await me('GET', `/api/v1/tenants/${custA.id}`)).status, 200);
+    assertProblem(await me('GET', `/api/v1/tenants/${custA2.id}`), 404, 'not_found');
+    assert.equal((await me('GET', `/api/v1/users?tenant_id=${custA.id}`)).status, 200);
+    const colleague = await me('POST', '/api/v1/users', profile(custA.id));
+    assert.equal(colleague.status, 201, colleague.text);
+    assertProblem(await me('POST', '/api/v1/users', profile(custA2.id)), 404, 'not_found');
+    // a tenant admin grants the roles inside their customer, never more than they hold
+    assert.equal((await me('PUT', `/api/v1/users/${colleague.json.id}/grants`, [{ role: 'tenant_monitor', tenant_ids: [custA.id] }])).status, 200);
+    assertProblem(await me('PUT', `/api/v1/users/${colleague.json.id}/grants`, [{ role: 'msp_account_admin', tenant_ids: [custA.id] }]), 403, 'privilege_escalation');
     assert.equal((await superA('GET', `/api/v1/users/${r.json.id}`)).json.status, 'active');
     assertProblem(await superA('POST', `/api/v1/users/${r.json.id}/resend-activation`), 409, 'user_not_staged');
   });
@@ -210,5 +239,94 @@ describe('users', () => {
     assert.equal(a.status, 200, a.text);
     assert.equal(a.json.status, 'staged', 'back to the status it had');
     assertProblem(await superA('POST', `/api/v1/users/${u.id}/deactivate`, { why: 1 }), 400, 'unknown_field');
+  });
+
+  test('grants: validated, audited, on visible accounts only, never beyond the caller\'s own permissions', async () => {
+    const u = (await superA('POST', '/api/v1/users', profile(custA.id))).json;
+    const put = (api, body) => api('PUT', `/api/v1/users/${u.id}/grants`, body);
+    assertProblem(await put(superA, [{ role: 'tenant_admin', tenant_ids: [mspB.id] }]), 404, 'not_found');
+    assertProblem(await put(superA, [{ role: 'tenant_admin', tenant_ids: ['00000000-0000-4000-8000-000000000000'] }]), 404, 'not_found');
+    assertProblem(await put(superA, [{ role: 'tenant_admin', tenant_ids: [custA2.id] }]), 400, 'validation_failed'); // not the user's account
+    assertProblem(await put(superA, [{ role: 'msp_admin', tenant_ids: [custA.id] }]), 400, 'validation_failed'); // an MSP role on a customer
+    assertProblem(await put(superA, [{ role: 'super_admin', tenant_ids: [custA.id] }]), 400, 'validation_failed'); // a direct role
+    assertProblem(await put(superA, [{ role: 'no_such_role', tenant_ids: [custA.id] }]), 400, 'validation_failed');
+    assertProblem(await put(superA, [{ role: 'tenant_admin', tenant_ids: [custA.id, custA.id] }]), 400, 'validation_failed');
+    assertProblem(await put(superA, [{ role: 'tenant_admin', tenant_ids: [] }]), 400, 'validation_failed');
+    assertProblem(await put(superA, { role: 'tenant_admin' }), 400, 'validation_failed');
+    assertProblem(await put(superA, [{ role: 'tenant_admin', tenant_ids: [custA.id], extra: 1 }]), 400, 'unknown_field');
+
+    const ok = await put(superA, [{ role: 'tenant_admin', tenant_ids: [custA.id] }, { role: 'tenant_recovery', tenant_ids: [custA.id] }]);
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(ok.json.map((g) => g.role), ['tenant_admin', 'tenant_recovery']);
+    assert.deepEqual((await superA('GET', `/api/v1/users/${u.id}/grants`)).json, ok.json);
+    const replaced = await put(superA, [{ role: 'tenant_monitor', tenant_ids: [custA.id] }]);
+    assert.deepEqual(replaced.json, [{ role: 'tenant_monitor', tenant_ids: [custA.id] }]);
+    assert.equal(await sql(s.stack, "SELECT count(*) FROM roles.audit_events WHERE action = 'grant.changed' AND target_id = :'p1'", [u.id]), '2');
+    assert.equal(await sql(s.stack, "SELECT count(*) FROM roles.outbox WHERE type = 'grants.changed' AND aggregate_id = :'p1'", [u.id]), '2');
+
+    // msp_admin holds neither access:manage nor users:manage
+    const adminA = jsonApi(s.stack, (await apiClient(s.stack, 'ug-admin', 'msp_admin', mspA.id)).accessToken);
+    assertProblem(await put(adminA, [{ role: 'tenant_monitor', tenant_ids: [custA.id] }]), 403, 'forbidden');
+    // a custom role with access:manage cannot hand out what it lacks
+    const role = (await superA('POST', '/api/v1/roles', { name: `Access only ${tag()}`, account_kind: 'msp', permissions: ['tenants:read', 'users:manage', 'access:manage'] })).json;
+    const gatekeeper = jsonApi(s.stack, (await apiClient(s.stack, 'ug-gate', role.id, mspA.id)).accessToken);
+    const m = (await superA('POST', '/api/v1/users', profile(mspA.id))).json;
+    const esc = await gatekeeper('PUT', `/api/v1/users/${m.id}/grants`, [{ role: 'msp_super_admin', tenant_ids: [mspA.id] }]);
+    assertProblem(esc, 403, 'privilege_escalation');
+    assert.ok(esc.json.permission);
+    assert.equal((await gatekeeper('PUT', `/api/v1/users/${m.id}/grants`, [{ role: role.id, tenant_ids: [mspA.id] }])).status, 200);
+    assertProblem(await gatekeeper('PUT', `/api/v1/users/${u.id}/grants`, [{ role: 'tenant_admin', tenant_ids: [custA.id] }]), 403, 'privilege_escalation');
+    // a custom role of MSP A cannot be granted in MSP B
+    const inB = (await superB('POST', '/api/v1/users', profile(mspB.id))).json;
+    assertProblem(await superB('PUT', `/api/v1/users/${inB.id}/grants`, [{ role: role.id, tenant_ids: [mspB.id] }]), 400, 'validation_failed');
+  });
+
+  test('super admins: protected from their peers, and the last one stays', async () => {
+    // an MSP of its own: no other user holds a super-admin role there
+    const msp = (await platform('POST', '/api/v1/tenants', { name: `Users MSP C ${tag()}`, kind: 'msp' })).json;
+    const superC = jsonApi(s.stack, (await apiClient(s.stack, 'uc-super', 'msp_super_admin', msp.id)).accessToken);
+    const u1 = (await superC('POST', '/api/v1/users', profile(msp.id))).json;
+    const g = await superC('PUT', `/api/v1/users/${u1.id}/grants`, [{ role: 'msp_super_admin', tenant_ids: [msp.id] }]);
+    assert.equal(g.status, 200, g.text);
+    assertProblem(await superC('PATCH', `/api/v1/users/${u1.id}`, { city: 'x' }), 403, 'super_admin_protected');
+    assertProblem(await superC('POST', `/api/v1/users/${u1.id}/deactivate`), 403, 'super_admin_protected');
+    assertProblem(await superC('PUT', `/api/v1/users/${u1.id}/grants`, []), 403, 'super_admin_protected');
+    // the platform is above the MSP, but u1 is its last super admin
+    assertProblem(await platform('POST', `/api/v1/users/${u1.id}/deactivate`), 409, 'last_super_admin');
+    assertProblem(await platform('PUT', `/api/v1/users/${u1.id}/grants`, []), 409, 'last_super_admin');
+    assert.equal((await platform('PATCH', `/api/v1/users/${u1.id}`, { city: '大阪市' })).status, 200);
+    const u2 = (await superC('POST', '/api/v1/users', profile(msp.id))).json;
+    assert.equal((await superC('PUT', `/api/v1/users/${u2.id}/grants`, [{ role: 'msp_super_admin', tenant_ids: [msp.id] }])).status, 200);
+    const d = await platform('POST', `/api/v1/users/${u1.id}/deactivate`);
+    assert.equal(d.status, 200, d.text);
+    assertProblem(await platform('POST', `/api/v1/users/${u2.id}/deactivate`), 409, 'last_super_admin');
+    assert.equal((await platform('POST', `/api/v1/users/${u1.id}/reactivate`)).status, 200);
+    assert.equal((await platform('POST', `/api/v1/users/${u2.id}/deactivate`)).status, 200);
+  });
+
+  test('account admins: MSP users assigned to one customer manage only that one', async () => {
+    const m = (await superA('POST', '/api/v1/users', profile(mspA.id))).json;
+    const base = `/api/v1/tenants/${custA2.id}/account-admins`;
+    const a = await superA('POST', base, { user_id: m.id });
+    assert.equal(a.status, 201, a.text);
+    assert.equal(a.json.role, 'msp_account_admin');
+    assert.equal((await superA('POST', base, { user_id: m.id })).status, 200, 'already assigned');
+    const list = await superA('GET', base);
+    assert.deepEqual(list.json.items.map((x) => [x.user_id, x.role]), [[m.id, 'msp_account_admin']]);
+    assert.deepEqual((await superA('GET', `/api/v1/users/${m.id}`)).json.roles, [{ role: 'msp_account_admin', tenant_ids: [custA2.id] }]);
+    const customerUser = (await superA('POST', '/api/v1/users', profile(custA.id))).json;
+    assertProblem(await superA('POST', base, { user_id: customerUser.id }), 400, 'validation_failed');
+    assertProblem(await superA('POST', base, { user_id: m.id, role: 'tenant_admin' }), 400, 'validation_failed');
+    assertProblem(await superA('POST', `/api/v1/tenants/${mspA.id}/account-admins`, { user_id: m.id }), 404, 'not_found');
+    const tadmin = jsonApi(s.stack, (await apiClient(s.stack, 'uaa-tadmin', 'tenant_admin', custA2.id)).accessToken);
+    assertProblem(await tadmin('POST', base, { user_id: m.id }), 403, 'forbidden');
+    // an account admin of the second customer manages it and does not see the first
+    const acct = jsonApi(s.stack, (await apiClient(s.stack, 'uaa-acct', 'msp_account_admin', custA2.id)).accessToken);
+    assert.equal((await acct('GET', `/api/v1/tenants/${custA2.id}`)).status, 200);
+    assertProblem(await acct('GET', `/api/v1/tenants/${custA.id}`), 404, 'not_found');
+    assertProblem(await acct('GET', `/api/v1/users?tenant_id=${custA.id}`), 404, 'not_found');
+    assert.equal((await superA('DELETE', `${base}/${m.id}`)).status, 204);
+    assertProblem(await superA('DELETE', `${base}/${m.id}`), 404, 'not_found');
+    assert.deepEqual((await superA('GET', base)).json.items, []);
   });
 });
