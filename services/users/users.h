@@ -124,4 +124,8 @@ void users_store_dispose(void);
 extern const cc_route_t users_routes[];
 extern const size_t users_nroutes;
 
+/* ---- audit_log.c ---- */
+/** GET /api/v1/audit-events: the audit records of an account and the accounts below it. */
+void users_handle_audit_events(cc_req_t *req);
+
 #endif

@@ -329,4 +329,43 @@ describe('users', () => {
     assertProblem(await superA('DELETE', `${base}/${m.id}`), 404, 'not_found');
     assert.deepEqual((await superA('GET', base)).json.items, []);
   });
+
+  test('the audit log: an account and the accounts below it, filtered, paged, isolated', async () => {
+    const u = (await superA('POST', '/api/v1/users', profile(custA.id))).json;
+    await superA('PATCH', `/api/v1/users/${u.id}`, { city: '横浜市' });
+    await superA('PUT', `/api/v1/users/${u.id}/grants`, [{ role: 'tenant_monitor', tenant_ids: [custA.id] }]);
+    const all = await superA('GET', `/api/v1/audit-events?tenant_id=${custA.id}&limit=500`);
+    assert.equal(all.status, 200, all.text);
+    const mine = all.json.items.filter((e) => e.target_id === u.id).map((e) => e.action);
+    assert.deepEqual(mine, ['grant.changed', 'user.updated', 'user.created'], 'newest first, from users and roles');
+    assert.ok(all.json.items.some((e) => e.action === 'tenant.created' && e.source === 'tenants'));
+    assert.ok(all.json.items.every((e) => e.tenant_id === custA.id));
+    // the MSP's log holds its customers' events too
+    const msp = await superA('GET', `/api/v1/audit-events?tenant_id=${mspA.id}&action=user.created&limit=2`);
+    assert.equal(msp.status, 200, msp.text);
+    assert.ok(msp.json.total > 2);
+    assert.ok(msp.json.items.every((e) => e.action === 'user.created'));
+    const next = await superA('GET', `/api/v1/audit-events?tenant_id=${mspA.id}&action=user.created&limit=2&cursor=${msp.json.next_cursor}`);
+    assert.equal(next.status, 200, next.text);
+    assert.ok(!next.json.items.some((e) => msp.json.items.some((x) => x.id === e.id)));
+    const created = all.json.items.find((e) => e.target_id === u.id && e.action === 'user.created');
+    const since = await superA('GET', `/api/v1/audit-events?tenant_id=${custA.id}&since=${encodeURIComponent(created.at)}&actor=${encodeURIComponent(created.actor)}`);
+    assert.ok(since.json.items.length >= 3 && since.json.items.every((e) => e.at >= created.at && e.actor === created.actor));
+    const until = await superA('GET', `/api/v1/audit-events?tenant_id=${custA.id}&until=${encodeURIComponent(created.at)}`);
+    assert.ok(until.json.items.every((e) => e.at < created.at));
+    assertProblem(await superA('GET', `/api/v1/audit-events?tenant_id=${custA.id}&since=yesterday`), 400, 'invalid_parameter');
+    assertProblem(await superA('GET', `/api/v1/audit-events?tenant_id=${custA.id}&cursor=${msp.json.next_cursor}`), 400, 'invalid_cursor');
+    assertProblem(await superA('GET', `/api/v1/audit-events?who=me`), 400, 'invalid_parameter');
+    // isolation: another MSP, a sibling customer, a role without audit:read
+    assertProblem(await superB('GET', `/api/v1/audit-events?tenant_id=${custA.id}`), 404, 'not_found');
+    const bLog = await superB('GET', `/api/v1/audit-events?tenant_id=${mspB.id}&limit=500`);
+    assert.equal(bLog.status, 200, bLog.text);
+    assert.ok(!bLog.json.items.some((e) => e.target_id === u.id || e.tenant_id === custA.id));
+    const tadmin = jsonApi(s.stack, (await apiClient(s.stack, 'ual-tadmin', 'tenant_admin', custA.id)).accessToken);
+    assert.equal((await tadmin('GET', `/api/v1/audit-events?tenant_id=${custA.id}`)).status, 200);
+    assertProblem(await tadmin('GET', `/api/v1/audit-events?tenant_id=${custA2.id}`), 404, 'not_found');
+    assertProblem(await tadmin('GET', `/api/v1/audit-events?tenant_id=${mspA.id}`), 404, 'not_found');
+    const monitor = jsonApi(s.stack, (await apiClient(s.stack, 'ual-mon', 'tenant_monitor', custA.id)).accessToken);
+    assertProblem(await monitor('GET', `/api/v1/audit-events?tenant_id=${custA.id}`), 403, 'forbidden');
+  });
 });
