@@ -21,29 +21,31 @@
 #include "console/json.h"
 #include "users.h"
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define SOURCE(s) "SELECT '" s "' AS source, a.* FROM " s ".audit_events a"
 #define EVENTS                                                                                     \
-    "(" SOURCE("identity") " UNION ALL " SOURCE("tenants") " UNION ALL " SOURCE(                   \
-        "users") " UNION ALL " SOURCE("roles") " UNION ALL " SOURCE("quotas") " UNION "            \
-                                                                              "ALL " SOURCE("usag" \
-                                                                                            "e") " UNION ALL " SOURCE("branding") " UNION ALL " SOURCE("licensing") ") e"
+    "(SELECT 'identity' AS source, a.* FROM identity.audit_events a"                               \
+    " UNION ALL SELECT 'tenants' AS source, a.* FROM tenants.audit_events a"                       \
+    " UNION ALL SELECT 'users' AS source, a.* FROM users.audit_events a"                           \
+    " UNION ALL SELECT 'roles' AS source, a.* FROM roles.audit_events a"                           \
+    " UNION ALL SELECT 'quotas' AS source, a.* FROM quotas.audit_events a"                         \
+    " UNION ALL SELECT 'usage' AS source, a.* FROM usage.audit_events a"                           \
+    " UNION ALL SELECT 'branding' AS source, a.* FROM branding.audit_events a"                     \
+    " UNION ALL SELECT 'licensing' AS source, a.* FROM licensing.audit_events a"                   \
+    ") e"
 #define WHERE                                                                                      \
     " JOIN tenants.tenant_tree t ON t.id = e.tenant_id"                                            \
     " WHERE t.path <@ (SELECT p.path FROM tenants.tenant_tree p WHERE p.id = $1::uuid)"            \
     " AND ($2::text IS NULL OR e.actor_id = $2) AND ($3::text IS NULL OR e.action = $3)"           \
     " AND ($4::timestamptz IS NULL OR e.at >= $4::timestamptz)"                                    \
     " AND ($5::timestamptz IS NULL OR e.at < $5::timestamptz)"
+#define AT "to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define PAGE_COLS                                                                                  \
+    "e.id, e.source, " AT ", e.actor_id, e.actor_kind, e.acting_as, e.tenant_id, e.action,"        \
+    " e.target_type, e.target_id, e.request_id, e.details::text"
+#define AFTER " AND ($6::timestamptz IS NULL OR (e.at, e.id) < ($6::timestamptz, $7::uuid))"
 
 static const cc_stmt_t q_page = CC_STMT(
     "audit_log_page",
-    "SELECT e.id, e.source, " TS(
-        "e.at") ", e.actor_id, e.actor_kind, e.acting_as, e.tenant_id,"
-                " e.action, e.target_type, e.target_id, e.request_id, e.details::text FROM " EVENTS
-                    WHERE
-                " AND ($6::timestamptz IS NULL OR (e.at, e.id) < ($6::timestamptz, $7::uuid))"
-                " ORDER BY e.at DESC, e.id DESC LIMIT $8",
-    8);
+    "SELECT " PAGE_COLS " FROM " EVENTS WHERE AFTER " ORDER BY e.at DESC, e.id DESC LIMIT $8", 8);
 static const cc_stmt_t q_count =
     CC_STMT("audit_log_count", "SELECT count(*) FROM " EVENTS WHERE, 5);
 
