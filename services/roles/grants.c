@@ -10,7 +10,8 @@
  *   (an MSP role on an MSP, customer roles on a customer, direct roles on a direct
  *   account, the platform role on the platform);
  * - the account is the user's home account or below it (a customer's user gets no grant
- *   on its MSP), visible to the caller (else 404) and not in the recycle bin;
+ *   on its MSP; the msp_account_* roles go to the MSP's own users only), visible to the
+ *   caller (else 404) and not in the recycle bin;
  * - the caller manages grants there: access:manage on it (from a grant on it or above),
  *   or users:manage for customer roles on a customer account (a tenant admin manages the
  *   roles inside their customer), else 403 forbidden;
@@ -438,6 +439,8 @@ void roles_handle_user_grants_put(cc_req_t *req)
                                  r.account_kind, t.kind);
         else if (!path_within(t.path, u.path))
             why = "cannot be granted outside the user's own account and the accounts below it";
+        else if (strncmp(r.id, "msp_account_", 12) == 0 && strcmp(u.kind, "msp") != 0)
+            why = "is for the MSP's own users (account admins)";
         if (why != NULL) {
             cc_db_rollback(req->db);
             cc_validator_t v;

@@ -109,7 +109,8 @@ describe('users', () => {
     assertProblem(await me('POST', '/api/v1/users', profile(custA2.id)), 404, 'not_found');
     // a tenant admin grants the roles inside their customer, never more than they hold
     assert.equal((await me('PUT', `/api/v1/users/${colleague.json.id}/grants`, [{ role: 'tenant_monitor', tenant_ids: [custA.id] }])).status, 200);
-    assertProblem(await me('PUT', `/api/v1/users/${colleague.json.id}/grants`, [{ role: 'msp_account_admin', tenant_ids: [custA.id] }]), 403, 'privilege_escalation');
+    const writer = (await superA('POST', '/api/v1/roles', { name: `Customer writer ${tag()}`, account_kind: 'customer', permissions: ['tenants:read', 'tenants:write'] })).json;
+    assertProblem(await me('PUT', `/api/v1/users/${colleague.json.id}/grants`, [{ role: writer.id, tenant_ids: [custA.id] }]), 403, 'privilege_escalation');
     assert.equal((await superA('GET', `/api/v1/users/${r.json.id}`)).json.status, 'active');
     assertProblem(await superA('POST', `/api/v1/users/${r.json.id}/resend-activation`), 409, 'user_not_staged');
   });
@@ -250,6 +251,7 @@ describe('users', () => {
     assertProblem(await put(superA, [{ role: 'msp_admin', tenant_ids: [custA.id] }]), 400, 'validation_failed'); // an MSP role on a customer
     assertProblem(await put(superA, [{ role: 'super_admin', tenant_ids: [custA.id] }]), 400, 'validation_failed'); // a direct role
     assertProblem(await put(superA, [{ role: 'no_such_role', tenant_ids: [custA.id] }]), 400, 'validation_failed');
+    assertProblem(await put(superA, [{ role: 'msp_account_admin', tenant_ids: [custA.id] }]), 400, 'validation_failed'); // for MSP users
     assertProblem(await put(superA, [{ role: 'tenant_admin', tenant_ids: [custA.id, custA.id] }]), 400, 'validation_failed');
     assertProblem(await put(superA, [{ role: 'tenant_admin', tenant_ids: [] }]), 400, 'validation_failed');
     assertProblem(await put(superA, { role: 'tenant_admin' }), 400, 'validation_failed');
