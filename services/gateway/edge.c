@@ -36,7 +36,8 @@ static const gw_route_t routes[] = {
     {NULL, "/api/v1/tenants/{}/quotas/**", QUO, 0, 0},
     {NULL, "/api/v1/tenants/{}/branding/**", BRA, 0, 1024 * 1024},
     {NULL, "/api/v1/tenants/{}/billing-plan", USA, 0, 0},
-    {NULL, "/api/v1/tenants/{}/account-admins/**", USR, 0, 0},
+    /* account admins are grants: the roles service owns them */
+    {NULL, "/api/v1/tenants/{}/account-admins/**", ROL, 0, 0},
     {NULL, "/api/v1/tenants/**", TEN, 0, 0},
     {NULL, "/api/v1/users/{}/grants", ROL, 0, 0},
     {"POST", "/api/v1/users/{}/unlock", ID, 0, 0},

@@ -3,8 +3,8 @@
  * and the permission catalogue. Authorization itself is common/authz.c, which reads
  * grants and role permissions from this schema's published view in every service.
  *
- * Endpoints of this slice: GET /api/v1/permissions, GET and POST /api/v1/roles. Grants
- * (PUT /api/v1/users/{id}/grants) and account admins arrive with the users issue.
+ * Endpoints: GET /api/v1/permissions, GET and POST /api/v1/roles (here), and the grants
+ * of users and the account admins of customers (grants.c).
  */
 #include <string.h>
 
@@ -241,6 +241,12 @@ static const cc_route_t routes[] = {
     {"GET", "/api/v1/permissions", handle_permissions, 0, 0},
     {"GET", "/api/v1/roles", handle_list, 0, 0},
     {"POST", "/api/v1/roles", handle_create, 0, 0},
+    {"GET", "/api/v1/users/{id}/grants", roles_handle_user_grants_get, 0, 0},
+    {"PUT", "/api/v1/users/{id}/grants", roles_handle_user_grants_put, 0, 0},
+    {"GET", "/api/v1/tenants/{id}/account-admins", roles_handle_account_admins_list, 0, 0},
+    {"POST", "/api/v1/tenants/{id}/account-admins", roles_handle_account_admins_add, 0, 0},
+    {"DELETE", "/api/v1/tenants/{id}/account-admins/{user_id}", roles_handle_account_admins_remove,
+     0, 0},
 };
 
 static cc_outbox_consumer_t *identity_events;

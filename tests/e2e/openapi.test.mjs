@@ -43,6 +43,21 @@ async function freshTenant({ deleted = false } = {}) {
   return r.json;
 }
 
+/** A complete user profile (API.md, Users) in account tenantId. */
+function userBody(tenantId) {
+  return {
+    tenant_id: tenantId, first_name: 'Open', last_name: 'Api', preferred_currency: 'JPY', language: 'ja',
+    primary_email: `openapi-${process.pid}-${++seq}@example.com`, phone: '+81 3 1234 5678', street: '1-1',
+    city: 'Chiyoda', state: 'Tokyo', postal_code: '100-0001', time_zone: 'Asia/Tokyo',
+  };
+}
+
+async function freshUser(tenantId) {
+  const r = await s.stack.request('/api/v1/users', { method: 'POST', auth: true, headers: { 'content-type': 'application/json' }, body: JSON.stringify(userBody(tenantId)) });
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+
 /** The concrete path and body of a request that should succeed for each operation. */
 async function requestFor(path, method) {
   const json = { 'content-type': 'application/json' };
@@ -55,6 +70,32 @@ async function requestFor(path, method) {
   if (path === '/api/v1/roles' && method === 'post') {
     const t = await freshTenant();
     return { path, headers: json, body: JSON.stringify({ name: 'openapi role', account_kind: 'msp', permissions: ['tenants:read'], msp_id: t.id }) };
+  }
+  if (path === '/api/v1/users' && method === 'post') {
+    const t = await freshTenant();
+    return { path, headers: json, body: JSON.stringify(userBody(t.id)) };
+  }
+  if (path.startsWith('/api/v1/users/{id}')) {
+    const t = await freshTenant();
+    const u = await freshUser(t.id);
+    const concrete = path.replace('{id}', u.id);
+    if (method === 'patch') return { path: concrete, headers: json, body: JSON.stringify({ city: 'Osaka' }) };
+    if (method === 'put') return { path: concrete, headers: json, body: JSON.stringify([{ role: 'msp_monitor', tenant_ids: [t.id] }]) };
+    return { path: concrete };
+  }
+  if (path.startsWith('/api/v1/tenants/{id}/account-admins')) {
+    const msp = await freshTenant();
+    const r = await s.stack.request('/api/v1/tenants', { method: 'POST', auth: true, headers: json, body: JSON.stringify({ name: `openapi customer ${++seq}`, kind: 'customer', parent_id: msp.id }) });
+    assert.equal(r.status, 201, r.text);
+    const u = await freshUser(msp.id);
+    const base = `/api/v1/tenants/${r.json.id}/account-admins`;
+    if (method === 'post') return { path: base, headers: json, body: JSON.stringify({ user_id: u.id }) };
+    if (method === 'delete') {
+      const a = await s.stack.request(base, { method: 'POST', auth: true, headers: json, body: JSON.stringify({ user_id: u.id }) });
+      assert.equal(a.status, 201, a.text);
+      return { path: `${base}/${u.id}` };
+    }
+    return { path: base };
   }
   if (!path.includes('{id}')) return { path, ...bodyFor(path, method) };
   if (!path.startsWith('/api/v1/tenants/')) return { path: path.replace('{id}', '01900000-0000-7000-8000-0000000000ff'), ...bodyFor(path, method) };
