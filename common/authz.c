@@ -23,35 +23,39 @@
 static const cc_stmt_t q_authz =
     CC_STMT("cc_authz_load",
             "SELECT 'home', NULL, NULL, NULL, NULL,"
+            " CASE WHEN EXISTS (SELECT 1 FROM users.sign_in_profiles u"
+            "   WHERE u.id = $3::uuid AND u.status = 'deactivated') THEN 'deactivated' ELSE"
             " (SELECT CASE WHEN count(*) = 0 THEN NULL"
             "   WHEN bool_or(a.status = 'deleted') THEN 'deleted'"
             "   WHEN bool_or(a.status = 'suspended') THEN 'suspended' ELSE 'active' END"
             "  FROM tenants.tenant_tree h JOIN tenants.tenant_tree a ON a.path @> h.path"
-            "  WHERE h.id = $2::uuid), NULL"
+            "  WHERE h.id = $2::uuid) END, NULL"
             " UNION ALL"
             " SELECT 'grant', g.role, g.tenant_id::text, t.path::text, t.kind, t.status,"
             "  array_to_string(g.permissions, ' ')"
             " FROM roles.principal_grants g JOIN tenants.tenant_tree t ON t.id = g.tenant_id"
             " WHERE g.principal_id = $1::uuid",
-            2);
+            3);
 
 /* An impersonation token (act.sub set, services/identity/impersonate.c) holds exactly
  * one built-in customer role, named by its signed imp_role claim, on its tid. */
 static const cc_stmt_t q_authz_imp =
     CC_STMT("cc_authz_load_imp",
             "SELECT 'home', NULL, NULL, NULL, NULL,"
+            " CASE WHEN EXISTS (SELECT 1 FROM users.sign_in_profiles u"
+            "   WHERE u.id = $3::uuid AND u.status = 'deactivated') THEN 'deactivated' ELSE"
             " (SELECT CASE WHEN count(*) = 0 THEN NULL"
             "   WHEN bool_or(a.status = 'deleted') THEN 'deleted'"
             "   WHEN bool_or(a.status = 'suspended') THEN 'suspended' ELSE 'active' END"
             "  FROM tenants.tenant_tree h JOIN tenants.tenant_tree a ON a.path @> h.path"
-            "  WHERE h.id = $2::uuid), NULL"
+            "  WHERE h.id = $2::uuid) END, NULL"
             " UNION ALL"
             " SELECT 'grant', r.id, t.id::text, t.path::text, t.kind, t.status,"
             "  array_to_string(r.permissions, ' ')"
             " FROM roles.roles r JOIN tenants.tenant_tree t ON t.id = $2::uuid"
             " WHERE r.id = $1 AND r.builtin AND r.id IN ('tenant_admin', 'tenant_monitor')"
             " AND t.kind = 'customer'",
-            2);
+            3);
 
 #define NFIELDS 6 /* role, tenant_id, path, kind, status, permissions */
 
@@ -205,7 +209,8 @@ static void build_scope(cc_pool_t *pool, const cc_principal_t *p, cc_authz_t *a)
 int cc_authz_load(cc_db_t *db, cc_pool_t *pool, const cc_principal_t *p, cc_authz_t **out)
 {
     *out = NULL;
-    if (p == NULL || !cc_is_uuid(p->sub) || p->tenant_id == NULL || !cc_is_uuid(p->tenant_id))
+    if (p == NULL || !cc_is_uuid(p->sub) || p->tenant_id == NULL || !cc_is_uuid(p->tenant_id) ||
+        (p->act_sub != NULL && !cc_is_uuid(p->act_sub)))
         return CC_ENOENT;
     cc_authz_t *a = cc_pool_alloc(pool, sizeof(*a));
     memset(a, 0, sizeof(*a));
@@ -217,7 +222,8 @@ int cc_authz_load(cc_db_t *db, cc_pool_t *pool, const cc_principal_t *p, cc_auth
     snprintf(key, sizeof(key), "%s/%s", p->sub, p->tenant_id);
     if (!cache_get(key, pool, a)) {
         const cc_scope_t system = {.system = true};
-        const char *params[] = {p->sub, p->tenant_id};
+        /* $3: the person whose deactivation ends everything, the real actor when acting */
+        const char *params[] = {p->sub, p->tenant_id, p->act_sub ? p->act_sub : p->sub};
         const cc_stmt_t *st = &q_authz;
         if (p->act_sub != NULL) { /* acting for someone: only the role the token names */
             json_t *role = p->claims ? json_object_get(p->claims, "imp_role") : NULL;
@@ -309,6 +315,10 @@ bool cc_authz_enforce(cc_req_t *req)
     }
     if (rc != 0) {
         cc_res_db_error(req, rc);
+        return false;
+    }
+    if (strcmp(a->home_status, "deactivated") == 0) {
+        cc_res_problem(req, CC_ERR_UNAUTHORIZED, "This user account is deactivated.");
         return false;
     }
     if (strcmp(a->home_status, "active") != 0) {

@@ -1,10 +1,13 @@
 /*
- * Events identity consumes. users.outbox "user.created" (aggregate_id = the user's id):
- * a staged user gets an activation link valid 72 hours, mailed in their language. The
- * users service will emit it; until then a test (or an operator) inserts the row and the
- * event. The handler runs in the consumer's transaction (system scope), so the link and
- * the consumer's position commit together; a mail that cannot be sent rolls both back
- * and the event is retried (at worst a person receives two links; the newest one is valid).
+ * Events identity consumes from users.outbox (aggregate_id = the user's id):
+ * - "user.created" and "user.activation_requested" (resend): a staged user gets an
+ *   activation link valid 72 hours, mailed in their language, replacing any unused one;
+ * - "user.deactivated": every browser session, refresh-token family and unused session
+ *   token of the user is revoked (their access tokens already stop at once: authorization
+ *   reads the user's status on every request). The handler runs in the consumer's transaction
+ * (system scope), so the link and the consumer's position commit together; a mail that cannot be
+ * sent rolls both back and the event is retried (at worst a person receives two links; the newest
+ * one is valid).
  */
 #include <string.h>
 
@@ -13,10 +16,39 @@
 #include "identity.h"
 #include "store_authn.h"
 
+static const cc_stmt_t q_revoke_families =
+    CC_STMT("identity_ev_revoke_families",
+            "UPDATE token_families SET revoked_at = now(), revoked_reason = 'user_deactivated'"
+            " WHERE user_id = $1::uuid AND revoked_at IS NULL",
+            1);
+static const cc_stmt_t q_revoke_sessions = CC_STMT(
+    "identity_ev_revoke_sessions",
+    "UPDATE sessions SET revoked_at = now() WHERE user_id = $1::uuid AND revoked_at IS NULL", 1);
+static const cc_stmt_t q_spend_session_tokens = CC_STMT(
+    "identity_ev_spend_session_tokens",
+    "UPDATE session_tokens SET used_at = now() WHERE user_id = $1::uuid AND used_at IS NULL", 1);
+
+static int revoke_everything(cc_db_t *db, cc_pool_t *pool, const char *user_id)
+{
+    const char *p[] = {user_id};
+    int rc = cc_db_query(db, pool, &q_revoke_families, p, NULL);
+    if (rc == 0)
+        rc = cc_db_query(db, pool, &q_revoke_sessions, p, NULL);
+    if (rc == 0)
+        rc = cc_db_query(db, pool, &q_spend_session_tokens, p, NULL);
+    if (rc == 0)
+        cc_log_info("user %s deactivated: sessions and refresh tokens revoked", user_id);
+    return rc == 0 ? 0 : -1;
+}
+
 int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg)
 {
     identity_app_t *app = arg;
-    if (strcmp(ev->type, "user.created") != 0 || ev->aggregate_id == NULL)
+    if (ev->aggregate_id == NULL || !cc_is_uuid(ev->aggregate_id))
+        return 0;
+    if (strcmp(ev->type, "user.deactivated") == 0)
+        return revoke_everything(db, pool, ev->aggregate_id);
+    if (strcmp(ev->type, "user.created") != 0 && strcmp(ev->type, "user.activation_requested") != 0)
         return 0;
     identity_user_t u;
     int rc = identity_store_user_by_id(db, pool, ev->aggregate_id, &u);

@@ -76,8 +76,10 @@ static int setup(void **state)
     if (cc_db_open(url, "test", "tenants, public", &db) != 0)
         return -1;
     int n = 0;
-    for (const char *s = "tenants"; s; s = strcmp(s, "tenants") == 0 ? "roles" : NULL)
-        if (cc_migrate_apply(db, cc_migrations_embedded, s, s, &n) != 0)
+    /* authorization reads the tenants, roles and users schemas' published views */
+    static const char *const schemas[] = {"tenants", "roles", "users"};
+    for (size_t i = 0; i < 3; i++)
+        if (cc_migrate_apply(db, cc_migrations_embedded, schemas[i], schemas[i], &n) != 0)
             return -1;
     for (size_t i = 0; i < sizeof(seed_sql) / sizeof(seed_sql[0]); i++)
         if (cc_db_exec(db, seed_sql[i]) != 0)

@@ -188,12 +188,17 @@ export async function registerClient(stack, { clientId, secret, redirectUris, po
  * through /oauth2/authorize with PKCE, and the code at /oauth2/token.
  */
 export async function userAccessToken(stack, account) {
+  return (await userTokens(stack, account)).access_token;
+}
+
+/** The same, the whole token answer (access, refresh with offline_access, ID token). */
+export async function userTokens(stack, account, scope = 'openid profile email') {
   const sessionToken = await signIn(stack, account);
   const p = pkce();
   const redirect = `${stack.url}/console/callback`;
   const u = new URL('/oauth2/authorize', stack.url);
   const params = {
-    response_type: 'code', client_id: 'console-web', redirect_uri: redirect, scope: 'openid profile email',
+    response_type: 'code', client_id: 'console-web', redirect_uri: redirect, scope,
     state: 's', nonce: 'n', code_challenge: p.challenge, code_challenge_method: 'S256', session_token: sessionToken,
   };
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
@@ -206,7 +211,7 @@ export async function userAccessToken(stack, account) {
     body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'console-web', code, code_verifier: p.verifier, redirect_uri: redirect }).toString(),
   });
   if (t.status !== 200) throw new Error(`token: ${t.status} ${t.text}`);
-  return t.json.access_token;
+  return t.json;
 }
 
 /** Grants role on tenant to a principal directly (until the grants API is used). */
