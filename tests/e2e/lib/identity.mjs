@@ -56,12 +56,14 @@ export function totpAt(secret, step) {
 export const currentStep = () => Math.floor(Date.now() / 1000 / 30);
 
 /**
- * A code the server will accept once: the step after the last one used (the server
- * accepts ±1 step and each step once). Waits for the clock when the window is used up.
+ * A code the server will accept once: the step after the last one used, never older than
+ * the current step (the server accepts ±1 step and each step once; the previous step
+ * would be refused if the request reached the server after the next boundary, which a
+ * loaded machine makes likely). Waits for the clock when the window is used up.
  */
 export async function nextTotp(account) {
   for (;;) {
-    const step = Math.max(currentStep() - 1, (account.lastStep ?? -1) + 1);
+    const step = Math.max(currentStep(), (account.lastStep ?? -1) + 1);
     if (step <= currentStep() + 1) {
       account.lastStep = step;
       return totpAt(account.secret, step);
