@@ -40,7 +40,7 @@
 #define AT "to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define PAGE_COLS                                                                                  \
     "e.id, e.source, " AT ", e.actor_id, e.actor_kind, e.acting_as, e.tenant_id, e.action,"        \
-    " e.target_type, e.target_id, e.request_id, e.details::text"
+    " e.target_type, e.target_id, e.request_id, e.details::text, e.client_addr, e.user_agent"
 #define AFTER " AND ($6::timestamptz IS NULL OR (e.at, e.id) < ($6::timestamptz, $7::uuid))"
 
 static const cc_stmt_t q_page = CC_STMT(
@@ -157,13 +157,15 @@ void users_handle_audit_events(cc_req_t *req)
         json_t *details = json_loads(PQgetvalue(rows, r, 11), 0, NULL);
         json_array_append_new(
             items,
-            json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:o}", "id",
-                      PQgetvalue(rows, r, 0), "source", PQgetvalue(rows, r, 1), "at",
+            json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:o, s:s?, "
+                      "s:s?}",
+                      "id", PQgetvalue(rows, r, 0), "source", PQgetvalue(rows, r, 1), "at",
                       PQgetvalue(rows, r, 2), "actor", cc_db_get(rows, r, 3), "actor_kind",
                       cc_db_get(rows, r, 4), "acting_as", cc_db_get(rows, r, 5), "tenant_id",
                       cc_db_get(rows, r, 6), "action", PQgetvalue(rows, r, 7), "target_type",
                       cc_db_get(rows, r, 8), "target_id", cc_db_get(rows, r, 9), "request_id",
-                      cc_db_get(rows, r, 10), "details", details ? details : json_object()));
+                      cc_db_get(rows, r, 10), "details", details ? details : json_object(),
+                      "client_addr", cc_db_get(rows, r, 12), "user_agent", cc_db_get(rows, r, 13)));
     }
     json_t *next = json_null();
     if (n > limit) {

@@ -117,6 +117,18 @@ describe('the MSP guide walk-through', () => {
     assert.equal(r.json.name, '顧客会社D（新）', 'nothing written by the refused update');
     r = await adminA('PATCH', `/api/v1/tenants/${c.id}`, { name: '顧客会社D' });
     assert.equal(r.status, 200);
+    // every change is in the audit log: who, from where, with what
+    const ua = 'e2e-audit-check/1.0';
+    assert.equal((await adminA('PATCH', `/api/v1/tenants/${c.id}`, { name: '顧客会社D2' }, { 'user-agent': ua })).status, 200);
+    assert.equal((await adminA('PATCH', `/api/v1/tenants/${c.id}`, { name: '顧客会社D' })).status, 200);
+    const log = await adminA('GET', `/api/v1/audit-events?tenant_id=${c.id}&action=tenant.renamed`);
+    assert.equal(log.status, 200, log.text);
+    const ev = log.json.items.find((e) => e.user_agent === ua);
+    assert.ok(ev, log.text);
+    assert.equal(ev.client_addr, '127.0.0.1');
+    assert.equal(ev.source, 'tenants');
+    assert.equal(ev.details.to, '顧客会社D2');
+    assert.equal(ev.actor_kind, 'api_client');
   });
 
   test('suspend and resume are idempotent; the summary counts them', async () => {

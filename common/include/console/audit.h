@@ -22,8 +22,9 @@ typedef struct cc_audit {
 /**
  * Appends an audit record for the request's caller inside req->db's open transaction.
  * The actor is the real person or client: the token's `act.sub` when it acts on someone's
- * behalf (then `acting_as` is the token's `sub`), its `sub` otherwise. Returns 0 or a
- * cc_db_query error; CC_EINVAL when no transaction is open.
+ * behalf (then `acting_as` is the token's `sub`), its `sub` otherwise. The client's
+ * address (X-Forwarded-For from the gateway, else the peer) and User-Agent are recorded
+ * too. Returns 0 or a cc_db_query error; CC_EINVAL when no transaction is open.
  */
 int cc_audit_write(cc_req_t *req, const cc_audit_t *a);
 
