@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "console/audit.h"
 #include "console/authz.h"
 
 #include "console/log.h"
@@ -93,6 +94,8 @@ static const cc_setting_t common_settings[] = {
       "gateway: rate-limit by X-Forwarded-For (only behind a trusted proxy)"),
     S("CONSOLE_AUTHZ_CACHE_MS", CC_SET_INT, &g_env_storage.authz_cache_ms, "1000", 0, 60000, false,
       "how long a caller's grants and tenant status are cached per process (0 = off)"),
+    S("CONSOLE_AUDIT_RETENTION_DAYS", CC_SET_INT, &g_env_storage.audit_retention_days, "400", 1,
+      36500, false, "days audit records are kept (each service prunes its own, hourly)"),
     S("CONSOLE_TENANT_RETENTION_DAYS", CC_SET_INT, &g_env_storage.tenant_retention_days, "14", 1,
       3650, false, "tenants: days a deleted tenant stays restorable before it is purged"),
     S("CONSOLE_TENANT_PURGE_INTERVAL", CC_SET_INT, &g_env_storage.tenant_purge_interval_s, "60", 1,
@@ -316,6 +319,9 @@ int cc_service_main(const cc_service_def_t *def, int argc, char **argv)
     if (def->schema != NULL && svc.env.authz_cache_ms > 0 &&
         cc_authz_listen_start(svc.env.database_url) != 0)
         goto Exit;
+    if (def->schema != NULL && cc_audit_retention_start(svc.env.database_url, search_path,
+                                                        (int)svc.env.audit_retention_days) != 0)
+        goto Exit;
     if (cc_server_new(&sc, &svc.server) != 0)
         goto Exit;
     cc_server_start(svc.server);
@@ -338,6 +344,7 @@ Exit:
         def->on_stop(&svc);
     cc_server_free(svc.server);
     cc_authz_listen_stop();
+    cc_audit_retention_stop();
     cc_db_close(db);
     cc_jwks_free(svc.jwks);
     free(svc.issuer);

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -139,9 +141,46 @@ static void test_other_tree_cannot_read_or_forge(void **state)
     cc_pool_free(pool);
 }
 
+/* Records older than the retention are removed by the service's job; newer ones stay. */
+static void test_retention_removes_old_records(void **state)
+{
+    (void)state;
+    static const cc_stmt_t q_old = CC_STMT(
+        "t_audit_old",
+        "INSERT INTO audit_events (id, at, action, msp_id, tenant_id) VALUES"
+        " (gen_random_uuid(), now() - interval '500 days', 'test.ancient', '" MSP_A "', '" MSP_A
+        "'),"
+        " (gen_random_uuid(), now() - interval '10 days', 'test.recent', '" MSP_A "', '" MSP_A "')",
+        0);
+    static const cc_stmt_t q_left =
+        CC_STMT("t_audit_left",
+                "SELECT count(*) FILTER (WHERE action = 'test.ancient'),"
+                " count(*) FILTER (WHERE action = 'test.recent') FROM audit_events",
+                0);
+    const cc_scope_t system = {.system = true};
+    cc_pool_t *pool = cc_pool_new();
+    assert_int_equal(cc_db_begin(db, &system), 0);
+    assert_int_equal(cc_db_query(db, pool, &q_old, NULL, NULL), 0);
+    assert_int_equal(cc_db_commit(db), 0);
+    assert_int_equal(cc_audit_retention_start(url, "tenants, public", 400), 0);
+    long ancient = 1, recent = 0;
+    for (int i = 0; i < 500 && ancient != 0; i++) { /* up to 10 s */
+        usleep(20000);
+        PGresult *res;
+        assert_int_equal(cc_db_read(db, pool, &system, &q_left, NULL, &res), 0);
+        ancient = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        recent = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    cc_audit_retention_stop();
+    assert_int_equal(ancient, 0);
+    assert_int_equal(recent, 1);
+    cc_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retention_removes_old_records),
         cmocka_unit_test(test_commit_and_attribution),
         cmocka_unit_test(test_rollback_leaves_nothing),
         cmocka_unit_test(test_other_tree_cannot_read_or_forge),
