@@ -271,6 +271,27 @@ const char *cc_req_query(cc_req_t *req, const char *name, bool *failed)
     return v;
 }
 
+bool cc_req_if_match(cc_req_t *req, int version)
+{
+    const char *h = cc_req_header(req, "if-match");
+    if (h == NULL)
+        return true;
+    char etag[32];
+    snprintf(etag, sizeof(etag), "\"%d\"", version);
+    size_t n = strlen(etag);
+    for (const char *p = h; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '*')
+            return true;
+        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+            return true;
+        while (*p && *p != ',')
+            p++;
+    }
+    return false;
+}
+
 int cc_req_page(cc_req_t *req, int *limit, json_t **cursor_keys)
 {
     bool failed = false;

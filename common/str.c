@@ -322,3 +322,28 @@ bool cc_strieq_n(const char *a, size_t n, const char *b)
     }
     return true;
 }
+
+void cc_buf_html(cc_buf_t *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<':
+            cc_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            cc_buf_puts(b, "&gt;");
+            break;
+        case '&':
+            cc_buf_puts(b, "&amp;");
+            break;
+        case '"':
+            cc_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            cc_buf_puts(b, "&#39;");
+            break;
+        default:
+            cc_buf_putc(b, *s);
+        }
+    }
+}

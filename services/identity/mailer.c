@@ -27,24 +27,7 @@ static char *html_escape(cc_pool_t *pool, const char *s)
 {
     cc_buf_t b;
     cc_buf_init(&b);
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            cc_buf_puts(&b, "&lt;");
-            break;
-        case '>':
-            cc_buf_puts(&b, "&gt;");
-            break;
-        case '&':
-            cc_buf_puts(&b, "&amp;");
-            break;
-        case '"':
-            cc_buf_puts(&b, "&quot;");
-            break;
-        default:
-            cc_buf_putc(&b, *s);
-        }
-    }
+    cc_buf_html(&b, s);
     char *out = cc_pool_strdup(pool, b.data ? b.data : "");
     cc_buf_free(&b);
     return out;

@@ -143,31 +143,6 @@ static const text_t *text_for(cc_req_t *req)
     return al && strncasecmp(al, "ja", 2) == 0 ? &ja : &en;
 }
 
-static void esc(cc_buf_t *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<':
-            cc_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            cc_buf_puts(b, "&gt;");
-            break;
-        case '&':
-            cc_buf_puts(b, "&amp;");
-            break;
-        case '"':
-            cc_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            cc_buf_puts(b, "&#39;");
-            break;
-        default:
-            cc_buf_putc(b, *s);
-        }
-    }
-}
-
 static const char *cookie_attrs(cc_req_t *req)
 {
     identity_app_t *app = req->app;
@@ -227,13 +202,13 @@ static void render(cc_req_t *req, int status, const text_t *t, const char *title
     cc_buf_init(&b);
     cc_buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">", t->lang);
     cc_buf_puts(&b, "<meta name=\"viewport\" content=\"width=device-width\"><title>");
-    esc(&b, title);
+    cc_buf_html(&b, title);
     cc_buf_puts(&b, " - Console</title></head><body><main><h1>");
-    esc(&b, title);
+    cc_buf_html(&b, title);
     cc_buf_puts(&b, "</h1>");
     if (error) {
         cc_buf_puts(&b, "<p role=\"alert\" id=\"error\">");
-        esc(&b, error);
+        cc_buf_html(&b, error);
         cc_buf_puts(&b, "</p>");
     }
     cc_buf_puts(&b, body ? body : "");
@@ -274,7 +249,7 @@ static void hidden(cc_buf_t *b, const char *name, const char *value)
     if (value == NULL)
         return;
     cc_buf_printf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
-    esc(b, value);
+    cc_buf_html(b, value);
     cc_buf_puts(b, "\">");
 }
 
@@ -282,7 +257,7 @@ static void field(cc_buf_t *b, const char *label, const char *name, const char *
                   const char *extra)
 {
     cc_buf_printf(b, "<p><label for=\"%s\">", name);
-    esc(b, label);
+    cc_buf_html(b, label);
     cc_buf_printf(b, "</label><br><input id=\"%s\" name=\"%s\" type=\"%s\" %s></p>", name, name,
                   type, extra ? extra : "");
 }
@@ -402,7 +377,7 @@ static void login_form(cc_req_t *req, int status, const text_t *t, const char *e
         cc_buf_t v;
         cc_buf_init(&v);
         cc_buf_puts(&v, "autocomplete=\"username\" required value=\"");
-        esc(&v, username ? username : "");
+        cc_buf_html(&v, username ? username : "");
         cc_buf_puts(&v, "\"");
         field(&b, t->username, "username", "text", v.data);
         cc_buf_free(&v);
@@ -410,15 +385,15 @@ static void login_form(cc_req_t *req, int status, const text_t *t, const char *e
     } else {
         hidden(&b, "username", username);
         cc_buf_puts(&b, "<p id=\"who\">");
-        esc(&b, username);
+        cc_buf_html(&b, username);
         cc_buf_printf(&b, " <a id=\"not-you\" href=\"/login?lang=%s\">%s</a></p>", t->lang,
                       t->not_you);
         cc_buf_puts(&b, "<p id=\"image\">");
-        esc(&b, t->your_image);
+        cc_buf_html(&b, t->your_image);
         cc_buf_puts(&b, ": <strong>");
-        esc(&b, image);
+        cc_buf_html(&b, image);
         cc_buf_puts(&b, "</strong></p><p><small>");
-        esc(&b, t->image_check);
+        cc_buf_html(&b, t->image_check);
         cc_buf_puts(&b, "</small></p>");
         field(&b, t->password, "password", "password",
               "autocomplete=\"current-password\" required autofocus");
@@ -597,17 +572,17 @@ void identity_page_enroll(cc_req_t *req)
     cc_buf_t b;
     cc_buf_init(&b);
     cc_buf_puts(&b, "<p>");
-    esc(&b, t->enroll_help);
+    cc_buf_html(&b, t->enroll_help);
     cc_buf_puts(&b, "</p>");
     qr_svg(&b, o.otpauth_uri);
     cc_buf_puts(&b, "<p>");
-    esc(&b, t->secret);
+    cc_buf_html(&b, t->secret);
     cc_buf_puts(&b, ": <code id=\"secret\">");
-    esc(&b, o.secret);
+    cc_buf_html(&b, o.secret);
     cc_buf_puts(&b, "</code></p><p><a id=\"otpauth\" href=\"");
-    esc(&b, o.otpauth_uri);
+    cc_buf_html(&b, o.otpauth_uri);
     cc_buf_puts(&b, "\">");
-    esc(&b, t->open_app);
+    cc_buf_html(&b, t->open_app);
     cc_buf_puts(&b, "</a></p>");
     code_form(req, 200, t, t->enroll_title, "/mfa/enroll", NULL, cont, o.factor_id, b.data);
     cc_buf_free(&b);
@@ -635,7 +610,7 @@ static void activate_form(cc_req_t *req, int status, const text_t *t, const char
         json_array_foreach(v.errors, i, e)
         {
             cc_buf_puts(&b, "<li>");
-            esc(&b, json_string_value(json_object_get(e, "code")));
+            cc_buf_html(&b, json_string_value(json_object_get(e, "code")));
             cc_buf_puts(&b, "</li>");
         }
         cc_buf_puts(&b, "</ul>");
@@ -645,12 +620,12 @@ static void activate_form(cc_req_t *req, int status, const text_t *t, const char
     hidden(&b, "token", token);
     field(&b, t->new_password, "password", "password", "autocomplete=\"new-password\" required");
     cc_buf_puts(&b, "<p><small>");
-    esc(&b, t->policy_help);
+    cc_buf_html(&b, t->policy_help);
     cc_buf_puts(&b, "</small></p>");
     field(&b, t->question, "recovery_question", "text", "required maxlength=\"200\"");
     field(&b, t->answer, "recovery_answer", "text", "required minlength=\"3\" maxlength=\"200\"");
     cc_buf_puts(&b, "<fieldset><legend>");
-    esc(&b, t->image);
+    cc_buf_html(&b, t->image);
     cc_buf_puts(&b, "</legend>");
     for (int i = 0; identity_security_images[i]; i++)
         cc_buf_printf(&b,
@@ -771,9 +746,9 @@ static void reset_form(cc_req_t *req, int status, const text_t *t, const char *t
     cc_buf_init(&b);
     if (image) {
         cc_buf_puts(&b, "<p id=\"image\">");
-        esc(&b, t->your_image);
+        cc_buf_html(&b, t->your_image);
         cc_buf_puts(&b, ": <strong>");
-        esc(&b, image);
+        cc_buf_html(&b, image);
         cc_buf_puts(&b, "</strong></p>");
     }
     if (flaws) {
@@ -786,7 +761,7 @@ static void reset_form(cc_req_t *req, int status, const text_t *t, const char *t
         json_array_foreach(v.errors, i, e)
         {
             cc_buf_puts(&b, "<li>");
-            esc(&b, json_string_value(json_object_get(e, "code")));
+            cc_buf_html(&b, json_string_value(json_object_get(e, "code")));
             cc_buf_puts(&b, "</li>");
         }
         cc_buf_puts(&b, "</ul>");
@@ -795,12 +770,12 @@ static void reset_form(cc_req_t *req, int status, const text_t *t, const char *t
     hidden(&b, "csrf", csrf_token(req));
     hidden(&b, "token", token);
     cc_buf_puts(&b, "<p id=\"question\">");
-    esc(&b, question);
+    cc_buf_html(&b, question);
     cc_buf_puts(&b, "</p>");
     field(&b, t->answer, "recovery_answer", "text", "required autocomplete=\"off\"");
     field(&b, t->new_password, "password", "password", "autocomplete=\"new-password\" required");
     cc_buf_puts(&b, "<p><small>");
-    esc(&b, t->policy_help);
+    cc_buf_html(&b, t->policy_help);
     cc_buf_printf(&b, "</small></p><p><button type=\"submit\">%s</button></p></form>", t->reset);
     render(req, status, t, t->reset_title, error, b.data);
     cc_buf_free(&b);

@@ -186,31 +186,6 @@ bool identity_json_has(json_t *arr, const char *s)
     return false;
 }
 
-static void html_escape(cc_buf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            cc_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            cc_buf_puts(b, "&gt;");
-            break;
-        case '&':
-            cc_buf_puts(b, "&amp;");
-            break;
-        case '"':
-            cc_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            cc_buf_puts(b, "&#39;");
-            break;
-        default:
-            cc_buf_putc(b, *s);
-        }
-    }
-}
-
 void identity_page_headers(cc_req_t *req)
 {
     cc_res_header(req, "content-security-policy",
@@ -227,17 +202,17 @@ void identity_html_page(cc_req_t *req, int status, int id, const char *title, co
     cc_buf_t b;
     cc_buf_init(&b);
     cc_buf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-    html_escape(&b, title);
+    cc_buf_html(&b, title);
     cc_buf_puts(&b, "</title></head><body><main><h1>");
-    html_escape(&b, title);
+    cc_buf_html(&b, title);
     cc_buf_puts(&b, "</h1><p>");
-    html_escape(&b, message);
+    cc_buf_html(&b, message);
     cc_buf_puts(&b, "</p>");
     if (id >= 0 && id < CC_ERR__COUNT) {
         cc_buf_puts(&b, "<p><small>code: ");
-        html_escape(&b, cc_error_defs[id].code);
+        cc_buf_html(&b, cc_error_defs[id].code);
         cc_buf_puts(&b, " · request ");
-        html_escape(&b, req->request_id ? req->request_id : "");
+        cc_buf_html(&b, req->request_id ? req->request_id : "");
         cc_buf_puts(&b, "</small></p>");
     }
     cc_buf_puts(&b, "</main></body></html>\n");

@@ -126,28 +126,6 @@ static bool begin_locked(cc_req_t *req, const char *perm, reach_t reach, bool al
     return true;
 }
 
-/* If-Match: absent, "*", or a list that holds the current ETag. */
-static bool if_match_ok(cc_req_t *req, int version)
-{
-    const char *h = cc_req_header(req, "if-match");
-    if (h == NULL)
-        return true;
-    char etag[32];
-    snprintf(etag, sizeof(etag), "\"%d\"", version);
-    size_t n = strlen(etag);
-    for (const char *p = h; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (*p == '*')
-            return true;
-        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-            return true;
-        while (*p && *p != ',')
-            p++;
-    }
-    return false;
-}
-
 /* ---- create ---- */
 
 void tenants_handle_create(cc_req_t *req)
@@ -492,7 +470,7 @@ void tenants_handle_patch(cc_req_t *req)
                        "its console as its admin.");
         return;
     }
-    if (!if_match_ok(req, t.version)) {
+    if (!cc_req_if_match(req, t.version)) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_PRECONDITION_FAILED,
                        "The account changed since you read it (ETag \"%d\"); read it again.",

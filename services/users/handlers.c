@@ -172,27 +172,6 @@ static bool begin_user(cc_req_t *req, bool protect, user_t *u)
     return true;
 }
 
-static bool if_match_ok(cc_req_t *req, int version)
-{
-    const char *h = cc_req_header(req, "if-match");
-    if (h == NULL)
-        return true;
-    char etag[32];
-    snprintf(etag, sizeof(etag), "\"%d\"", version);
-    size_t n = strlen(etag);
-    for (const char *p = h; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (*p == '*')
-            return true;
-        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-            return true;
-        while (*p && *p != ',')
-            p++;
-    }
-    return false;
-}
-
 /* ---- create ---- */
 
 static void handle_create(cc_req_t *req)
@@ -435,7 +414,7 @@ static void handle_patch(cc_req_t *req)
     user_t u, out;
     if (!begin_user(req, true, &u))
         return;
-    if (!if_match_ok(req, u.version)) {
+    if (!cc_req_if_match(req, u.version)) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_PRECONDITION_FAILED,
                        "The user changed since you read them (ETag \"%d\"); read again.",

@@ -101,6 +101,12 @@ const char *cc_req_query(cc_req_t *req, const char *name, bool *failed);
  */
 int cc_req_page(cc_req_t *req, int *limit, json_t **cursor_keys);
 
+/**
+ * If-Match against the version-based ETag the services answer ("\"<version>\""): true
+ * when the header is absent, "*", or lists that ETag.
+ */
+bool cc_req_if_match(cc_req_t *req, int version);
+
 /* ---- responses ---- */
 
 /** Adds a response header (both strings copied). */

@@ -24,6 +24,8 @@ void cc_buf_append(cc_buf_t *b, const void *p, size_t n);
 void cc_buf_puts(cc_buf_t *b, const char *s);
 void cc_buf_putc(cc_buf_t *b, char c);
 void cc_buf_printf(cc_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Appends s (NULL: nothing) escaped for HTML text and attribute values (< > & " '). */
+void cc_buf_html(cc_buf_t *b, const char *s);
 /** Appends s as the body of a JSON string (no quotes), escaping as RFC 8259 requires. */
 void cc_buf_json_escape(cc_buf_t *b, const char *s, size_t n);
 /** Detaches the data (caller frees it) and resets the buffer. */

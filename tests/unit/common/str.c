@@ -112,6 +112,20 @@ static const struct {
     {"\xe2\x80\xa8", 3, "\xe2\x80\xa8"},
 };
 
+static void test_html_escape(void **state)
+{
+    (void)state;
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_html(&b, "<a href=\"x\" onclick='y'>&顧客</a>");
+    assert_string_equal(b.data,
+                        "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;顧客&lt;/a&gt;");
+    cc_buf_html(&b, NULL);
+    assert_int_equal(b.len,
+                     strlen("&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;顧客&lt;/a&gt;"));
+    cc_buf_free(&b);
+}
+
 static void test_json_escape(void **state)
 {
     (void)state;
@@ -439,6 +453,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_ops),
         cmocka_unit_test(test_buf_terminated_after_empty_ops),
+        cmocka_unit_test(test_html_escape),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_has_control),
