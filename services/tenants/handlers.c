@@ -78,6 +78,18 @@ static int commit(cc_req_t *req)
     return rc;
 }
 
+/* The end of a change: rolls back and answers the error, or commits and answers the
+ * tenant as it is now. */
+static void finish(cc_req_t *req, int rc, int status, const tenant_t *out)
+{
+    if (rc != 0) {
+        cc_db_rollback(req->db);
+        res_store_error(req, rc);
+    } else if (commit(req) == 0) {
+        res_tenant(req, status, out);
+    }
+}
+
 /* The path parameter {id}; answers 404 when it cannot be an id. */
 static const char *path_id(cc_req_t *req)
 {
@@ -493,13 +505,7 @@ void tenants_handle_patch(cc_req_t *req)
     if (rc == 0 && consent)
         rc = record(req, "tenant.msp_access_changed", &out,
                     json_pack("{s:b}", "allow_msp_access", out.allow_msp_access));
-    if (rc != 0) {
-        cc_db_rollback(req->db);
-        res_store_error(req, rc);
-        return;
-    }
-    if (commit(req) == 0)
-        res_tenant(req, 200, &out);
+    finish(req, rc, 200, &out);
 }
 
 static void set_status(cc_req_t *req, const char *status, const char *action)
@@ -528,13 +534,7 @@ static void set_status(cc_req_t *req, const char *status, const char *action)
     int rc = tenants_set_status(req->db, req->pool, t.id, status, req->principal->sub, &out);
     if (rc == 0)
         rc = record(req, action, &out, NULL);
-    if (rc != 0) {
-        cc_db_rollback(req->db);
-        res_store_error(req, rc);
-        return;
-    }
-    if (commit(req) == 0)
-        res_tenant(req, 200, &out);
+    finish(req, rc, 200, &out);
 }
 
 void tenants_handle_suspend(cc_req_t *req)
@@ -583,13 +583,7 @@ void tenants_handle_delete(cc_req_t *req)
     if (rc == 0)
         rc = record(req, "tenant.deleted", &out,
                     json_pack("{s:s, s:s}", "name", out.name, "purge_at", out.purge_at));
-    if (rc != 0) {
-        cc_db_rollback(req->db);
-        res_store_error(req, rc);
-        return;
-    }
-    if (commit(req) == 0)
-        res_tenant(req, 202, &out);
+    finish(req, rc, 202, &out);
 }
 
 void tenants_handle_restore(cc_req_t *req)
@@ -615,13 +609,7 @@ void tenants_handle_restore(cc_req_t *req)
         rc = tenants_restore(req->db, req->pool, t.id, req->principal->sub, &out);
     if (rc == 0)
         rc = record(req, "tenant.restored", &out, NULL);
-    if (rc != 0) {
-        cc_db_rollback(req->db);
-        res_store_error(req, rc);
-        return;
-    }
-    if (commit(req) == 0)
-        res_tenant(req, 200, &out);
+    finish(req, rc, 200, &out);
 }
 
 /* ---- the route table ---- */
