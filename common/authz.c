@@ -302,6 +302,14 @@ bool cc_authz_sees(const cc_authz_t *a, const char *path)
     return false;
 }
 
+bool cc_authz_may_grant(const cc_authz_t *a, const char *account_kind, const char *role_kind,
+                        const char *path)
+{
+    return cc_authz_can(a, "access:manage", path) ||
+           (account_kind != NULL && role_kind != NULL && strcmp(account_kind, "customer") == 0 &&
+            strcmp(role_kind, "customer") == 0 && cc_authz_can(a, "users:manage", path));
+}
+
 bool cc_authz_enforce(cc_req_t *req)
 {
     if (req->principal == NULL || req->db == NULL)

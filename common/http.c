@@ -27,6 +27,7 @@
 #include <h2o.h>
 
 #include "console/crypto.h"
+#include "console/csv.h"
 #include "console/json.h"
 #include "console/log.h"
 
@@ -322,6 +323,59 @@ int cc_req_page(cc_req_t *req, int *limit, json_t **cursor_keys)
         return -1;
     }
     return 0;
+}
+
+int cc_req_export(cc_req_t *req, cc_export_t *out)
+{
+    bool failed = false;
+    const char *format = cc_req_query(req, "format", &failed);
+    const char *bom = failed ? NULL : cc_req_query(req, "bom", &failed);
+    if (failed)
+        return -1;
+    if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "format must be csv or json.");
+        return -1;
+    }
+    if (bom != NULL && strcmp(bom, "true") != 0 && strcmp(bom, "false") != 0) {
+        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "bom must be true or false.");
+        return -1;
+    }
+    out->csv = format == NULL || strcmp(format, "csv") == 0;
+    out->bom = bom != NULL && strcmp(bom, "true") == 0;
+    return 0;
+}
+
+int cc_res_export_start(cc_req_t *req, const cc_export_t *e, const char *base,
+                        const char *const *columns, cc_buf_t *b)
+{
+    char disposition[160];
+    snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s.%s\"", base,
+             e->csv ? "csv" : "json");
+    cc_res_header(req, "content-disposition", disposition);
+    cc_res_header(req, "cache-control", "no-store");
+    int rc = cc_res_stream_start(req, 200, e->csv ? "text/csv; charset=utf-8" : "application/json");
+    if (rc != 0)
+        return rc;
+    if (!e->csv) {
+        cc_buf_putc(b, '[');
+        return 0;
+    }
+    if (e->bom)
+        cc_buf_puts(b, CC_CSV_BOM);
+    for (int i = 0; columns[i]; i++)
+        cc_csv_raw(b, columns[i], i == 0);
+    cc_csv_end(b);
+    return 0;
+}
+
+void cc_res_export_end(cc_req_t *req, const cc_export_t *e, cc_buf_t *b, bool complete)
+{
+    if (!e->csv && complete)
+        cc_buf_puts(b, "]\n");
+    if (b->len > 0)
+        cc_res_stream_write(req, b->data, b->len);
+    b->len = 0;
+    cc_res_stream_end(req);
 }
 
 /* ------------------------------------------------------------------------------------ */

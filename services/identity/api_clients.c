@@ -41,13 +41,18 @@ static const cc_stmt_t q_list = CC_STMT(
     " to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), c.created_by,"
     " t.path::text"
     " FROM clients c JOIN tenants.tenant_tree t ON t.id = c.tenant_id"
-    " WHERE c.kind = 'confidential' AND c.revoked_at IS NULL AND c.msp_id = $1::uuid"
-    " AND ($2 = '' OR c.tenant_id = $2::uuid) ORDER BY c.created_at, c.id",
+    " WHERE c.kind = 'confidential' AND c.revoked_at IS NULL"
+    " AND CASE WHEN $2 = '' THEN c.msp_id = $1::uuid ELSE c.tenant_id = $2::uuid END"
+    " ORDER BY c.created_at, c.id",
     2);
+static const cc_stmt_t q_tenant_path =
+    CC_STMT("identity_ac_tenant_path",
+            "SELECT path::text FROM tenants.tenant_tree WHERE id = NULLIF($1, '')::uuid", 1);
 static const cc_stmt_t q_get = CC_STMT(
     "identity_ac_get",
-    "SELECT c.id, c.tenant_id, c.msp_id, c.role, t.path::text, c.client_id"
-    " FROM clients c JOIN tenants.tenant_tree t ON t.id = c.tenant_id"
+    "SELECT c.id, c.tenant_id, c.msp_id, c.role, t.path::text, c.client_id, t.kind,"
+    " r.account_kind FROM clients c JOIN tenants.tenant_tree t ON t.id = c.tenant_id"
+    " LEFT JOIN roles.roles r ON r.id = c.role"
     " WHERE c.id = $1::uuid AND c.kind = 'confidential' AND c.revoked_at IS NULL FOR UPDATE OF c",
     1);
 static const cc_stmt_t q_revoke =
@@ -106,9 +111,11 @@ void identity_handle_api_client_create(cc_req_t *req)
         cc_res_problem(req, CC_ERR_TENANT_SUSPENDED, "The account is not active.");
         return;
     }
-    if (req->principal->act_sub != NULL || !cc_authz_can(req->authz, "access:manage", path)) {
+    if (req->principal->act_sub != NULL ||
+        !cc_authz_may_grant(req->authz, kind, cc_db_get(t, 0, 4), path)) {
         cc_res_problem(req, CC_ERR_FORBIDDEN,
-                       "Creating API clients needs access:manage on the account.");
+                       "Creating API clients needs access:manage on the account (users:manage "
+                       "for a customer role on a customer account).");
         return;
     }
     if (PQgetisnull(t, 0, 4) || (!PQgetisnull(t, 0, 5) && strcmp(PQgetvalue(t, 0, 5), msp) != 0)) {
@@ -209,11 +216,19 @@ void identity_handle_api_client_list(cc_req_t *req)
         cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "tenant_id must be an account id.");
         return;
     }
-    PGresult *res;
-    int rc = cc_db_read(req->db, req->pool, &identity_system_scope, &q_list,
-                        (const char *[]){req->principal->msp_id, tenant_id ? tenant_id : ""}, &res);
+    /* one account's clients (404 when the caller cannot see it, as every list filtered by
+     * an account), or those of every account of the caller's root account that it sees */
+    PGresult *res, *tenant;
+    const char *pp[] = {req->principal->msp_id, tenant_id ? tenant_id : ""};
+    cc_db_step_t steps[] = {{&q_tenant_path, pp + 1, &tenant}, {&q_list, pp, &res}};
+    int rc = cc_db_read_many(req->db, req->pool, &identity_system_scope, steps, 2);
     if (rc != 0) {
         cc_res_db_error(req, rc);
+        return;
+    }
+    if (tenant_id != NULL &&
+        (PQntuples(tenant) == 0 || !cc_authz_sees(req->authz, PQgetvalue(tenant, 0, 0)))) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
         return;
     }
     json_t *items = json_array();
@@ -259,10 +274,12 @@ void identity_handle_api_client_delete(cc_req_t *req)
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such API client.");
         return;
     }
-    if (req->principal->act_sub != NULL || !cc_authz_can(req->authz, "access:manage", path)) {
+    if (req->principal->act_sub != NULL ||
+        !cc_authz_may_grant(req->authz, PQgetvalue(res, 0, 6), cc_db_get(res, 0, 7), path)) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_FORBIDDEN,
-                       "Removing API clients needs access:manage on the account.");
+                       "Removing API clients needs access:manage on the account (users:manage "
+                       "for a customer role on a customer account).");
         return;
     }
     const char *tenant = PQgetvalue(res, 0, 1), *msp = PQgetvalue(res, 0, 2);

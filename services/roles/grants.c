@@ -201,9 +201,7 @@ static const char *missing_perm(cc_req_t *req, const char *perms, const char *pa
 
 static bool may_grant_on(cc_req_t *req, const char *kind, const char *role_kind, const char *path)
 {
-    return cc_authz_can(req->authz, "access:manage", path) ||
-           (strcmp(kind, "customer") == 0 && strcmp(role_kind, "customer") == 0 &&
-            cc_authz_can(req->authz, "users:manage", path));
+    return cc_authz_may_grant(req->authz, kind, role_kind, path);
 }
 
 static bool may_read_user(cc_req_t *req, const char *path)

@@ -43,24 +43,11 @@ void tenants_handle_export(cc_req_t *req)
     static const char *const allowed[] = {"parent_id", "q",      "prefix", "status",
                                           "sort",      "format", "bom",    NULL};
     tenant_filter_t f;
-    bool failed = false;
     if (cc_req_query_allowed(req, allowed) != 0 || tenants_filter_from_query(req, &f, false) != 0)
         return;
-    const char *format = cc_req_query(req, "format", &failed);
-    const char *bom = failed ? NULL : cc_req_query(req, "bom", &failed);
-    if (failed)
+    cc_export_t e;
+    if (cc_req_export(req, &e) != 0)
         return;
-    if (format == NULL)
-        format = "csv";
-    if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "format must be csv or json.");
-        return;
-    }
-    if (bom != NULL && strcmp(bom, "true") != 0 && strcmp(bom, "false") != 0) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "bom must be true or false.");
-        return;
-    }
-    bool csv = strcmp(format, "csv") == 0;
     /* the first page before the head, so that a database failure is still a problem */
     tenant_t *items;
     int n;
@@ -76,29 +63,18 @@ void tenants_handle_export(cc_req_t *req)
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such parent account.");
         return;
     }
-    cc_res_header(req, "content-disposition",
-                  csv ? "attachment; filename=\"tenants.csv\""
-                      : "attachment; filename=\"tenants.json\"");
-    cc_res_header(req, "cache-control", "no-store");
-    if (cc_res_stream_start(req, 200, csv ? "text/csv; charset=utf-8" : "application/json") != 0)
-        return;
     cc_buf_t b;
     cc_buf_init(&b);
-    if (csv) {
-        if (bom && strcmp(bom, "true") == 0)
-            cc_buf_puts(&b, CC_CSV_BOM);
-        for (int i = 0; columns[i]; i++)
-            cc_csv_raw(&b, columns[i], i == 0);
-        cc_csv_end(&b);
-    } else {
-        cc_buf_putc(&b, '[');
+    if (cc_res_export_start(req, &e, "tenants", columns, &b) != 0) {
+        cc_buf_free(&b);
+        return;
     }
     long long rows = 0;
     cc_pool_t *page = NULL; /* holds items after the first page */
     for (;;) {
         int shown = n > f.limit ? f.limit : n;
         for (int i = 0; i < shown; i++, rows++) {
-            if (csv) {
+            if (e.csv) {
                 csv_row(&b, &items[i]);
             } else {
                 if (rows > 0)
@@ -128,8 +104,6 @@ void tenants_handle_export(cc_req_t *req)
     }
     if (page != NULL)
         cc_pool_free(page);
-    if (!csv && rc == 0)
-        cc_res_stream_write(req, "]\n", 2);
+    cc_res_export_end(req, &e, &b, rc == 0);
     cc_buf_free(&b);
-    cc_res_stream_end(req);
 }

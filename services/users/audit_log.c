@@ -9,6 +9,8 @@
  * while a statement is only prepared once the services are up. Each table keeps its own
  * row-level security (root account), and the join with tenants.tenant_tree confines the
  * rows to the accounts the caller sees (subtrees for account admins and tenant roles).
+ * Records of no account (system events) or of an account since purged belong to the
+ * platform's log only.
  *
  * Needs audit:read on the account asked for (tenant_id, default the caller's own), which
  * covers its descendants; newest first, keyset pages on (at, id).
@@ -18,7 +20,9 @@
 #include <string.h>
 
 #include "console/authz.h"
+#include "console/csv.h"
 #include "console/json.h"
+#include "console/log.h"
 #include "users.h"
 
 #define EVENTS                                                                                     \
@@ -32,8 +36,10 @@
     " UNION ALL SELECT 'licensing' AS source, a.* FROM licensing.audit_events a"                   \
     ") e"
 #define WHERE                                                                                      \
-    " JOIN tenants.tenant_tree t ON t.id = e.tenant_id"                                            \
-    " WHERE t.path <@ (SELECT p.path FROM tenants.tenant_tree p WHERE p.id = $1::uuid)"            \
+    " LEFT JOIN tenants.tenant_tree t ON t.id = e.tenant_id"                                       \
+    " WHERE (t.path <@ (SELECT p.path FROM tenants.tenant_tree p WHERE p.id = $1::uuid)"           \
+    "  OR (t.id IS NULL AND EXISTS (SELECT FROM tenants.tenant_tree p"                             \
+    "      WHERE p.id = $1::uuid AND p.kind = 'platform')))"                                       \
     " AND ($2::text IS NULL OR e.actor_id = $2) AND ($3::text IS NULL OR e.action = $3)"           \
     " AND ($4::timestamptz IS NULL OR e.at >= $4::timestamptz)"                                    \
     " AND ($5::timestamptz IS NULL OR e.at < $5::timestamptz)"
@@ -86,32 +92,100 @@ static bool plain_text(const char *s, size_t max)
     return true;
 }
 
-void users_handle_audit_events(cc_req_t *req)
+/* The filters of the log and of its export, read from the query and checked. */
+typedef struct {
+    const char *tenant_id, *actor, *action, *since, *until;
+} audit_filter_t;
+
+static int filter_from_query(cc_req_t *req, const char *const *allowed, audit_filter_t *f)
 {
-    static const char *const params[] = {"tenant_id", "actor", "action", "since",
-                                         "until",     "limit", "cursor", NULL};
-    if (cc_req_query_allowed(req, params) != 0)
-        return;
+    if (cc_req_query_allowed(req, allowed) != 0)
+        return -1;
     bool failed = false;
-    const char *tenant_id = cc_req_query(req, "tenant_id", &failed);
-    const char *actor = failed ? NULL : cc_req_query(req, "actor", &failed);
-    const char *action = failed ? NULL : cc_req_query(req, "action", &failed);
-    const char *since = failed ? NULL : cc_req_query(req, "since", &failed);
-    const char *until = failed ? NULL : cc_req_query(req, "until", &failed);
+    f->tenant_id = cc_req_query(req, "tenant_id", &failed);
+    f->actor = failed ? NULL : cc_req_query(req, "actor", &failed);
+    f->action = failed ? NULL : cc_req_query(req, "action", &failed);
+    f->since = failed ? NULL : cc_req_query(req, "since", &failed);
+    f->until = failed ? NULL : cc_req_query(req, "until", &failed);
     if (failed)
-        return;
-    if (tenant_id == NULL)
-        tenant_id = req->principal->tenant_id;
-    const char *bad = !cc_is_uuid(tenant_id)               ? "tenant_id must be an account id."
-                      : actor && !plain_text(actor, 256)   ? "actor must be an actor id."
-                      : action && !plain_text(action, 128) ? "action must be an action name."
-                      : since && !rfc3339(since)           ? "since must be an RFC 3339 time."
-                      : until && !rfc3339(until)           ? "until must be an RFC 3339 time."
-                                                           : NULL;
+        return -1;
+    if (f->tenant_id == NULL)
+        f->tenant_id = req->principal->tenant_id;
+    const char *bad = !cc_is_uuid(f->tenant_id)                ? "tenant_id must be an account id."
+                      : f->actor && !plain_text(f->actor, 256) ? "actor must be an actor id."
+                      : f->action && !plain_text(f->action, 128) ? "action must be an action name."
+                      : f->since && !rfc3339(f->since)           ? "since must be an RFC 3339 time."
+                      : f->until && !rfc3339(f->until)           ? "until must be an RFC 3339 time."
+                                                                 : NULL;
     if (bad != NULL) {
         cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "%s", bad);
-        return;
+        return -1;
     }
+    return 0;
+}
+
+/* 404 for an account the caller cannot see, 403 without audit:read on it. */
+static int may_read(cc_req_t *req, const audit_filter_t *f)
+{
+    user_tenant_t t;
+    int rc = users_tenant_get(req->db, req->pool, cc_req_scope(req), f->tenant_id, &t);
+    if (rc == CC_ENOENT)
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
+    else if (rc != 0)
+        cc_res_db_error(req, rc);
+    else if (!cc_authz_can(req->authz, "audit:read", t.path))
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Reading the audit log needs audit:read here.");
+    else
+        return 0;
+    return -1;
+}
+
+/* One page of events after (after_at, after_id), newest first; limit + 1 rows read. */
+static int read_page(cc_req_t *req, cc_pool_t *pool, const audit_filter_t *f, const char *after_at,
+                     const char *after_id, int limit, PGresult **rows, PGresult **count)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *pp[] = {f->tenant_id, f->actor, f->action, f->since,
+                        f->until,     after_at, after_id,  lim};
+    cc_db_step_t steps[] = {{&q_page, pp, rows}, {&q_count, pp, count}};
+    return cc_db_read_many(req->db, pool, cc_req_scope(req), steps, count ? 2 : 1);
+}
+
+static const char *const columns[] = {"id",          "source",     "at",         "actor",
+                                      "actor_kind",  "acting_as",  "tenant_id",  "action",
+                                      "target_type", "target_id",  "request_id", "details",
+                                      "client_addr", "user_agent", NULL};
+
+/* Row r as a JSON object into b (the list's item and the JSON export's element). */
+static void event_json(cc_buf_t *b, PGresult *rows, int r)
+{
+    cc_buf_putc(b, '{');
+    for (int c = 0; columns[c]; c++) {
+        if (c == 11) { /* details: the stored JSON text as is */
+            cc_jw_key(b, columns[c], false);
+            cc_buf_puts(b, PQgetisnull(rows, r, c) ? "{}" : PQgetvalue(rows, r, c));
+        } else {
+            cc_jw_kv_str(b, columns[c], cc_db_get(rows, r, c), c == 0);
+        }
+    }
+    cc_buf_putc(b, '}');
+}
+
+static void event_csv(cc_buf_t *b, PGresult *rows, int r)
+{
+    for (int c = 0; columns[c]; c++)
+        cc_csv_text(b, cc_db_get(rows, r, c), c == 0);
+    cc_csv_end(b);
+}
+
+void users_handle_audit_events(cc_req_t *req)
+{
+    static const char *const allowed[] = {"tenant_id", "actor", "action", "since",
+                                          "until",     "limit", "cursor", NULL};
+    audit_filter_t f;
+    if (filter_from_query(req, allowed, &f) != 0)
+        return;
     int limit;
     json_t *keys = NULL;
     if (cc_req_page(req, &limit, &keys) != 0)
@@ -122,63 +196,106 @@ void users_handle_audit_events(cc_req_t *req)
                *t = json_array_get(keys, 2);
         if (json_array_size(keys) != 3 || !json_is_string(a) || !json_is_string(i) ||
             !json_is_string(t) || !rfc3339(json_string_value(a)) ||
-            !cc_is_uuid(json_string_value(i)) || strcmp(json_string_value(t), tenant_id) != 0) {
+            !cc_is_uuid(json_string_value(i)) || strcmp(json_string_value(t), f.tenant_id) != 0) {
             cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
             return;
         }
         after_at = json_string_value(a);
         after_id = json_string_value(i);
     }
-    user_tenant_t t;
-    int rc = users_tenant_get(req->db, req->pool, cc_req_scope(req), tenant_id, &t);
-    if (rc != 0) {
-        if (rc == CC_ENOENT)
-            cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
-        else
-            cc_res_db_error(req, rc);
+    if (may_read(req, &f) != 0)
         return;
-    }
-    if (!cc_authz_can(req->authz, "audit:read", t.path)) {
-        cc_res_problem(req, CC_ERR_FORBIDDEN, "Reading the audit log needs audit:read here.");
-        return;
-    }
-    char lim[16];
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *pp[] = {tenant_id, actor, action, since, until, after_at, after_id, lim};
     PGresult *rows, *count;
-    cc_db_step_t steps[] = {{&q_page, pp, &rows}, {&q_count, pp, &count}};
-    if ((rc = cc_db_read_many(req->db, req->pool, cc_req_scope(req), steps, 2)) != 0) {
+    int rc = read_page(req, req->pool, &f, after_at, after_id, limit, &rows, &count);
+    if (rc != 0) {
         cc_res_db_error(req, rc);
         return;
     }
     int n = PQntuples(rows), shown = n > limit ? limit : n;
-    json_t *items = json_array();
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "{\"items\":[");
     for (int r = 0; r < shown; r++) {
-        json_t *details = json_loads(PQgetvalue(rows, r, 11), 0, NULL);
-        json_array_append_new(
-            items,
-            json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:o, s:s?, "
-                      "s:s?}",
-                      "id", PQgetvalue(rows, r, 0), "source", PQgetvalue(rows, r, 1), "at",
-                      PQgetvalue(rows, r, 2), "actor", cc_db_get(rows, r, 3), "actor_kind",
-                      cc_db_get(rows, r, 4), "acting_as", cc_db_get(rows, r, 5), "tenant_id",
-                      cc_db_get(rows, r, 6), "action", PQgetvalue(rows, r, 7), "target_type",
-                      cc_db_get(rows, r, 8), "target_id", cc_db_get(rows, r, 9), "request_id",
-                      cc_db_get(rows, r, 10), "details", details ? details : json_object(),
-                      "client_addr", cc_db_get(rows, r, 12), "user_agent", cc_db_get(rows, r, 13)));
+        if (r > 0)
+            cc_buf_putc(&b, ',');
+        event_json(&b, rows, r);
     }
-    json_t *next = json_null();
+    cc_buf_puts(&b, "],\"next_cursor\":");
+    const char *next = NULL;
     if (n > limit) {
         json_t *k = json_pack("[s, s, s]", PQgetvalue(rows, shown - 1, 2),
-                              PQgetvalue(rows, shown - 1, 0), tenant_id);
-        char *c = cc_cursor_encode(req->pool, k);
+                              PQgetvalue(rows, shown - 1, 0), f.tenant_id);
+        next = cc_cursor_encode(req->pool, k);
         json_decref(k);
-        if (c != NULL) {
-            json_decref(next);
-            next = json_string(c);
+    }
+    cc_jw_str(&b, next);
+    cc_buf_puts(&b, ",\"total\":");
+    cc_buf_puts(&b, PQgetvalue(count, 0, 0));
+    cc_buf_putc(&b, '}');
+    cc_res_text(req, 200, "application/json", b.data, b.len);
+    cc_buf_free(&b);
+}
+
+/*
+ * GET /api/v1/audit-events/export: the same filters, the whole log streamed as CSV (the
+ * list's fields as columns, details as its JSON text) or a JSON array, read in keyset
+ * pages of 500 so that memory stays flat and no transaction stays open.
+ */
+void users_handle_audit_export(cc_req_t *req)
+{
+    static const char *const allowed[] = {"tenant_id", "actor",  "action", "since",
+                                          "until",     "format", "bom",    NULL};
+    audit_filter_t f;
+    cc_export_t e;
+    if (filter_from_query(req, allowed, &f) != 0 || cc_req_export(req, &e) != 0 ||
+        may_read(req, &f) != 0)
+        return;
+    enum { BATCH = 500 };
+    PGresult *rows;
+    int rc = read_page(req, req->pool, &f, NULL, NULL, BATCH, &rows, NULL);
+    if (rc != 0) {
+        cc_res_db_error(req, rc); /* before the head: still a problem document */
+        return;
+    }
+    cc_buf_t b;
+    cc_buf_init(&b);
+    if (cc_res_export_start(req, &e, "audit-events", columns, &b) != 0) {
+        cc_buf_free(&b);
+        return;
+    }
+    long long written = 0;
+    cc_pool_t *page = NULL; /* holds the rows after the first page */
+    for (;;) {
+        int n = PQntuples(rows), shown = n > BATCH ? BATCH : n;
+        for (int r = 0; r < shown; r++, written++) {
+            if (e.csv) {
+                event_csv(&b, rows, r);
+            } else {
+                if (written > 0)
+                    cc_buf_puts(&b, ",\n");
+                event_json(&b, rows, r);
+            }
+        }
+        if (b.len > 0 && cc_res_stream_write(req, b.data, b.len) != 0)
+            break; /* the client went away */
+        b.len = 0;
+        if (n <= BATCH)
+            break;
+        cc_pool_t *next = cc_pool_new();
+        const char *at = cc_pool_strdup(next, PQgetvalue(rows, shown - 1, 2));
+        const char *id = cc_pool_strdup(next, PQgetvalue(rows, shown - 1, 0));
+        rc = read_page(req, next, &f, at, id, BATCH, &rows, NULL);
+        if (page != NULL)
+            cc_pool_free(page);
+        page = next;
+        if (rc != 0) {
+            cc_log_error("audit export: a page failed after %lld rows: %s", written,
+                         cc_strerror(rc));
+            break;
         }
     }
-    cc_res_json(req, 200,
-                json_pack("{s:o, s:o, s:I}", "items", items, "next_cursor", next, "total",
-                          (json_int_t)atoll(PQgetvalue(count, 0, 0))));
+    if (page != NULL)
+        cc_pool_free(page);
+    cc_res_export_end(req, &e, &b, rc == 0);
+    cc_buf_free(&b);
 }

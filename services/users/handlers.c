@@ -552,5 +552,6 @@ const cc_route_t users_routes[] = {
     {"POST", "/api/v1/users/{id}/deactivate", handle_deactivate, 0, 0},
     {"POST", "/api/v1/users/{id}/reactivate", handle_reactivate, 0, 0},
     {"GET", "/api/v1/audit-events", users_handle_audit_events, 0, 0},
+    {"GET", "/api/v1/audit-events/export", users_handle_audit_export, 0, 0},
 };
 const size_t users_nroutes = CC_ARRAY_SIZE(users_routes);

@@ -127,5 +127,7 @@ extern const size_t users_nroutes;
 /* ---- audit_log.c ---- */
 /** GET /api/v1/audit-events: the audit records of an account and the accounts below it. */
 void users_handle_audit_events(cc_req_t *req);
+/** GET /api/v1/audit-events/export: the same records streamed as CSV or JSON. */
+void users_handle_audit_export(cc_req_t *req);
 
 #endif

@@ -370,4 +370,50 @@ describe('users', () => {
     const monitor = jsonApi(s.stack, (await apiClient(s.stack, 'ual-mon', 'tenant_monitor', custA.id)).accessToken);
     assertProblem(await monitor('GET', `/api/v1/audit-events?tenant_id=${custA.id}`), 403, 'forbidden');
   });
+
+  test('the audit log export: CSV (RFC 4180, BOM on request) and JSON, filtered and isolated', async () => {
+    const u = (await superA('POST', '/api/v1/users', profile(custA.id, { city: 'Kyoto, "Sakyo"' }))).json;
+    await superA('PATCH', `/api/v1/users/${u.id}`, { city: '=cmd|calc' });
+    const csv = await superA('GET', `/api/v1/audit-events/export?tenant_id=${custA.id}&format=csv&bom=true`);
+    assert.equal(csv.status, 200, csv.text);
+    assert.match(csv.headers.get('content-type'), /^text\/csv; charset=utf-8/);
+    assert.match(csv.headers.get('content-disposition'), /filename="audit-events\.csv"/);
+    assert.ok(csv.text.startsWith('id,source,at,actor,actor_kind,acting_as,tenant_id,action,'), csv.text.slice(0, 120));
+    const raw = Buffer.from(await (await s.stack.fetch(`/api/v1/audit-events/export?tenant_id=${custA.id}&bom=true`,
+      { headers: { authorization: `Bearer ${await s.stack.token()}` } })).arrayBuffer());
+    assert.deepEqual([...raw.subarray(0, 5)], [0xef, 0xbb, 0xbf, 0x69, 0x64], 'a UTF-8 BOM, then the header row');
+    const lines = csv.text.split('\r\n');
+    assert.equal(lines.at(-1), '', 'every record ends with CRLF');
+    // as many records as the list's total, and the same newest-first order
+    const list = await superA('GET', `/api/v1/audit-events?tenant_id=${custA.id}&limit=500`);
+    const ids = lines.slice(1, -1).map((l) => l.slice(0, 36));
+    assert.equal(ids.length, list.json.total);
+    assert.deepEqual(ids.slice(0, list.json.items.length), list.json.items.map((e) => e.id));
+    // details keep their JSON, quoted per RFC 4180
+    const upd = lines.find((l) => l.includes('user.updated') && l.includes(u.id));
+    assert.ok(upd && /,"\{""/.test(upd), upd);
+    // JSON: the list's items, all of them, filtered
+    const json = await superA('GET', `/api/v1/audit-events/export?tenant_id=${custA.id}&format=json&action=user.updated`);
+    assert.equal(json.status, 200, json.text);
+    assert.ok(Array.isArray(json.json) && json.json.length >= 1);
+    assert.ok(json.json.every((e) => e.action === 'user.updated' && e.tenant_id === custA.id));
+    assert.deepEqual(Object.keys(json.json[0]), Object.keys(list.json.items[0]));
+    assertProblem(await superA('GET', `/api/v1/audit-events/export?tenant_id=${custA.id}&format=xlsx`), 400, 'invalid_parameter');
+    assertProblem(await superA('GET', `/api/v1/audit-events/export?tenant_id=${custA.id}&bom=yes`), 400, 'invalid_parameter');
+    assertProblem(await superA('GET', `/api/v1/audit-events/export?tenant_id=${custA.id}&limit=5`), 400, 'invalid_parameter');
+    assertProblem(await superB('GET', `/api/v1/audit-events/export?tenant_id=${custA.id}`), 404, 'not_found');
+    const monitor = jsonApi(s.stack, (await apiClient(s.stack, 'uae-mon', 'tenant_monitor', custA.id)).accessToken);
+    assertProblem(await monitor('GET', `/api/v1/audit-events/export?tenant_id=${custA.id}`), 403, 'forbidden');
+  });
+
+  test('system records (no account) and records of purged accounts are in the platform log only', async () => {
+    const ev = `system.test_${tag()}`;
+    await sql(s.stack, `INSERT INTO tenants.audit_events (id, at, action, details) VALUES (gen_random_uuid(), now(), '${ev}', '{}')`);
+    const root = (await platform('GET', '/api/v1/me')).json.tenant_id;
+    const p = await platform('GET', `/api/v1/audit-events?tenant_id=${root}&action=${ev}`);
+    assert.equal(p.status, 200, p.text);
+    assert.equal(p.json.items.length, 1);
+    assert.equal(p.json.items[0].tenant_id, null);
+    assert.equal((await superA('GET', `/api/v1/audit-events?tenant_id=${mspA.id}&action=${ev}`)).json.total, 0);
+  });
 });

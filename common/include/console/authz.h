@@ -68,6 +68,15 @@ bool cc_authz_can_above(const cc_authz_t *a, const char *perm, const char *path)
 bool cc_authz_sees(const cc_authz_t *a, const char *path);
 
 /**
+ * Whether a may give a principal (a user's grant, an API client) a role of role_kind on
+ * the account of account_kind at path: access:manage there, or, for a customer role on a
+ * customer account, users:manage there (a tenant admin manages its own people and
+ * clients). The caller still checks that it holds every permission of the role there.
+ */
+bool cc_authz_may_grant(const cc_authz_t *a, const char *account_kind, const char *role_kind,
+                        const char *path);
+
+/**
  * The server's hook after authentication: loads req->authz, answers 403 tenant_suspended
  * (home tenant or an ancestor suspended or deleted), 401 (home tenant gone) or the
  * database error, and returns false then.

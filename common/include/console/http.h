@@ -29,6 +29,7 @@
 #include "console/metrics.h"
 #include "console/router.h"
 #include "console/str.h"
+#include "console/str.h"
 
 typedef struct cc_header {
     const char *name; /* lower-case */
@@ -158,6 +159,29 @@ int cc_res_stream_start(cc_req_t *req, int status, const char *content_type);
 int cc_res_stream_write(cc_req_t *req, const void *data, size_t n);
 /** Ends the stream. */
 int cc_res_stream_end(cc_req_t *req);
+
+/* ---- exports (?format=csv|json&bom=true, API.md "Exports") ---- */
+
+typedef struct {
+    bool csv; /* format=csv (the default) rather than json */
+    bool bom; /* bom=true: a UTF-8 byte order mark before the CSV, for Excel */
+} cc_export_t;
+
+/** Reads ?format= and ?bom=; answers 400 invalid_parameter and returns -1 on a bad value. */
+int cc_req_export(cc_req_t *req, cc_export_t *out);
+/**
+ * Starts the streamed export named base (the download's file name, without extension):
+ * Content-Disposition, no-store, the content type, then into b the BOM and the header row
+ * of columns (NULL-terminated) for CSV, or the opening bracket for JSON. The caller
+ * writes rows (JSON rows separated by ",\n") and ends with cc_res_export_end.
+ */
+int cc_res_export_start(cc_req_t *req, const cc_export_t *e, const char *base,
+                        const char *const *columns, cc_buf_t *b);
+/**
+ * Flushes b, closes the JSON array when complete is true, and ends the stream. An
+ * incomplete export (a page failed midway) ends without the closing bracket.
+ */
+void cc_res_export_end(cc_req_t *req, const cc_export_t *e, cc_buf_t *b, bool complete);
 
 /* ---- server ---- */
 

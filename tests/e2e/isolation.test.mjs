@@ -1,0 +1,318 @@
+// The isolation matrix: every built-in role × every authenticated endpoint of the OpenAPI
+// document × the caller's own account, a sibling account and an account of another MSP,
+// through the real gateway. The answers are compared with isolation.expect.tsv, kept next
+// to this file; an endpoint added to schemas/openapi.yaml without a row there fails the
+// test, so the table grows with the API.
+//
+// Cells are three characters, one answer per target (own, sibling, other):
+//   2 = 2xx   0 = 400   3 = 403   4 = 404   9 = 409   u = 422   ? = anything else
+// and a row whose first cell starts with "n/a:" exempts an endpoint with the reason (the
+// caller's own data, a global catalogue: nothing of another account is addressable).
+//
+// Independently of the table, two rules are asserted for every cell: no role but the
+// platform's gets a 2xx from another MSP's account, and no customer-level or
+// direct-account role gets a 2xx from a sibling account (custom roles excepted: they
+// belong to the MSP, so every account of the MSP sees them).
+//
+// After reviewing a deliberate change: ISOLATION_WRITE=1 node --test isolation.test.mjs
+// rewrites the table from what the stack answered (then read the diff).
+import { describe, test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SOURCE_DIR, useStack } from './lib/stack.mjs';
+import { apiClient, jsonApi } from './lib/api.mjs';
+import { activateWithTotp, grant, stageUser, userAccessToken } from './lib/identity.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const TABLE = join(here, 'isolation.expect.tsv');
+const s = useStack({ env: { CONSOLE_RATE_LIMIT_RPS: '0', CONSOLE_AUTHZ_CACHE_MS: '0' } });
+const tag = () => randomBytes(3).toString('hex');
+
+// Each role, where its grant sits, and the accounts it is tried against.
+const ROLES = [
+  ['platform_super_admin', 'platform', 'customers'],
+  ['msp_super_admin', 'mspA', 'customers'],
+  ['msp_admin', 'mspA', 'customers'],
+  ['msp_monitor', 'mspA', 'customers'],
+  ['msp_recovery', 'mspA', 'customers'],
+  ['msp_account_admin', 'a1', 'customers'],
+  ['msp_account_monitor', 'a1', 'customers'],
+  ['msp_account_recovery', 'a1', 'customers'],
+  ['tenant_admin', 'a1', 'customers'],
+  ['tenant_monitor', 'a1', 'customers'],
+  ['tenant_recovery', 'a1', 'customers'],
+  ['super_admin', 'd1', 'directs'],
+  ['admin', 'd1', 'directs'],
+  ['monitor', 'd1', 'directs'],
+  ['recovery', 'd1', 'directs'],
+  ['client', 'a1', 'customers'], // an API client holding tenant_admin on A1
+];
+const TARGETS = { customers: ['a1', 'a2', 'b1'], directs: ['d1', 'd2', 'a1'] };
+
+/** The authenticated operations of the OpenAPI document: "METHOD /path". */
+function operations() {
+  const doc = readFileSync(join(SOURCE_DIR, 'schemas/openapi.yaml'), 'utf8');
+  const ops = [];
+  let path = null;
+  let method = null;
+  let isPublic = false;
+  const flush = () => {
+    if (path && method && !isPublic) ops.push(`${method.toUpperCase()} ${path}`);
+    method = null;
+    isPublic = false;
+  };
+  for (const line of doc.split('\n')) {
+    let m;
+    if ((m = /^ {2}(\/\S*):\s*$/.exec(line))) {
+      flush();
+      path = m[1];
+    } else if (/^\S/.test(line)) {
+      flush();
+      path = null;
+    } else if (path && (m = /^ {4}(get|post|put|patch|delete):\s*$/.exec(line))) {
+      flush();
+      method = m[1];
+    } else if (path && method && /^ {6}security: \[\]/.test(line)) {
+      isPublic = true;
+    }
+  }
+  flush();
+  return ops;
+}
+
+function readTable() {
+  const rows = new Map();
+  for (const line of readFileSync(TABLE, 'utf8').split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    const [key, ...cells] = line.split('\t');
+    rows.set(key, cells);
+  }
+  return rows;
+}
+
+const code = (status) =>
+  status >= 200 && status < 300 ? '2' : { 400: '0', 403: '3', 404: '4', 409: '9', 422: 'u' }[status] || '?';
+
+describe('isolation matrix', () => {
+  let platform;
+  const acct = {}; // name -> tenant
+  const users = {}; // account key -> an active user of that account
+  const mspUsers = {}; // msp name -> a user of the MSP (candidate account admin)
+  const callers = {}; // role -> api(method, path, body)
+
+  const profile = (tenantId) => {
+    const t = tag();
+    return {
+      tenant_id: tenantId, title: 'Ms', first_name: 'Iso', last_name: `Lation ${t}`, preferred_currency: 'EUR',
+      language: 'en', primary_email: `iso.${t}@example.com`, phone: '+44 20 7946 0000', street: '1 Main St',
+      city: 'London', state: 'London', country: 'GB', postal_code: 'SW1A 1AA', time_zone: 'Europe/London',
+    };
+  };
+  const roleFor = (t, customerRole, directRole) => (t.kind === 'direct' ? directRole : customerRole);
+  const ok = (r, what) => assert.ok(r.status < 300, `${what}: ${r.status} ${r.text}`);
+  /** Ends the MSP user's assignment to customer t, if the call under test made one. */
+  const unassign = async (t) => {
+    if (t.kind !== 'customer') return;
+    const r = await platform('DELETE', `/api/v1/tenants/${t.id}/account-admins/${mspUsers[t.msp_name].id}`);
+    assert.ok(r.status === 204 || r.status === 404, r.text);
+  };
+
+  // How each operation is aimed at an account T, with the platform's set-up and clean-up
+  // around it so that every call starts from the same state.
+  const CASES = {
+    'POST /api/v1/api-clients': {
+      run: (api, t) => api('POST', '/api/v1/api-clients', { name: `iso-${tag()}`, tenant_id: t.id, role: roleFor(t, 'tenant_monitor', 'monitor') }),
+    },
+    'GET /api/v1/api-clients': { run: (api, t) => api('GET', `/api/v1/api-clients?tenant_id=${t.id}`) },
+    'DELETE /api/v1/api-clients/{id}': {
+      before: async (t) => {
+        const r = await platform('POST', '/api/v1/api-clients', { name: `iso-${tag()}`, tenant_id: t.id, role: roleFor(t, 'tenant_monitor', 'monitor') });
+        ok(r, 'api client');
+        return r.json.id;
+      },
+      run: (api, t, id) => api('DELETE', `/api/v1/api-clients/${id}`),
+    },
+    'POST /api/v1/users/{id}/unlock': { run: (api, t) => api('POST', `/api/v1/users/${users[t.key].id}/unlock`) },
+    'POST /api/v1/tenants': {
+      run: (api, t) => api('POST', '/api/v1/tenants', { name: `Iso ${tag()}`, kind: t.kind, ...(t.kind === 'customer' ? { parent_id: t.parent_id } : {}) }),
+    },
+    'GET /api/v1/tenants': { run: (api, t) => api('GET', `/api/v1/tenants?parent_id=${t.id}`) },
+    'GET /api/v1/tenants/summary': { run: (api, t) => api('GET', `/api/v1/tenants/summary?parent_id=${t.id}`) },
+    'GET /api/v1/tenants/export': { run: (api, t) => api('GET', `/api/v1/tenants/export?parent_id=${t.id}`) },
+    'GET /api/v1/tenants/{id}': { run: (api, t) => api('GET', `/api/v1/tenants/${t.id}`) },
+    'PATCH /api/v1/tenants/{id}': { run: (api, t) => api('PATCH', `/api/v1/tenants/${t.id}`, { name: t.name }) },
+    'DELETE /api/v1/tenants/{id}': {
+      run: (api, t) => api('DELETE', `/api/v1/tenants/${t.id}?confirm=${encodeURIComponent(t.name)}`),
+      after: async (t) => {
+        const r = await platform('GET', `/api/v1/tenants/${t.id}`);
+        if (r.json?.deleted_at) ok(await platform('POST', `/api/v1/tenants/${t.id}/restore`), 'restore');
+      },
+    },
+    'POST /api/v1/tenants/{id}/impersonate': { run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/impersonate`, { reason: 'TICKET-1 matrix' }) },
+    'POST /api/v1/tenants/{id}/suspend': {
+      run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/suspend`),
+      after: async (t) => ok(await platform('POST', `/api/v1/tenants/${t.id}/resume`), 'resume'),
+    },
+    'POST /api/v1/tenants/{id}/resume': {
+      before: async (t) => ok(await platform('POST', `/api/v1/tenants/${t.id}/suspend`), 'suspend'),
+      run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/resume`),
+      after: async (t) => ok(await platform('POST', `/api/v1/tenants/${t.id}/resume`), 'resume'),
+    },
+    'POST /api/v1/tenants/{id}/restore': {
+      before: async (t) => ok(await platform('DELETE', `/api/v1/tenants/${t.id}?confirm=${encodeURIComponent(t.name)}`), 'delete'),
+      run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/restore`),
+      after: async (t) => {
+        const r = await platform('GET', `/api/v1/tenants/${t.id}`);
+        if (r.json?.deleted_at) ok(await platform('POST', `/api/v1/tenants/${t.id}/restore`), 'restore');
+      },
+    },
+    'GET /api/v1/roles': {
+      // the list is the caller's; the matrix asks whether T's MSP's custom role shows
+      run: async (api, t) => {
+        const r = await api('GET', '/api/v1/roles');
+        const leaked = r.status === 200 && r.json.items.some((x) => x.id === t.customRole);
+        return { status: leaked ? 200 : r.status === 200 ? 404 : r.status, text: r.text };
+      },
+    },
+    'POST /api/v1/roles': {
+      run: (api, t) => api('POST', '/api/v1/roles', { name: `Iso ${tag()}`, account_kind: t.kind, permissions: ['tenants:read'], msp_id: t.kind === 'customer' ? t.parent_id : t.id }),
+    },
+    'POST /api/v1/users': { run: (api, t) => api('POST', '/api/v1/users', profile(t.id)) },
+    'GET /api/v1/users': { run: (api, t) => api('GET', `/api/v1/users?tenant_id=${t.id}`) },
+    'GET /api/v1/users/{id}': { run: (api, t) => api('GET', `/api/v1/users/${users[t.key].id}`) },
+    'PATCH /api/v1/users/{id}': { run: (api, t) => api('PATCH', `/api/v1/users/${users[t.key].id}`, { city: `City ${tag()}` }) },
+    'POST /api/v1/users/{id}/resend-activation': {
+      before: async (t) => {
+        const st = await stageUser(s.stack, { tenantId: t.id });
+        return st.id;
+      },
+      run: (api, t, id) => api('POST', `/api/v1/users/${id}/resend-activation`),
+    },
+    'POST /api/v1/users/{id}/deactivate': {
+      run: (api, t) => api('POST', `/api/v1/users/${users[t.key].id}/deactivate`),
+      after: async (t) => ok(await platform('POST', `/api/v1/users/${users[t.key].id}/reactivate`), 'reactivate'),
+    },
+    'POST /api/v1/users/{id}/reactivate': {
+      before: async (t) => ok(await platform('POST', `/api/v1/users/${users[t.key].id}/deactivate`), 'deactivate'),
+      run: (api, t) => api('POST', `/api/v1/users/${users[t.key].id}/reactivate`),
+      after: async (t) => ok(await platform('POST', `/api/v1/users/${users[t.key].id}/reactivate`), 'reactivate'),
+    },
+    'GET /api/v1/users/{id}/grants': { run: (api, t) => api('GET', `/api/v1/users/${users[t.key].id}/grants`) },
+    'PUT /api/v1/users/{id}/grants': {
+      run: (api, t) => api('PUT', `/api/v1/users/${users[t.key].id}/grants`, [{ role: roleFor(t, 'tenant_monitor', 'monitor'), tenant_ids: [t.id] }]),
+    },
+    'GET /api/v1/tenants/{id}/account-admins': { run: (api, t) => api('GET', `/api/v1/tenants/${t.id}/account-admins`) },
+    'POST /api/v1/tenants/{id}/account-admins': {
+      run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/account-admins`, { user_id: mspUsers[t.msp_name]?.id ?? users[t.key].id, role: 'msp_account_monitor' }),
+      after: (t) => unassign(t),
+    },
+    'DELETE /api/v1/tenants/{id}/account-admins/{user_id}': {
+      before: async (t) => {
+        if (t.kind === 'customer')
+          ok(await platform('POST', `/api/v1/tenants/${t.id}/account-admins`, { user_id: mspUsers[t.msp_name].id, role: 'msp_account_monitor' }), 'assign');
+      },
+      run: (api, t) => api('DELETE', `/api/v1/tenants/${t.id}/account-admins/${mspUsers[t.msp_name]?.id ?? users[t.key].id}`),
+      after: (t) => unassign(t),
+    },
+    'GET /api/v1/audit-events': { run: (api, t) => api('GET', `/api/v1/audit-events?tenant_id=${t.id}`) },
+    'GET /api/v1/audit-events/export': { run: (api, t) => api('GET', `/api/v1/audit-events/export?tenant_id=${t.id}`) },
+  };
+
+  before(async () => {
+    platform = jsonApi(s.stack, await s.stack.token());
+    const make = async (name, body) => {
+      const r = await platform('POST', '/api/v1/tenants', body);
+      ok(r, `tenant ${name}`);
+      acct[name] = { ...r.json, name: r.json.name, key: name };
+      return r.json;
+    };
+    const mspA = await make('mspA', { name: `Iso MSP A ${tag()}`, kind: 'msp' });
+    const mspB = await make('mspB', { name: `Iso MSP B ${tag()}`, kind: 'msp' });
+    await make('a1', { name: `Iso A1 ${tag()}`, kind: 'customer', parent_id: mspA.id });
+    await make('a2', { name: `Iso A2 ${tag()}`, kind: 'customer', parent_id: mspA.id });
+    await make('b1', { name: `Iso B1 ${tag()}`, kind: 'customer', parent_id: mspB.id });
+    await make('d1', { name: `Iso D1 ${tag()}`, kind: 'direct' });
+    await make('d2', { name: `Iso D2 ${tag()}`, kind: 'direct' });
+    acct.platform = { id: (await platform('GET', '/api/v1/me')).json.tenant_id };
+    for (const k of ['a1', 'a2', 'b1']) acct[k].msp_name = acct[k].parent_id === mspA.id ? 'mspA' : 'mspB';
+    for (const k of ['a1', 'a2', 'b1', 'd1', 'd2']) {
+      const t = acct[k];
+      const staged = await stageUser(s.stack, { tenantId: t.id });
+      users[t.key] = await activateWithTotp(s.stack, staged);
+      // a custom role in each root account, to see who can list it
+      const root = t.kind === 'customer' ? t.parent_id : t.id;
+      const r = await platform('POST', '/api/v1/roles', { name: `Iso role ${tag()}`, account_kind: t.kind, permissions: ['tenants:read'], msp_id: root });
+      ok(r, 'custom role');
+      t.customRole = r.json.id;
+    }
+    for (const m of ['mspA', 'mspB']) mspUsers[m] = await stageUser(s.stack, { tenantId: acct[m].id });
+    // the callers are signed-in users (impersonation is a person's act), one per role
+    for (const [role, home] of ROLES.filter(([r]) => r !== 'client')) {
+      const account = await activateWithTotp(s.stack, await stageUser(s.stack, { tenantId: acct[home].id }));
+      await grant(s.stack, account.id, role, acct[home].id);
+      callers[role] = jsonApi(s.stack, await userAccessToken(s.stack, account));
+    }
+    // and an API client of a tenant admin, which acts like the user for everything else
+    callers.client = jsonApi(s.stack, (await apiClient(s.stack, 'iso-client', 'tenant_admin', acct.a1.id)).accessToken);
+  }, { timeout: 120000 });
+
+  test('every role × every endpoint × own / sibling / other MSP answers as the table says', { timeout: 600000 }, async () => {
+    const table = readTable();
+    const ops = operations();
+    const missing = ops.filter((op) => !table.has(op));
+    const observed = new Map();
+    const breaches = [];
+    for (const op of ops) {
+      const row = table.get(op);
+      if (row && row[0].startsWith('n/a:')) {
+        observed.set(op, row);
+        continue;
+      }
+      const c = CASES[op];
+      if (!c) {
+        breaches.push(`${op}: no case in isolation.test.mjs says how to aim it at an account`);
+        continue;
+      }
+      const cells = [];
+      for (const [role, , family] of ROLES) {
+        let cell = '';
+        for (const [i, key] of TARGETS[family].entries()) {
+          const t = acct[key];
+          const prep = c.before ? await c.before(t) : undefined;
+          const r = await c.run(callers[role], t, prep);
+          if (c.after) await c.after(t);
+          const ch = code(r.status);
+          cell += ch;
+          if (r.status >= 500 || ch === '?') breaches.push(`${op} as ${role} on ${key}: ${r.status} ${r.text}`);
+          if (ch === '2' && i === 2 && role !== 'platform_super_admin')
+            breaches.push(`${op} as ${role} reached another MSP's account ${key}: ${r.status}`);
+          if (ch === '2' && i === 1 && op !== 'GET /api/v1/roles' && !/^(platform_super_admin|msp_(super_admin|admin|monitor|recovery))$/.test(role))
+            breaches.push(`${op} as ${role} reached the sibling account ${key}: ${r.status}`);
+        }
+        cells.push(cell);
+      }
+      observed.set(op, cells);
+    }
+    if (process.env.ISOLATION_WRITE) {
+      const head = readFileSync(TABLE, 'utf8').split('\n').filter((l) => l.startsWith('#'));
+      const body = ops.map((op) => [op, ...observed.get(op)].join('\t'));
+      writeFileSync(TABLE, [...head, ...body, ''].join('\n'));
+    }
+    assert.deepEqual(breaches, [], 'isolation rules');
+    assert.deepEqual(missing, [], 'endpoints of openapi.yaml without a row in isolation.expect.tsv');
+    const diffs = [];
+    for (const op of ops) {
+      const want = table.get(op);
+      const got = observed.get(op);
+      ROLES.forEach(([role], i) => {
+        if (want[i] !== got[i]) diffs.push(`${op} as ${role}: expected ${want[i]}, got ${got[i]}`);
+      });
+    }
+    const stale = [...table.keys()].filter((k) => !ops.includes(k));
+    assert.deepEqual(stale, [], 'rows of isolation.expect.tsv for endpoints that no longer exist');
+    assert.deepEqual(diffs, [], 'answers differing from isolation.expect.tsv');
+  });
+});
