@@ -1,11 +1,7 @@
 #include "console/audit.h"
 
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "console/crypto.h"
 #include "console/log.h"
@@ -105,86 +101,4 @@ const char *cc_audit_actor_name(const cc_req_t *req)
     if (v == NULL && p->kind == CC_PRINCIPAL_API_CLIENT && p->client_id && *p->client_id)
         return cc_pool_printf(req->pool, "API client %s", p->client_id);
     return v ? v : p->sub;
-}
-
-/* ---- retention ---- */
-
-static const cc_stmt_t q_prune =
-    CC_STMT("cc_audit_prune",
-            "DELETE FROM audit_events WHERE at < now() - make_interval(days => $1::int)", 1);
-
-static struct {
-    pthread_t thread;
-    bool running;
-    _Atomic bool stop;
-    int wake[2];
-    char *conninfo, *search_path;
-    int days;
-} retention = {.wake = {-1, -1}};
-
-static void *retention_main(void *arg)
-{
-    (void)arg;
-    cc_db_t *db = NULL;
-    cc_db_open(retention.conninfo, "audit-retention", retention.search_path, &db);
-    if (db == NULL)
-        return NULL;
-    char days[16];
-    snprintf(days, sizeof(days), "%d", retention.days);
-    while (!atomic_load(&retention.stop)) {
-        static const cc_scope_t system = {.system = true};
-        cc_pool_t *pool = cc_pool_new();
-        PGresult *res = NULL;
-        int rc = cc_db_begin(db, &system);
-        if (rc == 0)
-            rc = cc_db_query(db, pool, &q_prune, (const char *[]){days}, &res);
-        if (rc == 0)
-            rc = cc_db_commit(db);
-        if (rc != 0)
-            cc_db_rollback(db);
-        else if (res != NULL && atoi(PQcmdTuples(res)) > 0)
-            cc_log_info("audit retention: %s record(s) older than %s days removed",
-                        PQcmdTuples(res), days);
-        cc_pool_free(pool);
-        struct pollfd w = {.fd = retention.wake[0], .events = POLLIN};
-        poll(&w, 1, 3600 * 1000);
-    }
-    cc_db_close(db);
-    return NULL;
-}
-
-int cc_audit_retention_start(const char *conninfo, const char *search_path, int retention_days)
-{
-    if (retention.running)
-        return 0;
-    if (pipe(retention.wake) != 0)
-        return CC_EIO;
-    retention.conninfo = cc_strdup(conninfo);
-    retention.search_path = cc_strdup(search_path);
-    retention.days = retention_days;
-    atomic_store(&retention.stop, false);
-    if (pthread_create(&retention.thread, NULL, retention_main, NULL) != 0) {
-        close(retention.wake[0]);
-        close(retention.wake[1]);
-        free(retention.conninfo);
-        free(retention.search_path);
-        return CC_EIO;
-    }
-    retention.running = true;
-    return 0;
-}
-
-void cc_audit_retention_stop(void)
-{
-    if (!retention.running)
-        return;
-    atomic_store(&retention.stop, true);
-    ssize_t w = write(retention.wake[1], "x", 1);
-    (void)w;
-    pthread_join(retention.thread, NULL);
-    close(retention.wake[0]);
-    close(retention.wake[1]);
-    free(retention.conninfo);
-    free(retention.search_path);
-    retention.running = false;
 }

@@ -10,9 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "console/audit.h"
 #include "console/authz.h"
-
+#include "console/housekeeping.h"
 #include "console/log.h"
 #include "console/migrate.h"
 
@@ -96,6 +95,8 @@ static const cc_setting_t common_settings[] = {
       "how long a caller's grants and tenant status are cached per process (0 = off)"),
     S("CONSOLE_AUDIT_RETENTION_DAYS", CC_SET_INT, &g_env_storage.audit_retention_days, "400", 1,
       36500, false, "days audit records are kept (each service prunes its own, hourly)"),
+    S("CONSOLE_OUTBOX_RETENTION_DAYS", CC_SET_INT, &g_env_storage.outbox_retention_days, "7", 1,
+      3650, false, "days outbox events are kept for consumers that were down (pruned hourly)"),
     S("CONSOLE_TENANT_RETENTION_DAYS", CC_SET_INT, &g_env_storage.tenant_retention_days, "14", 1,
       3650, false, "tenants: days a deleted tenant stays restorable before it is purged"),
     S("CONSOLE_TENANT_PURGE_INTERVAL", CC_SET_INT, &g_env_storage.tenant_purge_interval_s, "60", 1,
@@ -319,8 +320,9 @@ int cc_service_main(const cc_service_def_t *def, int argc, char **argv)
     if (def->schema != NULL && svc.env.authz_cache_ms > 0 &&
         cc_authz_listen_start(svc.env.database_url) != 0)
         goto Exit;
-    if (def->schema != NULL && cc_audit_retention_start(svc.env.database_url, search_path,
-                                                        (int)svc.env.audit_retention_days) != 0)
+    const cc_housekeeping_t hk = {.audit_days = (int)svc.env.audit_retention_days,
+                                  .outbox_days = (int)svc.env.outbox_retention_days};
+    if (def->schema != NULL && cc_housekeeping_start(svc.env.database_url, search_path, &hk) != 0)
         goto Exit;
     if (cc_server_new(&sc, &svc.server) != 0)
         goto Exit;
@@ -344,7 +346,7 @@ Exit:
         def->on_stop(&svc);
     cc_server_free(svc.server);
     cc_authz_listen_stop();
-    cc_audit_retention_stop();
+    cc_housekeeping_stop();
     cc_db_close(db);
     cc_jwks_free(svc.jwks);
     free(svc.issuer);

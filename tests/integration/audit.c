@@ -1,5 +1,5 @@
 /* Audit records: written in the caller's transaction, attributed to the real actor,
- * visible only within the actor's tree. */
+ * visible only within the actor's tree; and the housekeeping that prunes old rows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "console/audit.h"
+#include "console/housekeeping.h"
 #include "console/migrate.h"
 #include "testdb.h"
 
@@ -141,29 +142,51 @@ static void test_other_tree_cannot_read_or_forge(void **state)
     cc_pool_free(pool);
 }
 
-/* Records older than the retention are removed by the service's job; newer ones stay. */
-static void test_retention_removes_old_records(void **state)
+/*
+ * Housekeeping: audit records older than their retention, outbox events older than
+ * theirs and idempotency keys past 24 hours are removed by the service's job; newer
+ * rows stay.
+ */
+static void test_housekeeping_removes_old_rows(void **state)
 {
     (void)state;
-    static const cc_stmt_t q_old = CC_STMT(
-        "t_audit_old",
-        "INSERT INTO audit_events (id, at, action, msp_id, tenant_id) VALUES"
-        " (gen_random_uuid(), now() - interval '500 days', 'test.ancient', '" MSP_A "', '" MSP_A
-        "'),"
-        " (gen_random_uuid(), now() - interval '10 days', 'test.recent', '" MSP_A "', '" MSP_A "')",
-        0);
+    static const cc_stmt_t q_old[] = {
+        CC_STMT("t_hk_old_audit",
+                "INSERT INTO audit_events (id, at, action, msp_id, tenant_id) VALUES"
+                " (gen_random_uuid(), now() - interval '500 days', 'test.ancient', '" MSP_A
+                "', '" MSP_A "'),"
+                " (gen_random_uuid(), now() - interval '10 days', 'test.recent', '" MSP_A
+                "', '" MSP_A "')",
+                0),
+        CC_STMT("t_hk_old_outbox",
+                "INSERT INTO outbox (type, payload, created_at) VALUES"
+                " ('test.ancient', '{}', now() - interval '8 days'),"
+                " ('test.recent', '{}', now() - interval '6 days')",
+                0),
+        CC_STMT("t_hk_old_idem",
+                "INSERT INTO idempotency_keys (principal_id, key, request_hash, status, body,"
+                " created_at) VALUES ('p', 'ancient', 'h', 201, '{}', now() - interval '26 hours'),"
+                " ('p', 'recent', 'h', 201, '{}', now() - interval '23 hours')",
+                0),
+    };
     static const cc_stmt_t q_left =
-        CC_STMT("t_audit_left",
-                "SELECT count(*) FILTER (WHERE action = 'test.ancient'),"
-                " count(*) FILTER (WHERE action = 'test.recent') FROM audit_events",
+        CC_STMT("t_hk_left",
+                "SELECT (SELECT count(*) FROM audit_events WHERE action = 'test.ancient')"
+                " + (SELECT count(*) FROM outbox WHERE type = 'test.ancient')"
+                " + (SELECT count(*) FROM idempotency_keys WHERE key = 'ancient'),"
+                " (SELECT count(*) FROM audit_events WHERE action = 'test.recent')"
+                " + (SELECT count(*) FROM outbox WHERE type = 'test.recent')"
+                " + (SELECT count(*) FROM idempotency_keys WHERE key = 'recent')",
                 0);
     const cc_scope_t system = {.system = true};
     cc_pool_t *pool = cc_pool_new();
     assert_int_equal(cc_db_begin(db, &system), 0);
-    assert_int_equal(cc_db_query(db, pool, &q_old, NULL, NULL), 0);
+    for (size_t i = 0; i < sizeof(q_old) / sizeof(q_old[0]); i++)
+        assert_int_equal(cc_db_query(db, pool, &q_old[i], NULL, NULL), 0);
     assert_int_equal(cc_db_commit(db), 0);
-    assert_int_equal(cc_audit_retention_start(url, "tenants, public", 400), 0);
-    long ancient = 1, recent = 0;
+    const cc_housekeeping_t settings = {.audit_days = 400, .outbox_days = 7};
+    assert_int_equal(cc_housekeeping_start(url, "tenants, public", &settings), 0);
+    long ancient = 3, recent = 0;
     for (int i = 0; i < 500 && ancient != 0; i++) { /* up to 10 s */
         usleep(20000);
         PGresult *res;
@@ -171,16 +194,16 @@ static void test_retention_removes_old_records(void **state)
         ancient = strtol(PQgetvalue(res, 0, 0), NULL, 10);
         recent = strtol(PQgetvalue(res, 0, 1), NULL, 10);
     }
-    cc_audit_retention_stop();
+    cc_housekeeping_stop();
     assert_int_equal(ancient, 0);
-    assert_int_equal(recent, 1);
+    assert_int_equal(recent, 3);
     cc_pool_free(pool);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_retention_removes_old_records),
+        cmocka_unit_test(test_housekeeping_removes_old_rows),
         cmocka_unit_test(test_commit_and_attribution),
         cmocka_unit_test(test_rollback_leaves_nothing),
         cmocka_unit_test(test_other_tree_cannot_read_or_forge),

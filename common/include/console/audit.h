@@ -37,12 +37,4 @@ int cc_audit_write_system(cc_db_t *db, cc_pool_t *pool, const char *job, const c
  */
 const char *cc_audit_actor_name(const cc_req_t *req);
 
-/**
- * Starts a thread with its own connection that deletes this schema's audit records older
- * than retention_days, at start and then hourly (cc_service_main runs it in every service
- * with a schema). Returns 0 or an error; cc_audit_retention_stop ends it.
- */
-int cc_audit_retention_start(const char *conninfo, const char *search_path, int retention_days);
-void cc_audit_retention_stop(void);
-
 #endif

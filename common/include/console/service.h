@@ -43,7 +43,7 @@ typedef struct cc_env {
     const char *tls_cert, *tls_key;
     bool trust_forwarded;
     int64_t authz_cache_ms;
-    int64_t audit_retention_days;
+    int64_t audit_retention_days, outbox_retention_days;
     /* tenants */
     int64_t tenant_retention_days, tenant_purge_interval_s;
     /* identity */
