@@ -24,7 +24,9 @@ static const cc_stmt_t q_authz =
     CC_STMT("cc_authz_load",
             "SELECT 'home', NULL, NULL, NULL, NULL,"
             " CASE WHEN EXISTS (SELECT 1 FROM users.sign_in_profiles u"
-            "   WHERE u.id = $3::uuid AND u.status = 'deactivated') THEN 'deactivated' ELSE"
+            "   WHERE u.id = $3::uuid AND u.status = 'deactivated') THEN 'deactivated'"
+            " WHEN $4 = 'user' AND NOT EXISTS (SELECT 1 FROM users.sign_in_profiles u"
+            "   WHERE u.id = $3::uuid) THEN 'gone' ELSE"
             " (SELECT CASE WHEN count(*) = 0 THEN NULL"
             "   WHEN bool_or(a.status = 'deleted') THEN 'deleted'"
             "   WHEN bool_or(a.status = 'suspended') THEN 'suspended' ELSE 'active' END"
@@ -35,7 +37,7 @@ static const cc_stmt_t q_authz =
             "  array_to_string(g.permissions, ' ')"
             " FROM roles.principal_grants g JOIN tenants.tenant_tree t ON t.id = g.tenant_id"
             " WHERE g.principal_id = $1::uuid",
-            3);
+            4);
 
 /* An impersonation token (act.sub set, services/identity/impersonate.c) holds exactly
  * one built-in customer role, named by its signed imp_role claim, on its tid. */
@@ -43,7 +45,9 @@ static const cc_stmt_t q_authz_imp =
     CC_STMT("cc_authz_load_imp",
             "SELECT 'home', NULL, NULL, NULL, NULL,"
             " CASE WHEN EXISTS (SELECT 1 FROM users.sign_in_profiles u"
-            "   WHERE u.id = $3::uuid AND u.status = 'deactivated') THEN 'deactivated' ELSE"
+            "   WHERE u.id = $3::uuid AND u.status = 'deactivated') THEN 'deactivated'"
+            " WHEN $4 = 'user' AND NOT EXISTS (SELECT 1 FROM users.sign_in_profiles u"
+            "   WHERE u.id = $3::uuid) THEN 'gone' ELSE"
             " (SELECT CASE WHEN count(*) = 0 THEN NULL"
             "   WHEN bool_or(a.status = 'deleted') THEN 'deleted'"
             "   WHEN bool_or(a.status = 'suspended') THEN 'suspended' ELSE 'active' END"
@@ -55,7 +59,7 @@ static const cc_stmt_t q_authz_imp =
             " FROM roles.roles r JOIN tenants.tenant_tree t ON t.id = $2::uuid"
             " WHERE r.id = $1 AND r.builtin AND r.id IN ('tenant_admin', 'tenant_monitor')"
             " AND t.kind = 'customer'",
-            3);
+            4);
 
 #define NFIELDS 6 /* role, tenant_id, path, kind, status, permissions */
 
@@ -223,7 +227,9 @@ int cc_authz_load(cc_db_t *db, cc_pool_t *pool, const cc_principal_t *p, cc_auth
     if (!cache_get(key, pool, a)) {
         const cc_scope_t system = {.system = true};
         /* $3: the person whose deactivation ends everything, the real actor when acting */
-        const char *params[] = {p->sub, p->tenant_id, p->act_sub ? p->act_sub : p->sub};
+        /* $4: whether $3 is a person who must exist (a deleted user's token ends at once) */
+        const char *params[] = {p->sub, p->tenant_id, p->act_sub ? p->act_sub : p->sub,
+                                p->act_sub || p->kind == CC_PRINCIPAL_USER ? "user" : "client"};
         const cc_stmt_t *st = &q_authz;
         if (p->act_sub != NULL) { /* acting for someone: only the role the token names */
             json_t *role = p->claims ? json_object_get(p->claims, "imp_role") : NULL;
@@ -327,6 +333,10 @@ bool cc_authz_enforce(cc_req_t *req)
     }
     if (strcmp(a->home_status, "deactivated") == 0) {
         cc_res_problem(req, CC_ERR_UNAUTHORIZED, "This user account is deactivated.");
+        return false;
+    }
+    if (strcmp(a->home_status, "gone") == 0) {
+        cc_res_problem(req, CC_ERR_UNAUTHORIZED, "This user no longer exists.");
         return false;
     }
     if (strcmp(a->home_status, "active") != 0) {

@@ -28,6 +28,22 @@ static const cc_stmt_t q_spend_session_tokens = CC_STMT(
     "identity_ev_spend_session_tokens",
     "UPDATE session_tokens SET used_at = now() WHERE user_id = $1::uuid AND used_at IS NULL", 1);
 
+/* A deleted user's secrets and pending links go; sessions and token families stay,
+ * revoked, as the record of what was issued. */
+static const cc_stmt_t q_forget[] = {
+    CC_STMT("identity_ev_forget_credentials", "DELETE FROM credentials WHERE user_id = $1::uuid",
+            1),
+    CC_STMT("identity_ev_forget_factors", "DELETE FROM factors WHERE user_id = $1::uuid", 1),
+    CC_STMT("identity_ev_forget_activation",
+            "DELETE FROM activation_tokens WHERE user_id = $1::uuid", 1),
+    CC_STMT("identity_ev_forget_recovery", "DELETE FROM recovery_tokens WHERE user_id = $1::uuid",
+            1),
+    CC_STMT("identity_ev_forget_transactions",
+            "DELETE FROM authn_transactions WHERE user_id = $1::uuid", 1),
+    CC_STMT("identity_ev_forget_codes", "DELETE FROM authorization_codes WHERE user_id = $1::uuid",
+            1),
+};
+
 static int revoke_everything(cc_db_t *db, cc_pool_t *pool, const char *user_id)
 {
     const char *p[] = {user_id};
@@ -48,6 +64,15 @@ int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_
         return 0;
     if (strcmp(ev->type, "user.deactivated") == 0)
         return revoke_everything(db, pool, ev->aggregate_id);
+    if (strcmp(ev->type, "user.deleted") == 0) {
+        if (revoke_everything(db, pool, ev->aggregate_id) != 0)
+            return -1;
+        for (size_t i = 0; i < CC_ARRAY_SIZE(q_forget); i++)
+            if (cc_db_query(db, pool, &q_forget[i], (const char *[]){ev->aggregate_id}, NULL) != 0)
+                return -1;
+        cc_log_info("user %s deleted: credentials, factors and links removed", ev->aggregate_id);
+        return 0;
+    }
     if (strcmp(ev->type, "user.created") != 0 && strcmp(ev->type, "user.activation_requested") != 0)
         return 0;
     identity_user_t u;

@@ -1,8 +1,8 @@
 /*
  * Events the roles service consumes. identity.outbox: api_client.created writes the
  * grant of the new client's role on its tenant, api_client.deleted removes the client's
- * grants. Idempotent (ON CONFLICT DO NOTHING; deleting nothing is fine), so a replay
- * changes nothing.
+ * grants. users.outbox: user.deleted removes the user's grants. Idempotent (ON CONFLICT DO NOTHING;
+ * deleting nothing is fine), so a replay changes nothing.
  */
 #include <string.h>
 
@@ -18,6 +18,10 @@ static const cc_stmt_t q_grant = CC_STMT(
 static const cc_stmt_t q_ungrant = CC_STMT(
     "roles_ev_ungrant",
     "DELETE FROM grants WHERE principal_id = $1::uuid AND principal_kind = 'api_client'", 1);
+
+static const cc_stmt_t q_ungrant_user =
+    CC_STMT("roles_ev_ungrant_user",
+            "DELETE FROM grants WHERE principal_id = $1::uuid AND principal_kind = 'user'", 1);
 
 static const char *str(json_t *o, const char *k)
 {
@@ -47,4 +51,16 @@ int roles_on_identity_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_
         return id ? cc_db_query(db, pool, &q_ungrant, (const char *[]){id}, NULL) : 0;
     }
     return 0;
+}
+
+int roles_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg)
+{
+    (void)arg;
+    if (strcmp(ev->type, "user.deleted") != 0 || ev->aggregate_id == NULL ||
+        !cc_is_uuid(ev->aggregate_id))
+        return 0;
+    int rc = cc_db_query(db, pool, &q_ungrant_user, (const char *[]){ev->aggregate_id}, NULL);
+    if (rc == 0)
+        cc_log_info("user %s deleted: grants removed", ev->aggregate_id);
+    return rc;
 }

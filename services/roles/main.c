@@ -249,20 +249,26 @@ static const cc_route_t routes[] = {
      0, 0},
 };
 
-static cc_outbox_consumer_t *identity_events;
+static cc_outbox_consumer_t *identity_events, *users_events;
 
 static int on_start(cc_service_t *svc)
 {
-    return cc_outbox_consumer_start(svc->env.database_url, "roles, public", "identity",
-                                    "roles.api_client_grants", 10000, roles_on_identity_event, NULL,
-                                    &identity_events);
+    int rc = cc_outbox_consumer_start(svc->env.database_url, "roles, public", "identity",
+                                      "roles.api_client_grants", 10000, roles_on_identity_event,
+                                      NULL, &identity_events);
+    if (rc == 0)
+        rc = cc_outbox_consumer_start(svc->env.database_url, "roles, public", "users",
+                                      "roles.user_grants", 10000, roles_on_users_event, NULL,
+                                      &users_events);
+    return rc;
 }
 
 static void on_stop(cc_service_t *svc)
 {
     (void)svc;
     cc_outbox_consumer_stop(identity_events);
-    identity_events = NULL;
+    cc_outbox_consumer_stop(users_events);
+    identity_events = users_events = NULL;
 }
 
 static const cc_service_def_t service = {

@@ -17,5 +17,7 @@ void roles_handle_account_admins_remove(cc_req_t *req);
 
 /** identity.outbox consumer (events.c): API clients' grants. */
 int roles_on_identity_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
+/** users.outbox: user.deleted removes the user's grants. */
+int roles_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
 
 #endif

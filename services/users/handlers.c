@@ -541,6 +541,72 @@ static void handle_reactivate(cc_req_t *req)
     set_status(req, false);
 }
 
+/*
+ * DELETE /api/v1/users/{id}?confirm=<username>: the platform operator's act (the guide
+ * sends MSPs to support for it; they deactivate instead). Not oneself, not the last
+ * super admin of an account, and only with the user's exact username as confirmation.
+ * The row goes with its audit record and a user.deleted event in one transaction;
+ * identity then deletes the user's credentials, factors and links and revokes its
+ * sessions, and roles removes its grants. Audit records keep the id as it was.
+ */
+static void handle_delete(cc_req_t *req)
+{
+    static const char *const allowed[] = {"confirm", NULL};
+    bool failed = false;
+    if (cc_req_query_allowed(req, allowed) != 0)
+        return;
+    const char *confirm = cc_req_query(req, "confirm", &failed);
+    if (failed)
+        return;
+    user_t u;
+    if (!begin_user(req, false, &u))
+        return;
+    if (!req->authz->platform || req->principal->act_sub != NULL) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_FORBIDDEN,
+                       "Deleting a user is done by the platform operator (support); deactivate "
+                       "the user instead.");
+        return;
+    }
+    if (strcmp(u.id, req->principal->sub) == 0) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_CONFLICT, "You cannot delete yourself.");
+        return;
+    }
+    if (confirm == NULL || strcmp(confirm, u.p.username) != 0) {
+        cc_db_rollback(req->db);
+        cc_res_problem_ext(req, CC_ERR_CONFIRMATION_REQUIRED,
+                           json_pack("{s:s}", "confirm_with", "the user's exact username"),
+                           confirm == NULL
+                               ? "Deleting a user needs ?confirm= with its exact username."
+                               : "The confirmation does not match the user's username exactly.");
+        return;
+    }
+    bool last = false;
+    int rc = users_lock_super_admins(req->db, req->pool, u.msp_id);
+    if (rc == 0)
+        rc = users_is_last_super_admin(req->db, req->pool, u.id, &last);
+    if (rc == 0 && last) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_LAST_SUPER_ADMIN,
+                       "The user is the last active super admin of an account; make someone "
+                       "else super admin first.");
+        return;
+    }
+    if (rc == 0)
+        rc = users_delete(req->db, req->pool, u.id);
+    if (rc == 0)
+        rc = record(req, "user.deleted", &u,
+                    json_pack("{s:s, s:s}", "username", u.p.username, "status", u.status));
+    if (rc != 0) {
+        cc_db_rollback(req->db);
+        res_store_error(req, rc);
+        return;
+    }
+    if (commit(req) == 0)
+        cc_res_json(req, 204, NULL);
+}
+
 /* ---- the route table ---- */
 
 const cc_route_t users_routes[] = {
@@ -548,6 +614,7 @@ const cc_route_t users_routes[] = {
     {"GET", "/api/v1/users", handle_list, 0, 0},
     {"GET", "/api/v1/users/{id}", handle_get, 0, 0},
     {"PATCH", "/api/v1/users/{id}", handle_patch, 0, 0},
+    {"DELETE", "/api/v1/users/{id}", handle_delete, 0, 0},
     {"POST", "/api/v1/users/{id}/resend-activation", handle_resend, 0, 0},
     {"POST", "/api/v1/users/{id}/deactivate", handle_deactivate, 0, 0},
     {"POST", "/api/v1/users/{id}/reactivate", handle_reactivate, 0, 0},

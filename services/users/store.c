@@ -55,6 +55,8 @@ static const cc_stmt_t q_update =
             " language = $6, time_zone = $7, profile = $8::jsonb, updated_at = now(),"
             " version = version + 1 WHERE id = $1::uuid",
             8);
+static const cc_stmt_t q_delete =
+    CC_STMT("users_delete", "DELETE FROM users WHERE id = $1::uuid", 1);
 static const cc_stmt_t q_status =
     CC_STMT("users_status",
             "UPDATE users SET"
@@ -323,6 +325,11 @@ int users_set_status(cc_db_t *db, cc_pool_t *pool, const char *id, const char *s
 {
     int rc = change(db, pool, &q_status, (const char *[]){id, status});
     return rc ? rc : users_lock(db, pool, id, out);
+}
+
+int users_delete(cc_db_t *db, cc_pool_t *pool, const char *id)
+{
+    return cc_db_query(db, pool, &q_delete, (const char *[]){id}, NULL);
 }
 
 int users_super_paths(cc_db_t *db, cc_pool_t *pool, const char *id, const char ***paths, int *n)

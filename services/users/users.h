@@ -108,6 +108,8 @@ int users_update(cc_db_t *db, cc_pool_t *pool, const char *id, const user_profil
                  user_t *out);
 /** Sets the status (deactivated keeps the previous one for reactivation). */
 int users_set_status(cc_db_t *db, cc_pool_t *pool, const char *id, const char *status, user_t *out);
+/** Deletes the user's row (the platform operator's act; see handle_delete). */
+int users_delete(cc_db_t *db, cc_pool_t *pool, const char *id);
 /** Paths of the tenants on which the user holds a super-admin role (access:manage or *). */
 int users_super_paths(cc_db_t *db, cc_pool_t *pool, const char *id, const char ***paths, int *n);
 /** Takes the transaction-level lock that serializes super-admin changes of an account. */

@@ -183,6 +183,10 @@ describe('isolation matrix', () => {
     'POST /api/v1/users': { run: (api, t) => api('POST', '/api/v1/users', profile(t.id)) },
     'GET /api/v1/users': { run: (api, t) => api('GET', `/api/v1/users?tenant_id=${t.id}`) },
     'GET /api/v1/users/{id}': { run: (api, t) => api('GET', `/api/v1/users/${users[t.key].id}`) },
+    'DELETE /api/v1/users/{id}': {
+      before: async (t) => stageUser(s.stack, { tenantId: t.id }),
+      run: (api, t, u) => api('DELETE', `/api/v1/users/${u.id}?confirm=${encodeURIComponent(u.username)}`),
+    },
     'PATCH /api/v1/users/{id}': { run: (api, t) => api('PATCH', `/api/v1/users/${users[t.key].id}`, { city: `City ${tag()}` }) },
     'POST /api/v1/users/{id}/resend-activation': {
       before: async (t) => {

@@ -81,6 +81,7 @@ async function requestFor(path, method) {
     const concrete = path.replace('{id}', u.id);
     if (method === 'patch') return { path: concrete, headers: json, body: JSON.stringify({ city: 'Osaka' }) };
     if (method === 'put') return { path: concrete, headers: json, body: JSON.stringify([{ role: 'msp_monitor', tenant_ids: [t.id] }]) };
+    if (method === 'delete') return { path: `${concrete}?confirm=${encodeURIComponent(u.username)}` };
     return { path: concrete };
   }
   if (path.startsWith('/api/v1/tenants/{id}/account-admins')) {

@@ -306,6 +306,49 @@ describe('users', () => {
     assert.equal((await platform('POST', `/api/v1/users/${u2.id}/deactivate`)).status, 200);
   });
 
+  test('deleting a user is the platform operator\'s act: confirmed, audited, and everything of the user goes', async () => {
+    // an active user of 顧客会社A with a grant, signed in
+    const body = profile(custA.id);
+    const u = (await superA('POST', '/api/v1/users', body)).json;
+    assert.equal((await superA('PUT', `/api/v1/users/${u.id}/grants`, [{ role: 'tenant_admin', tenant_ids: [custA.id] }])).status, 200);
+    const mail = await waitFor(() => readMails(s.stack).find((m) => m.headers.to?.includes(body.primary_email)), { what: 'the activation mail', timeout: 15000 });
+    const link = /activate\?token=([A-Za-z0-9_-]+)/.exec(mail.text)[1];
+    const account = await activateWithTotp(s.stack, { id: u.id, username: body.primary_email, token: link });
+    const me = jsonApi(s.stack, await userToken(await signIn(s.stack, account)));
+    assert.equal((await me('GET', `/api/v1/tenants/${custA.id}`)).status, 200);
+    // MSPs cannot (the guide sends them to support); nor can the tenant's own admins
+    assertProblem(await superA('DELETE', `/api/v1/users/${u.id}?confirm=${encodeURIComponent(body.primary_email)}`), 403, 'forbidden');
+    assertProblem(await superB('DELETE', `/api/v1/users/${u.id}?confirm=${encodeURIComponent(body.primary_email)}`), 404, 'not_found');
+    // the platform confirms with the exact username
+    assertProblem(await platform('DELETE', `/api/v1/users/${u.id}`), 409, 'confirmation_required');
+    assertProblem(await platform('DELETE', `/api/v1/users/${u.id}?confirm=${encodeURIComponent(body.primary_email.toUpperCase())}`), 409, 'confirmation_required');
+    assertProblem(await platform('DELETE', `/api/v1/users/${u.id}?confirm=x&force=1`), 400, 'invalid_parameter');
+    const d = await platform('DELETE', `/api/v1/users/${u.id}?confirm=${encodeURIComponent(body.primary_email)}`);
+    assert.equal(d.status, 204, d.text);
+    assertProblem(await platform('GET', `/api/v1/users/${u.id}`), 404, 'not_found');
+    assertProblem(await platform('DELETE', `/api/v1/users/${u.id}?confirm=${encodeURIComponent(body.primary_email)}`), 404, 'not_found');
+    // its token stops at once; its grants, password and factors go (roles and identity
+    // consume user.deleted); the username is free again
+    assert.equal((await me('GET', `/api/v1/tenants/${custA.id}`)).status, 401);
+    await waitFor(async () => (await sql(s.stack, `SELECT (SELECT count(*) FROM roles.grants WHERE principal_id = '${u.id}')
+      + (SELECT count(*) FROM identity.credentials WHERE user_id = '${u.id}') + (SELECT count(*) FROM identity.factors WHERE user_id = '${u.id}')`)) === '0',
+    { what: 'grants, credentials and factors removed', timeout: 15000 });
+    const again = await superA('POST', '/api/v1/users', { ...profile(custA.id), primary_email: body.primary_email });
+    assert.equal(again.status, 201, again.text);
+    // the customer's audit log says who deleted whom
+    const log = await superA('GET', `/api/v1/audit-events?tenant_id=${custA.id}&action=user.deleted`);
+    assert.equal(log.json.items.length, 1, log.text);
+    assert.equal(log.json.items[0].target_id, u.id);
+    assert.equal(log.json.items[0].details.username, body.primary_email);
+  });
+
+  test('the platform cannot delete the last super admin of an account', async () => {
+    const msp = (await platform('POST', '/api/v1/tenants', { name: `Users MSP D ${tag()}`, kind: 'msp' })).json;
+    const u1 = (await platform('POST', '/api/v1/users', profile(msp.id))).json;
+    assert.equal((await platform('PUT', `/api/v1/users/${u1.id}/grants`, [{ role: 'msp_super_admin', tenant_ids: [msp.id] }])).status, 200);
+    assertProblem(await platform('DELETE', `/api/v1/users/${u1.id}?confirm=${encodeURIComponent(u1.username)}`), 409, 'last_super_admin');
+  });
+
   test('account admins: MSP users assigned to one customer manage only that one', async () => {
     const m = (await superA('POST', '/api/v1/users', profile(mspA.id))).json;
     const base = `/api/v1/tenants/${custA2.id}/account-admins`;

@@ -127,13 +127,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* An API client's token: the test's principals hold grants but have no users row (a
+ * user's token needs its user to exist). */
 static char *token_for(const char *sub, const char *tid, const char *msp)
 {
     time_t now = time(NULL);
-    json_t *claims =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", ISSUER, "aud",
-                  AUDIENCE, "sub", sub, "tid", tid, "msp", msp, "kind", "user", "name", "Tester",
-                  "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp", (json_int_t)(now + 300));
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", ISSUER,
+                               "aud", AUDIENCE, "sub", sub, "tid", tid, "msp", msp, "kind",
+                               "api_client", "name", "Tester", "iat", (json_int_t)now, "nbf",
+                               (json_int_t)now, "exp", (json_int_t)(now + 300));
     char *token = NULL;
     assert_int_equal(cc_jwt_sign_es256(priv_pem, KID, "at+jwt", claims, &token), 0);
     json_decref(claims);
@@ -170,7 +172,9 @@ static long count_sql(const cc_scope_t *scope, const char *sql_text)
 /* The scope the authorization module gives a principal, as a request would get it. */
 static cc_authz_t *authz_of(cc_pool_t *pool, const char *sub, const char *tid, const char *msp)
 {
-    cc_principal_t p = {.kind = CC_PRINCIPAL_USER, .sub = sub, .tenant_id = tid, .msp_id = msp};
+    /* an API client: a principal whose grants are the test's, with no users row needed */
+    cc_principal_t p = {
+        .kind = CC_PRINCIPAL_API_CLIENT, .sub = sub, .tenant_id = tid, .msp_id = msp};
     cc_authz_t *a = NULL;
     assert_int_equal(cc_authz_load(db, pool, &p, &a), 0);
     return a;

@@ -39,8 +39,8 @@ typedef struct cc_authz {
     const char *principal_id;
     const char *tenant_id;   /* home tenant */
     const char *msp_id;      /* its root account */
-    const char *home_status; /* "deactivated" (the user, or the real actor), else the worst
-                                of the home tenant and its ancestors */
+    const char *home_status; /* "deactivated" or "gone" (the user, or the real actor), else the
+                                worst of the home tenant and its ancestors */
     cc_grant_t *grants;
     size_t ngrants;
     bool platform; /* holds "*" on the platform tenant */
