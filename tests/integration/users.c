@@ -345,6 +345,54 @@ static void test_store(void **state)
     cc_pool_free(pool);
 }
 
+/*
+ * Row-level security down to the account: with no WHERE at all, a tenant admin of the
+ * sibling customer A2 neither reads, changes nor adds users of A1; A's MSP-wide scope
+ * sees them all; another MSP none.
+ */
+static void test_rls_confines_users_to_the_callers_customers(void **state)
+{
+    (void)state;
+    static const cc_stmt_t q_all =
+        CC_STMT("t_users_all", "SELECT count(*) FROM users.users WHERE tenant_id = $1::uuid", 1);
+    static const cc_stmt_t q_rename = CC_STMT(
+        "t_users_rename", "UPDATE users.users SET first_name = 'x' WHERE tenant_id = $1::uuid", 1);
+    static const cc_stmt_t q_forge = CC_STMT(
+        "t_users_forge",
+        "INSERT INTO users.users (id, tenant_id, msp_id, username, primary_email, first_name,"
+        " last_name) VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 'forged@example.com',"
+        " 'forged@example.com', 'F', 'F')",
+        2);
+    cc_pool_t *pool = cc_pool_new();
+    cc_authz_t *a = authz_of(pool, A_SUPER, MSP_A, MSP_A);
+    cc_authz_t *a2 = authz_of(pool, A2_ADMIN, CUST_A2, MSP_A);
+    cc_authz_t *b = authz_of(pool, B_SUPER, MSP_B, MSP_B);
+    char id[37];
+    assert_int_equal(add_user(pool, &a->scope, CUST_A1, "rls.a1@example.com", "Rls", id), 0);
+    PGresult *res;
+    const char *a1[] = {CUST_A1};
+    assert_int_equal(cc_db_read(db, pool, &a->scope, &q_all, a1, &res), 0);
+    assert_true(atoi(PQgetvalue(res, 0, 0)) >= 1);
+    assert_int_equal(cc_db_read(db, pool, &a2->scope, &q_all, a1, &res), 0);
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    assert_int_equal(cc_db_read(db, pool, &b->scope, &q_all, a1, &res), 0);
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    assert_int_equal(cc_db_begin(db, &a2->scope), 0);
+    assert_int_equal(cc_db_query(db, pool, &q_rename, a1, &res), 0);
+    assert_string_equal(PQcmdTuples(res), "0");
+    /* a row into a customer outside the caller's subtree breaks the policy */
+    assert_int_equal(cc_db_query(db, pool, &q_forge, (const char *[]){CUST_A1, MSP_A}, NULL),
+                     CC_EDB);
+    cc_db_rollback(db);
+    /* the path is filled from the tenants tree, whoever inserts */
+    static const cc_stmt_t q_path =
+        CC_STMT("t_users_path", "SELECT tenant_path::text FROM users.users WHERE id = $1::uuid", 1);
+    assert_int_equal(cc_db_read(db, pool, &a->scope, &q_path, (const char *[]){id}, &res), 0);
+    assert_int_equal(PQntuples(res), 1);
+    assert_true(strlen(PQgetvalue(res, 0, 0)) > 0);
+    cc_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_zones_phones_names),
         cmocka_unit_test(test_validate_profile),
         cmocka_unit_test(test_store),
+        cmocka_unit_test(test_rls_confines_users_to_the_callers_customers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -195,7 +195,11 @@ export async function userAccessToken(stack, account) {
 
 /** The same, the whole token answer (access, refresh with offline_access, ID token). */
 export async function userTokens(stack, account, scope = 'openid profile email') {
-  const sessionToken = await signIn(stack, account);
+  return sessionTokens(stack, await signIn(stack, account), scope);
+}
+
+/** The token answer for a session token (single-use: from signIn or activateWithTotp). */
+export async function sessionTokens(stack, sessionToken, scope = 'openid profile email') {
   const p = pkce();
   const redirect = `${stack.url}/console/callback`;
   const u = new URL('/oauth2/authorize', stack.url);
