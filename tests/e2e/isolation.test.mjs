@@ -7,7 +7,9 @@
 // Cells are three characters, one answer per target (own, sibling, other):
 //   2 = 2xx   0 = 400   3 = 403   4 = 404   9 = 409   u = 422   ? = anything else
 // and a row whose first cell starts with "n/a:" exempts an endpoint with the reason (the
-// caller's own data, a global catalogue: nothing of another account is addressable).
+// caller's own data, a global catalogue: nothing of another account is addressable). A
+// row "pending: <reason>" marks an endpoint whose case is not written yet: reported by
+// the test as a diagnostic and in the closing notes, never silently passed.
 //
 // Independently of the table, two rules are asserted for every cell: no role but the
 // platform's gets a 2xx from another MSP's account, and no customer-level or
@@ -15,7 +17,8 @@
 // belong to the MSP, so every account of the MSP sees them).
 //
 // After reviewing a deliberate change: ISOLATION_WRITE=1 node --test isolation.test.mjs
-// rewrites the table from what the stack answered (then read the diff).
+// rewrites the table from what the stack answered (then read the diff); with
+// ISOLATION_ONLY=<part of "METHOD /path"> only the matching operations are tried.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -264,15 +267,21 @@ describe('isolation matrix', () => {
     callers.client = jsonApi(s.stack, (await apiClient(s.stack, 'iso-client', 'tenant_admin', acct.a1.id)).accessToken);
   }, { timeout: 240000 });
 
-  test('every role × every endpoint × own / sibling / other MSP answers as the table says', { timeout: 600000 }, async () => {
+  test('every role × every endpoint × own / sibling / other MSP answers as the table says', { timeout: 900000 }, async (t) => {
     const table = readTable();
+    const only = process.env.ISOLATION_ONLY;
     const ops = operations();
     const missing = ops.filter((op) => !table.has(op));
     const observed = new Map();
     const breaches = [];
     for (const op of ops) {
       const row = table.get(op);
-      if (row && row[0].startsWith('n/a:')) {
+      if (only && !op.includes(only)) { // ISOLATION_ONLY=<part of "METHOD /path">: a subset
+        observed.set(op, row ?? ['pending: no case yet']);
+        continue;
+      }
+      if (row && /^(n\/a|pending):/.test(row[0])) {
+        if (row[0].startsWith('pending:')) t.diagnostic(`not yet in the matrix: ${op} (${row[0]})`);
         observed.set(op, row);
         continue;
       }
@@ -312,6 +321,7 @@ describe('isolation matrix', () => {
     for (const op of ops) {
       const want = table.get(op);
       const got = observed.get(op);
+      if (!want || !got) continue; /* missing rows and cases are reported above */
       ROLES.forEach(([role], i) => {
         if (want[i] !== got[i]) diffs.push(`${op} as ${role}: expected ${want[i]}, got ${got[i]}`);
       });
