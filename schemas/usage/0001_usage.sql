@@ -1,0 +1,349 @@
+-- Usage: samples of stored bytes per source and backup job events, ingested in batches
+-- (services/usage/ingest.c), kept raw in monthly partitions and rolled up as they arrive
+-- so that reports and billing never scan raw samples.
+--
+-- Every row carries tenant_id and its root account msp_id; row-level security confines
+-- every statement to the caller's root account (scope_msp_visible), and the service's
+-- queries join tenants.tenant_tree (itself confined to the caller's subtrees) for the
+-- finer scope.
+
+-- ---- raw data, partitioned by month ------------------------------------------------
+
+CREATE TABLE samples (
+    tenant_id uuid NOT NULL,
+    msp_id uuid NOT NULL,
+    resource text NOT NULL CHECK (resource IN ('cloud_storage', 'datastore')),
+    source_id text NOT NULL,
+    used_bytes bigint NOT NULL CHECK (used_bytes >= 0),
+    at timestamptz NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, resource, source_id, at)
+) PARTITION BY RANGE (at);
+CREATE TABLE samples_default PARTITION OF samples DEFAULT;
+
+CREATE TABLE job_events (
+    tenant_id uuid NOT NULL,
+    msp_id uuid NOT NULL,
+    job_id text NOT NULL,
+    source_id text NOT NULL,
+    source_type text NOT NULL CHECK (source_type IN ('agent', 'agentless', 'unc')),
+    status text NOT NULL
+        CHECK (status IN ('completed', 'warning', 'failed', 'not_run', 'canceled')),
+    started_at timestamptz,
+    finished_at timestamptz NOT NULL,
+    bytes_transferred bigint NOT NULL CHECK (bytes_transferred >= 0),
+    received_at timestamptz NOT NULL DEFAULT now()
+) PARTITION BY RANGE (finished_at);
+CREATE TABLE job_events_default PARTITION OF job_events DEFAULT;
+CREATE INDEX job_events_tenant_finished ON job_events (tenant_id, finished_at);
+
+-- A job counts once: the first event of a job_id (per tenant) wins, later ones are ignored.
+CREATE TABLE job_ids (
+    tenant_id uuid NOT NULL,
+    job_id text NOT NULL,
+    msp_id uuid NOT NULL,
+    PRIMARY KEY (tenant_id, job_id)
+);
+
+-- Monthly partitions [first of month, first of next month), named samples_YYYYMM. The
+-- service creates the months around now at start and hourly; rows of other months land
+-- in the default partition (a month is never created once its rows are there).
+CREATE FUNCTION ensure_partitions(from_month date, months integer) RETURNS void
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$
+DECLARE
+    m date;
+    t text;
+BEGIN
+    FOR i IN 0 .. months - 1 LOOP
+        m := date_trunc('month', from_month)::date + make_interval(months => i);
+        FOREACH t IN ARRAY ARRAY['samples', 'job_events'] LOOP
+            IF to_regclass(format('%s_%s', t, to_char(m, 'YYYYMM'))) IS NULL THEN
+                BEGIN
+                    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                                   t || '_' || to_char(m, 'YYYYMM'), t,
+                                   (m::timestamp AT TIME ZONE 'UTC'),
+                                   ((m + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
+                EXCEPTION WHEN check_violation OR duplicate_table THEN
+                    NULL; -- rows of that month already in the default partition, or a race
+                END;
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+SELECT ensure_partitions((now() AT TIME ZONE 'UTC')::date - 31, 4);
+
+-- ---- current state and rollups -------------------------------------------------------
+
+-- The last value of each source (by sample time).
+CREATE TABLE source_usage (
+    tenant_id uuid NOT NULL,
+    resource text NOT NULL,
+    source_id text NOT NULL,
+    msp_id uuid NOT NULL,
+    used_bytes bigint NOT NULL,
+    at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, resource, source_id)
+);
+
+-- Each source's latest sample of each UTC day on which it sent one.
+CREATE TABLE source_daily (
+    tenant_id uuid NOT NULL,
+    resource text NOT NULL,
+    source_id text NOT NULL,
+    day date NOT NULL,
+    msp_id uuid NOT NULL,
+    used_bytes bigint NOT NULL,
+    at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, resource, source_id, day)
+);
+
+-- A tenant's current usage per resource: the sum of its sources' last values.
+CREATE TABLE tenant_usage (
+    tenant_id uuid NOT NULL,
+    resource text NOT NULL,
+    msp_id uuid NOT NULL,
+    used_bytes bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, resource)
+);
+
+-- The daily rollup: a tenant's usage of a resource at the end of each UTC day on which
+-- any of its sources' end-of-day value changed. The usage of a day without a row is that
+-- of the latest earlier row (nothing changed), so the rows are change points: the value
+-- of day D = the row with the greatest day <= D (0 before the first).
+CREATE TABLE daily_usage (
+    tenant_id uuid NOT NULL,
+    resource text NOT NULL,
+    day date NOT NULL,
+    msp_id uuid NOT NULL,
+    used_bytes bigint NOT NULL,
+    PRIMARY KEY (tenant_id, resource, day)
+);
+
+-- Sources: known from samples and job events; type, last job and its status from events.
+CREATE TABLE sources (
+    tenant_id uuid NOT NULL,
+    source_id text NOT NULL,
+    msp_id uuid NOT NULL,
+    source_type text CHECK (source_type IN ('agent', 'agentless', 'unc')),
+    last_job_id text,
+    last_status text,
+    last_job_at timestamptz,
+    first_seen timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, source_id)
+);
+
+-- Jobs per tenant, UTC day and source type: counts by status and bytes transferred.
+CREATE TABLE daily_jobs (
+    tenant_id uuid NOT NULL,
+    day date NOT NULL,
+    source_type text NOT NULL,
+    msp_id uuid NOT NULL,
+    completed integer NOT NULL DEFAULT 0,
+    warning integer NOT NULL DEFAULT 0,
+    failed integer NOT NULL DEFAULT 0,
+    not_run integer NOT NULL DEFAULT 0,
+    canceled integer NOT NULL DEFAULT 0,
+    bytes_transferred bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, day, source_type)
+);
+
+-- ---- ingestion -------------------------------------------------------------------------
+
+-- Applies a validated batch of samples (a JSON array of {tenant_id, msp_id, resource,
+-- source_id, used_bytes, at}) and returns, per tenant and resource it touched, the
+-- current usage before and after. The caller checks hard quotas on that and rolls back.
+-- Per (tenant, resource) an advisory lock, taken in sorted order, serializes concurrent
+-- batches (the rollup reads a carried value before it writes).
+CREATE FUNCTION ingest_samples(batch jsonb)
+    RETURNS TABLE (tenant_id uuid, msp_id uuid, resource text, before_bytes bigint,
+                   after_bytes bigint)
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$
+DECLARE
+    s record;
+    cur record;
+    prev record;
+    next_day date;
+    d date;
+    delta bigint;
+    n integer;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS ingest_touched (
+        tenant_id uuid, msp_id uuid, resource text, before_bytes bigint,
+        PRIMARY KEY (tenant_id, resource)) ON COMMIT DROP;
+    TRUNCATE ingest_touched;
+    FOR s IN
+        SELECT DISTINCT b.tenant_id, b.msp_id, b.resource
+        FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, msp_id uuid, resource text)
+        ORDER BY 1, 3
+    LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('console_usage'), hashtext(s.tenant_id::text || s.resource));
+        INSERT INTO ingest_touched
+            SELECT s.tenant_id, s.msp_id, s.resource,
+                   coalesce((SELECT u.used_bytes FROM tenant_usage u
+                             WHERE u.tenant_id = s.tenant_id AND u.resource = s.resource), 0);
+    END LOOP;
+    INSERT INTO sources (tenant_id, source_id, msp_id)
+        SELECT DISTINCT b.tenant_id, b.source_id, b.msp_id
+        FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, source_id text, msp_id uuid)
+        ORDER BY 1, 2
+        ON CONFLICT DO NOTHING;
+
+    FOR s IN
+        SELECT b.* FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, msp_id uuid, resource text,
+                                                      source_id text, used_bytes bigint,
+                                                      at timestamptz)
+        ORDER BY b.tenant_id, b.resource, b.source_id, b.at
+    LOOP
+        INSERT INTO samples (tenant_id, msp_id, resource, source_id, used_bytes, at)
+            VALUES (s.tenant_id, s.msp_id, s.resource, s.source_id, s.used_bytes, s.at)
+            ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        CONTINUE WHEN n = 0; -- the same sample again: nothing changes
+
+        -- the source's last value and the tenant's current usage
+        SELECT u.used_bytes, u.at INTO cur FROM source_usage u
+            WHERE u.tenant_id = s.tenant_id AND u.resource = s.resource
+              AND u.source_id = s.source_id FOR UPDATE;
+        IF NOT FOUND THEN
+            INSERT INTO source_usage VALUES (s.tenant_id, s.resource, s.source_id, s.msp_id,
+                                             s.used_bytes, s.at);
+            delta := s.used_bytes;
+        ELSIF cur.at < s.at THEN
+            UPDATE source_usage u SET used_bytes = s.used_bytes, at = s.at
+                WHERE u.tenant_id = s.tenant_id AND u.resource = s.resource
+                  AND u.source_id = s.source_id;
+            delta := s.used_bytes - cur.used_bytes;
+        ELSE
+            delta := 0; -- an older sample: the last value stays
+        END IF;
+        IF delta <> 0 OR NOT EXISTS (SELECT 1 FROM tenant_usage u WHERE u.tenant_id = s.tenant_id
+                                     AND u.resource = s.resource) THEN
+            INSERT INTO tenant_usage AS u (tenant_id, resource, msp_id, used_bytes)
+                VALUES (s.tenant_id, s.resource, s.msp_id, delta)
+                ON CONFLICT ON CONSTRAINT tenant_usage_pkey
+                DO UPDATE SET used_bytes = u.used_bytes + delta, updated_at = now();
+        END IF;
+
+        -- the daily rollup: the source's end-of-day value of day d becomes this sample
+        -- unless a later sample of the same day is already there; the difference applies
+        -- to the tenant's days from d until the source's next day with a sample
+        d := (s.at AT TIME ZONE 'UTC')::date;
+        SELECT sd.day, sd.used_bytes, sd.at INTO prev FROM source_daily sd
+            WHERE sd.tenant_id = s.tenant_id AND sd.resource = s.resource
+              AND sd.source_id = s.source_id AND sd.day <= d
+            ORDER BY sd.day DESC LIMIT 1;
+        CONTINUE WHEN FOUND AND prev.day = d AND prev.at >= s.at;
+        delta := s.used_bytes - CASE WHEN FOUND THEN prev.used_bytes ELSE 0 END;
+        SELECT min(sd.day) INTO next_day FROM source_daily sd
+            WHERE sd.tenant_id = s.tenant_id AND sd.resource = s.resource
+              AND sd.source_id = s.source_id AND sd.day > d;
+        INSERT INTO source_daily AS sd VALUES (s.tenant_id, s.resource, s.source_id, d, s.msp_id,
+                                               s.used_bytes, s.at)
+            ON CONFLICT ON CONSTRAINT source_daily_pkey
+            DO UPDATE SET used_bytes = excluded.used_bytes, at = excluded.at;
+        INSERT INTO daily_usage (tenant_id, resource, day, msp_id, used_bytes)
+            SELECT s.tenant_id, s.resource, d, s.msp_id,
+                   coalesce((SELECT du.used_bytes FROM daily_usage du
+                             WHERE du.tenant_id = s.tenant_id AND du.resource = s.resource
+                               AND du.day < d ORDER BY du.day DESC LIMIT 1), 0)
+            ON CONFLICT DO NOTHING;
+        IF delta <> 0 THEN
+            UPDATE daily_usage du SET used_bytes = du.used_bytes + delta
+                WHERE du.tenant_id = s.tenant_id AND du.resource = s.resource AND du.day >= d
+                  AND (next_day IS NULL OR du.day < next_day);
+        END IF;
+    END LOOP;
+
+    RETURN QUERY
+        SELECT t.tenant_id, t.msp_id, t.resource, t.before_bytes, coalesce(u.used_bytes, 0)
+        FROM ingest_touched t
+        LEFT JOIN tenant_usage u ON u.tenant_id = t.tenant_id AND u.resource = t.resource
+        ORDER BY 1, 3;
+END
+$$;
+
+-- Applies a validated batch of job events ({tenant_id, msp_id, job_id, source_id,
+-- source_type, status, started_at, finished_at, bytes_transferred}); returns how many
+-- were new (a job_id already seen for the tenant is skipped).
+CREATE FUNCTION ingest_job_events(batch jsonb) RETURNS integer
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$
+DECLARE
+    e record;
+    n integer;
+    added integer := 0;
+BEGIN
+    FOR e IN
+        SELECT b.* FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, msp_id uuid, job_id text,
+            source_id text, source_type text, status text, started_at timestamptz,
+            finished_at timestamptz, bytes_transferred bigint)
+        ORDER BY b.tenant_id, b.finished_at, b.job_id
+    LOOP
+        INSERT INTO job_ids VALUES (e.tenant_id, e.job_id, e.msp_id) ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        CONTINUE WHEN n = 0;
+        added := added + 1;
+        INSERT INTO job_events (tenant_id, msp_id, job_id, source_id, source_type, status,
+                                started_at, finished_at, bytes_transferred)
+            VALUES (e.tenant_id, e.msp_id, e.job_id, e.source_id, e.source_type, e.status,
+                    e.started_at, e.finished_at, e.bytes_transferred);
+        INSERT INTO daily_jobs AS j (tenant_id, day, source_type, msp_id, completed, warning,
+                                     failed, not_run, canceled, bytes_transferred)
+            VALUES (e.tenant_id, (e.finished_at AT TIME ZONE 'UTC')::date, e.source_type,
+                    e.msp_id, (e.status = 'completed')::int, (e.status = 'warning')::int,
+                    (e.status = 'failed')::int, (e.status = 'not_run')::int,
+                    (e.status = 'canceled')::int, e.bytes_transferred)
+            ON CONFLICT ON CONSTRAINT daily_jobs_pkey DO UPDATE SET
+                completed = j.completed + excluded.completed,
+                warning = j.warning + excluded.warning, failed = j.failed + excluded.failed,
+                not_run = j.not_run + excluded.not_run, canceled = j.canceled + excluded.canceled,
+                bytes_transferred = j.bytes_transferred + excluded.bytes_transferred;
+        INSERT INTO sources AS so (tenant_id, source_id, msp_id, source_type, last_job_id,
+                                   last_status, last_job_at)
+            VALUES (e.tenant_id, e.source_id, e.msp_id, e.source_type, e.job_id, e.status,
+                    e.finished_at)
+            ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE SET
+                source_type = excluded.source_type, last_job_id = excluded.last_job_id,
+                last_status = excluded.last_status, last_job_at = excluded.last_job_at
+            WHERE so.last_job_at IS NULL OR so.last_job_at <= excluded.last_job_at;
+    END LOOP;
+    RETURN added;
+END
+$$;
+
+-- ---- published for other services (read-only) -----------------------------------------
+
+-- The tenants list's usage columns and the quotas service's current usage.
+CREATE VIEW tenant_usage_summary WITH (security_invoker = true) AS
+    SELECT t.tenant_id, t.msp_id,
+           coalesce((SELECT count(*) FROM sources s WHERE s.tenant_id = t.tenant_id), 0)
+               AS sources_total,
+           coalesce((SELECT u.used_bytes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id
+                     AND u.resource = 'cloud_storage'), 0) AS cloud_usage_bytes,
+           coalesce((SELECT u.used_bytes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id
+                     AND u.resource = 'datastore'), 0) AS datastore_usage_bytes
+    FROM (SELECT DISTINCT tenant_id, msp_id FROM tenant_usage
+          UNION SELECT DISTINCT tenant_id, msp_id FROM sources) t;
+
+CREATE VIEW current_usage WITH (security_invoker = true) AS
+    SELECT tenant_id, msp_id, resource, used_bytes FROM tenant_usage;
+
+-- ---- row-level security -------------------------------------------------------------------
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['samples', 'job_events', 'job_ids', 'source_usage', 'source_daily',
+                             'tenant_usage', 'daily_usage', 'sources', 'daily_jobs'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY %I ON %I USING (scope_msp_visible(msp_id))'
+                       ' WITH CHECK (scope_msp_visible(msp_id))', t || '_scope', t);
+    END LOOP;
+END
+$$;
