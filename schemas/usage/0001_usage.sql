@@ -258,6 +258,7 @@ BEGIN
         END IF;
     END LOOP;
 
+    PERFORM refresh_tenant_totals(ARRAY(SELECT DISTINCT t.tenant_id FROM ingest_touched t));
     RETURN QUERY
         SELECT t.tenant_id, t.msp_id, t.resource, t.before_bytes, coalesce(u.used_bytes, 0)
         FROM ingest_touched t
@@ -311,24 +312,49 @@ BEGIN
                 last_status = excluded.last_status, last_job_at = excluded.last_job_at
             WHERE so.last_job_at IS NULL OR so.last_job_at <= excluded.last_job_at;
     END LOOP;
+    PERFORM refresh_tenant_totals(ARRAY(SELECT DISTINCT b.tenant_id FROM jsonb_to_recordset(batch)
+                                        AS b(tenant_id uuid)));
     RETURN added;
 END
 $$;
 
 -- ---- published for other services (read-only) -----------------------------------------
 
--- The tenants list's usage columns and the quotas service's current usage.
-CREATE VIEW tenant_usage_summary WITH (security_invoker = true) AS
-    SELECT t.tenant_id, t.msp_id,
-           coalesce((SELECT count(*) FROM sources s WHERE s.tenant_id = t.tenant_id), 0)
-               AS sources_total,
-           coalesce((SELECT u.used_bytes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id
-                     AND u.resource = 'cloud_storage'), 0) AS cloud_usage_bytes,
-           coalesce((SELECT u.used_bytes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id
-                     AND u.resource = 'datastore'), 0) AS datastore_usage_bytes
-    FROM (SELECT DISTINCT tenant_id, msp_id FROM tenant_usage
-          UNION SELECT DISTINCT tenant_id, msp_id FROM sources) t;
+-- The tenants list's usage columns: a row per tenant with usage or sources, kept by the
+-- ingest functions (a primary-key lookup per listed tenant).
+CREATE TABLE tenant_totals (
+    tenant_id uuid PRIMARY KEY,
+    msp_id uuid NOT NULL,
+    sources_total bigint NOT NULL DEFAULT 0,
+    cloud_usage_bytes bigint NOT NULL DEFAULT 0,
+    datastore_usage_bytes bigint NOT NULL DEFAULT 0
+);
 
+CREATE FUNCTION refresh_tenant_totals(tenants uuid[]) RETURNS void
+    LANGUAGE sql SET search_path FROM CURRENT
+    AS $$
+    INSERT INTO tenant_totals AS tt (tenant_id, msp_id, sources_total, cloud_usage_bytes,
+                                     datastore_usage_bytes)
+        SELECT x.id, coalesce((SELECT s.msp_id FROM sources s WHERE s.tenant_id = x.id LIMIT 1),
+                              (SELECT u.msp_id FROM tenant_usage u WHERE u.tenant_id = x.id
+                               LIMIT 1)),
+               (SELECT count(*) FROM sources s WHERE s.tenant_id = x.id),
+               coalesce((SELECT u.used_bytes FROM tenant_usage u WHERE u.tenant_id = x.id
+                         AND u.resource = 'cloud_storage'), 0),
+               coalesce((SELECT u.used_bytes FROM tenant_usage u WHERE u.tenant_id = x.id
+                         AND u.resource = 'datastore'), 0)
+        FROM (SELECT DISTINCT unnest(tenants) AS id ORDER BY 1) x
+    ON CONFLICT (tenant_id) DO UPDATE SET sources_total = excluded.sources_total,
+        cloud_usage_bytes = excluded.cloud_usage_bytes,
+        datastore_usage_bytes = excluded.datastore_usage_bytes
+    $$;
+
+-- Published for the tenants service's list columns (read-only).
+CREATE VIEW tenant_usage_summary WITH (security_invoker = true) AS
+    SELECT tenant_id, msp_id, sources_total, cloud_usage_bytes, datastore_usage_bytes
+    FROM tenant_totals;
+
+-- Published for the quotas service: each tenant's current usage per resource.
 CREATE VIEW current_usage WITH (security_invoker = true) AS
     SELECT tenant_id, msp_id, resource, used_bytes FROM tenant_usage;
 
@@ -339,7 +365,8 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['samples', 'job_events', 'job_ids', 'source_usage', 'source_daily',
-                             'tenant_usage', 'daily_usage', 'sources', 'daily_jobs'] LOOP
+                             'tenant_usage', 'daily_usage', 'sources', 'daily_jobs',
+                             'tenant_totals'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY %I ON %I USING (scope_msp_visible(msp_id))'

@@ -22,6 +22,7 @@ typedef struct tenant {
         *updated_at, *deleted_at, *purge_at, *path, *msp_id, *sort_key;
     int version;
     bool allow_msp_access; /* the customer consents to "view as end-user admin" */
+    long long sources_total, cloud_usage_bytes, datastore_usage_bytes; /* usage's view */
 } tenant_t;
 
 /* ---- store.c ---- */
