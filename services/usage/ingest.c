@@ -185,6 +185,13 @@ static json_t *batch_of(cc_req_t *req)
                        "Usage is posted by data-plane API clients (usage:write), not by people.");
         return NULL;
     }
+    bool writer = false; /* usage:write somewhere; each tenant is checked below */
+    for (size_t i = 0; req->authz != NULL && i < req->authz->ngrants && !writer; i++)
+        writer = cc_authz_can(req->authz, "usage:write", req->authz->grants[i].path);
+    if (!writer) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Posting usage needs the usage:write permission.");
+        return NULL;
+    }
     if (!json_is_array(body) || json_array_size(body) == 0) {
         cc_validator_t v;
         cc_v_init(&v, req->pool);
