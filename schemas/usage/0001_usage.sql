@@ -327,26 +327,39 @@ CREATE TABLE tenant_totals (
     msp_id uuid NOT NULL,
     sources_total bigint NOT NULL DEFAULT 0,
     cloud_usage_bytes bigint NOT NULL DEFAULT 0,
-    datastore_usage_bytes bigint NOT NULL DEFAULT 0
+    datastore_usage_bytes bigint NOT NULL DEFAULT 0,
+    agent_sources bigint NOT NULL DEFAULT 0,
+    agentless_sources bigint NOT NULL DEFAULT 0,
+    unc_sources bigint NOT NULL DEFAULT 0
 );
 
 CREATE FUNCTION refresh_tenant_totals(tenants uuid[]) RETURNS void
     LANGUAGE sql SET search_path FROM CURRENT
     AS $$
     INSERT INTO tenant_totals AS tt (tenant_id, msp_id, sources_total, cloud_usage_bytes,
-                                     datastore_usage_bytes)
-        SELECT x.id, coalesce((SELECT s.msp_id FROM sources s WHERE s.tenant_id = x.id LIMIT 1),
-                              (SELECT u.msp_id FROM tenant_usage u WHERE u.tenant_id = x.id
-                               LIMIT 1)),
-               (SELECT count(*) FROM sources s WHERE s.tenant_id = x.id),
-               coalesce((SELECT u.used_bytes FROM tenant_usage u WHERE u.tenant_id = x.id
-                         AND u.resource = 'cloud_storage'), 0),
-               coalesce((SELECT u.used_bytes FROM tenant_usage u WHERE u.tenant_id = x.id
-                         AND u.resource = 'datastore'), 0)
+                                     datastore_usage_bytes, agent_sources, agentless_sources,
+                                     unc_sources)
+        SELECT x.id, coalesce(s.msp_id, u.msp_id), coalesce(s.total, 0), coalesce(u.cloud, 0),
+               coalesce(u.datastore, 0), coalesce(s.agent, 0), coalesce(s.agentless, 0),
+               coalesce(s.unc, 0)
         FROM (SELECT DISTINCT unnest(tenants) AS id ORDER BY 1) x
+        LEFT JOIN LATERAL (
+            SELECT min(so.msp_id::text)::uuid AS msp_id, count(*) AS total,
+                   count(*) FILTER (WHERE so.source_type = 'agent') AS agent,
+                   count(*) FILTER (WHERE so.source_type = 'agentless') AS agentless,
+                   count(*) FILTER (WHERE so.source_type = 'unc') AS unc
+            FROM sources so WHERE so.tenant_id = x.id) s ON true
+        LEFT JOIN LATERAL (
+            SELECT min(tu.msp_id::text)::uuid AS msp_id,
+                   sum(tu.used_bytes) FILTER (WHERE tu.resource = 'cloud_storage') AS cloud,
+                   sum(tu.used_bytes) FILTER (WHERE tu.resource = 'datastore') AS datastore
+            FROM tenant_usage tu WHERE tu.tenant_id = x.id) u ON true
+        WHERE coalesce(s.msp_id, u.msp_id) IS NOT NULL
     ON CONFLICT (tenant_id) DO UPDATE SET sources_total = excluded.sources_total,
         cloud_usage_bytes = excluded.cloud_usage_bytes,
-        datastore_usage_bytes = excluded.datastore_usage_bytes
+        datastore_usage_bytes = excluded.datastore_usage_bytes,
+        agent_sources = excluded.agent_sources, agentless_sources = excluded.agentless_sources,
+        unc_sources = excluded.unc_sources
     $$;
 
 -- Published for the tenants service's list columns (read-only).

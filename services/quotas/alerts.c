@@ -70,18 +70,32 @@ int quotas_evaluate(cc_db_t *db, cc_pool_t *pool, cc_req_t *req, const char *ten
     return rc;
 }
 
+/* The changed accounts and resources that have a quota (most have none). */
+static const cc_stmt_t q_with_quota =
+    CC_STMT("quotas_with_quota",
+            "SELECT DISTINCT q.tenant_id, q.resource FROM quotas q"
+            " JOIN json_to_recordset($1::json) c(tenant_id uuid, resource text)"
+            " ON c.tenant_id = q.tenant_id AND c.resource = q.resource ORDER BY 1, 2",
+            1);
+
 int quotas_on_usage_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg)
 {
     (void)arg;
     if (strcmp(ev->type, "usage.changed") != 0)
         return 0;
-    json_t *t = json_object_get(ev->payload, "tenant_id"),
-           *r = json_object_get(ev->payload, "resource");
-    if (!json_is_string(t) || !cc_is_uuid(json_string_value(t)) || !json_is_string(r)) {
+    /* one event per ingested batch: {changes: [{tenant_id, resource, ...}]} */
+    json_t *changes = json_object_get(ev->payload, "changes");
+    if (!json_is_array(changes)) {
         cc_log_error("usage event %lld is malformed; skipped", (long long)ev->id);
         return 0;
     }
-    return quotas_evaluate(db, pool, NULL, json_string_value(t), json_string_value(r), NULL);
+    char *text = json_dumps(changes, JSON_COMPACT);
+    PGresult *res;
+    int rc = cc_db_query(db, pool, &q_with_quota, (const char *[]){text}, &res);
+    free(text);
+    for (int r = 0; rc == 0 && r < PQntuples(res); r++)
+        rc = quotas_evaluate(db, pool, NULL, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), NULL);
+    return rc;
 }
 
 /* The admins of a root account (MSP or direct): active users holding its super-admin or

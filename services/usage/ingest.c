@@ -418,18 +418,26 @@ void usage_handle_samples(cc_req_t *req)
                            "Send the other items without those named.");
         return;
     }
-    /* the quotas service follows usage changes through the outbox (thresholds, alerts) */
+    /* the quotas service follows usage changes through the outbox (thresholds, alerts):
+     * one event per batch listing every account and resource whose usage changed */
     int changed = 0;
-    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+    json_t *changes = json_array();
+    for (int r = 0; r < PQntuples(res); r++) {
         if (strcmp(PQgetvalue(res, r, 3), PQgetvalue(res, r, 4)) == 0)
             continue;
         changed++;
-        json_t *ev = json_pack("{s:s, s:s, s:s, s:I, s:I}", "tenant_id", PQgetvalue(res, r, 0),
+        json_array_append_new(
+            changes, json_pack("{s:s, s:s, s:s, s:I, s:I}", "tenant_id", PQgetvalue(res, r, 0),
                                "msp_id", PQgetvalue(res, r, 1), "resource", PQgetvalue(res, r, 2),
                                "before_bytes", (json_int_t)strtoll(PQgetvalue(res, r, 3), NULL, 10),
-                               "used_bytes", (json_int_t)strtoll(PQgetvalue(res, r, 4), NULL, 10));
-        rc = cc_outbox_emit(req->db, req->pool, "usage.changed", PQgetvalue(res, r, 0), ev);
+                               "used_bytes", (json_int_t)strtoll(PQgetvalue(res, r, 4), NULL, 10)));
+    }
+    if (changed > 0) {
+        json_t *ev = json_pack("{s:o}", "changes", changes);
+        rc = cc_outbox_emit(req->db, req->pool, "usage.changed", NULL, ev);
         json_decref(ev);
+    } else {
+        json_decref(changes);
     }
     finish(req, rc, json_pack("{s:I, s:i}", "accepted", (json_int_t)n, "usage_changed", changed));
 }

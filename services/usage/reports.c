@@ -28,6 +28,11 @@
     " WHERE t.kind IN ('customer', 'direct') AND t.status <> 'deleted'"                            \
     " AND ($2 = '' OR strpos(lower(t.name), lower($2)) > 0)) "
 
+/* a tenant's quota limit of a resource (the quotas service's published view) */
+#define LIMIT_OF(res)                                                                              \
+    "(SELECT q.limit_bytes FROM quotas.quota_limits q WHERE q.tenant_id = c.id"                    \
+    " AND q.resource = '" res "')"
+
 typedef struct report_col {
     const char *name;
     char type; /* s: text, i: integer or decimal (unquoted), t: timestamp (UTC) */
@@ -45,25 +50,52 @@ typedef struct report {
 static const report_t reports[] = {
     {"account-details",
      CUSTOMERS
-     "SELECT c.name, c.status, coalesce(uc.used_bytes, 0) AS cloud_usage_bytes,"
-     " qc.limit_bytes AS cloud_quota_bytes, coalesce(ud.used_bytes, 0) AS datastore_usage_bytes,"
-     " qd.limit_bytes AS datastore_quota_bytes,"
-     " round(greatest(coalesce(uc.used_bytes, 0) * 100.0 / nullif(qc.limit_bytes, 0),"
-     " coalesce(ud.used_bytes, 0) * 100.0 / nullif(qd.limit_bytes, 0)), 2) AS quota_used_pct,"
-     /* tenants.tenant_tree does not publish created_at (yet): read from the table */
-     " (SELECT tt.created_at FROM tenants.tenants tt WHERE tt.id = c.id) AT TIME ZONE 'UTC'"
-     " AS created_at,"
-     " coalesce(s.agent, 0) AS agent_sources, coalesce(s.agentless, 0) AS agentless_sources,"
-     " coalesce(s.unc, 0) AS unc_sources, c.id AS tenant_id"
-     " FROM c"
-     " LEFT JOIN tenant_usage uc ON uc.tenant_id = c.id AND uc.resource = 'cloud_storage'"
-     " LEFT JOIN tenant_usage ud ON ud.tenant_id = c.id AND ud.resource = 'datastore'"
-     " LEFT JOIN quotas.quota_limits qc ON qc.tenant_id = c.id AND qc.resource = 'cloud_storage'"
-     " LEFT JOIN quotas.quota_limits qd ON qd.tenant_id = c.id AND qd.resource = 'datastore'"
-     " LEFT JOIN (SELECT so.tenant_id, count(*) FILTER (WHERE so.source_type = 'agent') AS agent,"
-     " count(*) FILTER (WHERE so.source_type = 'agentless') AS agentless,"
-     " count(*) FILTER (WHERE so.source_type = 'unc') AS unc FROM sources so"
-     " WHERE so.tenant_id IN (SELECT id FROM c) GROUP BY so.tenant_id) s ON s.tenant_id = c.id",
+     "SELECT c.name, c.status, coalesce(tt.cloud_usage_bytes, 0) AS cloud_usage_bytes,"
+     " " LIMIT_OF(
+         "cloud_storage") " AS cloud_quota_bytes,"
+                          " coalesce(tt.datastore_usage_bytes, 0) AS datastore_usage_bytes,"
+                          " " LIMIT_OF(
+                              "datastore") " AS datastore_quota_bytes,"
+                                           " round(greatest(coalesce(tt.cloud_usage_bytes, 0) * "
+                                           "100.0"
+                                           " / nullif(" LIMIT_OF(
+                                               "cloud_storage") ", 0), "
+                                                                "coalesce(tt.datastore_usage_bytes,"
+                                                                " 0) * 100.0"
+                                                                " / nullif(" LIMIT_OF(
+                                                                    "datastore") ", 0)), 2) AS "
+                                                                                 "quota_used_pct,"
+                                                                                 /* tenants.tenant_tree
+                                                                                    does not publish
+                                                                                    created_at
+                                                                                    (yet): read from
+                                                                                    the table */
+                                                                                 " (SELECT "
+                                                                                 "x.created_at "
+                                                                                 "FROM "
+                                                                                 "tenants.tenants "
+                                                                                 "x WHERE x.id = "
+                                                                                 "c.id) AT TIME "
+                                                                                 "ZONE 'UTC'"
+                                                                                 " AS created_at,"
+                                                                                 " coalesce(tt."
+                                                                                 "agent_sources, "
+                                                                                 "0) AS "
+                                                                                 "agent_sources,"
+                                                                                 " coalesce(tt."
+                                                                                 "agentless_"
+                                                                                 "sources, 0) AS "
+                                                                                 "agentless_"
+                                                                                 "sources,"
+                                                                                 " coalesce(tt.unc_"
+                                                                                 "sources, 0) AS "
+                                                                                 "unc_sources, "
+                                                                                 "c.id AS tenant_id"
+                                                                                 " FROM c LEFT "
+                                                                                 "JOIN "
+                                                                                 "tenant_totals tt "
+                                                                                 "ON tt.tenant_id "
+                                                                                 "= c.id",
      {{"name", 's'},
       {"status", 's'},
       {"cloud_usage_bytes", 'i'},
@@ -77,19 +109,16 @@ static const report_t reports[] = {
       {"unc_sources", 'i'}},
      "name"},
     {"jobs-24h",
-     CUSTOMERS "SELECT c.id AS tenant_id, c.name, coalesce(j.completed, 0) AS completed,"
-               " coalesce(j.warning, 0) AS warning, coalesce(j.failed, 0) AS failed,"
-               " coalesce(j.not_run, 0) AS not_run, coalesce(j.canceled, 0) AS canceled,"
-               " coalesce(j.total, 0) AS total, c.id"
-               " FROM c LEFT JOIN (SELECT e.tenant_id,"
+     CUSTOMERS "SELECT c.id AS tenant_id, c.name, j.completed, j.warning, j.failed, j.not_run,"
+               " j.canceled, j.total, c.id"
+               " FROM c CROSS JOIN LATERAL (SELECT"
                " count(*) FILTER (WHERE e.status = 'completed') AS completed,"
                " count(*) FILTER (WHERE e.status = 'warning') AS warning,"
                " count(*) FILTER (WHERE e.status = 'failed') AS failed,"
                " count(*) FILTER (WHERE e.status = 'not_run') AS not_run,"
                " count(*) FILTER (WHERE e.status = 'canceled') AS canceled, count(*) AS total"
-               " FROM job_events e WHERE e.tenant_id IN (SELECT id FROM c)"
-               " AND e.finished_at > now() - interval '24 hours' GROUP BY e.tenant_id) j"
-               " ON j.tenant_id = c.id",
+               " FROM job_events e WHERE e.tenant_id = c.id"
+               " AND e.finished_at > now() - interval '24 hours') j",
      {{"tenant_id", 's'},
       {"name", 's'},
       {"completed", 'i'},
@@ -100,16 +129,12 @@ static const report_t reports[] = {
       {"total", 'i'}},
      "name"},
     {"sources",
-     CUSTOMERS "SELECT c.id AS tenant_id, c.name, coalesce(s.agent, 0) AS agent,"
-               " coalesce(s.agentless, 0) AS agentless, coalesce(s.unc, 0) AS unc,"
-               " coalesce(s.unknown, 0) AS unknown, coalesce(s.total, 0) AS total, c.id"
-               " FROM c LEFT JOIN (SELECT so.tenant_id,"
-               " count(*) FILTER (WHERE so.source_type = 'agent') AS agent,"
-               " count(*) FILTER (WHERE so.source_type = 'agentless') AS agentless,"
-               " count(*) FILTER (WHERE so.source_type = 'unc') AS unc,"
-               " count(*) FILTER (WHERE so.source_type IS NULL) AS unknown, count(*) AS total"
-               " FROM sources so WHERE so.tenant_id IN (SELECT id FROM c) GROUP BY so.tenant_id) s"
-               " ON s.tenant_id = c.id",
+     CUSTOMERS
+     "SELECT c.id AS tenant_id, c.name, coalesce(tt.agent_sources, 0) AS agent,"
+     " coalesce(tt.agentless_sources, 0) AS agentless, coalesce(tt.unc_sources, 0) AS unc,"
+     " coalesce(tt.sources_total - tt.agent_sources - tt.agentless_sources - tt.unc_sources, 0)"
+     " AS unknown, coalesce(tt.sources_total, 0) AS total, c.id"
+     " FROM c LEFT JOIN tenant_totals tt ON tt.tenant_id = c.id",
      {{"tenant_id", 's'},
       {"name", 's'},
       {"agent", 'i'},
@@ -123,10 +148,9 @@ static const report_t reports[] = {
      * or warning within 24 h) */
     {"protection",
      CUSTOMERS
-     "SELECT c.id AS tenant_id, c.name, coalesce(s.protected, 0) AS protected,"
-     " coalesce(s.no_policy, 0) AS no_policy, coalesce(s.missed, 0) AS missed,"
-     " coalesce(s.failed, 0) AS failed, coalesce(s.canceled, 0) AS canceled, c.id"
-     " FROM c LEFT JOIN (SELECT so.tenant_id,"
+     "SELECT c.id AS tenant_id, c.name, s.protected, s.no_policy, s.missed, s.failed,"
+     " s.canceled, c.id"
+     " FROM c CROSS JOIN LATERAL (SELECT"
      " count(*) FILTER (WHERE so.last_status IN ('completed', 'warning')"
      " AND so.last_job_at > now() - interval '24 hours') AS protected,"
      " count(*) FILTER (WHERE so.last_status IS NULL) AS no_policy,"
@@ -134,8 +158,7 @@ static const report_t reports[] = {
      " 'warning') AND so.last_job_at <= now() - interval '24 hours')) AS missed,"
      " count(*) FILTER (WHERE so.last_status = 'failed') AS failed,"
      " count(*) FILTER (WHERE so.last_status = 'canceled') AS canceled"
-     " FROM sources so WHERE so.tenant_id IN (SELECT id FROM c) GROUP BY so.tenant_id) s"
-     " ON s.tenant_id = c.id",
+     " FROM sources so WHERE so.tenant_id = c.id) s",
      {{"tenant_id", 's'},
       {"name", 's'},
       {"protected", 'i'},
@@ -148,25 +171,22 @@ static const report_t reports[] = {
     {"data-transfer",
      CUSTOMERS "SELECT c.id AS tenant_id, c.name, coalesce(j.bytes, 0) AS bytes_transferred_30d,"
                " coalesce(j.jobs, 0) AS jobs_30d, c.id"
-               " FROM c LEFT JOIN (SELECT d.tenant_id, sum(d.bytes_transferred) AS bytes,"
+               " FROM c CROSS JOIN LATERAL (SELECT sum(d.bytes_transferred) AS bytes,"
                " sum(d.completed + d.warning + d.failed + d.not_run + d.canceled) AS jobs"
-               " FROM daily_jobs d WHERE d.tenant_id IN (SELECT id FROM c)"
-               " AND d.day > (now() AT TIME ZONE 'UTC')::date - 30 GROUP BY d.tenant_id) j"
-               " ON j.tenant_id = c.id",
+               " FROM daily_jobs d WHERE d.tenant_id = c.id"
+               " AND d.day > (now() AT TIME ZONE 'UTC')::date - 30) j",
      {{"tenant_id", 's'}, {"name", 's'}, {"bytes_transferred_30d", 'i'}, {"jobs_30d", 'i'}},
      "name"},
     /* now and the peak of the last 30 UTC days (from the daily rollup) */
     {"stored-data",
      CUSTOMERS
-     "SELECT c.id AS tenant_id, c.name, coalesce(uc.used_bytes, 0) AS cloud_usage_bytes,"
-     " coalesce(ud.used_bytes, 0) AS datastore_usage_bytes,"
-     " coalesce(uc.used_bytes, 0) + coalesce(ud.used_bytes, 0) AS total_bytes,"
+     "SELECT c.id AS tenant_id, c.name, coalesce(tt.cloud_usage_bytes, 0) AS cloud_usage_bytes,"
+     " coalesce(tt.datastore_usage_bytes, 0) AS datastore_usage_bytes,"
+     " coalesce(tt.cloud_usage_bytes, 0) + coalesce(tt.datastore_usage_bytes, 0) AS total_bytes,"
      " (SELECT coalesce(max(m.quantity), 0) FROM usage_measure(c.id, 'cloud_storage',"
      " (now() AT TIME ZONE 'UTC')::date - 29, (now() AT TIME ZONE 'UTC')::date, 'peak') m)"
      " AS cloud_peak_30d_bytes, c.id"
-     " FROM c"
-     " LEFT JOIN tenant_usage uc ON uc.tenant_id = c.id AND uc.resource = 'cloud_storage'"
-     " LEFT JOIN tenant_usage ud ON ud.tenant_id = c.id AND ud.resource = 'datastore'",
+     " FROM c LEFT JOIN tenant_totals tt ON tt.tenant_id = c.id",
      {{"tenant_id", 's'},
       {"name", 's'},
       {"cloud_usage_bytes", 'i'},
