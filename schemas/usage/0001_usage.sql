@@ -157,6 +157,14 @@ CREATE TABLE daily_jobs (
 -- current usage before and after. The caller checks hard quotas on that and rolls back.
 -- Per (tenant, resource) an advisory lock, taken in sorted order, serializes concurrent
 -- batches (the rollup reads a carried value before it writes).
+--   1. raw samples: one INSERT; a sample already stored (same source and time) is skipped
+--      and changes nothing;
+--   2. the last value per source: one upsert of each source's latest new sample, kept
+--      only when later than the stored one; the tenant's current usage is then the sum;
+--   3. the daily rollup, per source and UTC day (the day's latest new sample): its
+--      end-of-day value becomes this sample unless a later sample of that day is already
+--      there; the difference applies to the tenant's days from that day until the
+--      source's next day with a sample.
 CREATE FUNCTION ingest_samples(batch jsonb)
     RETURNS TABLE (tenant_id uuid, msp_id uuid, resource text, before_bytes bigint,
                    after_bytes bigint)
@@ -164,12 +172,9 @@ CREATE FUNCTION ingest_samples(batch jsonb)
     AS $$
 DECLARE
     s record;
-    cur record;
     prev record;
     next_day date;
-    d date;
     delta bigint;
-    n integer;
 BEGIN
     CREATE TEMP TABLE IF NOT EXISTS ingest_touched (
         tenant_id uuid, msp_id uuid, resource text, before_bytes bigint,
@@ -180,7 +185,8 @@ BEGIN
         FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, msp_id uuid, resource text)
         ORDER BY 1, 3
     LOOP
-        PERFORM pg_advisory_xact_lock(hashtext('console_usage'), hashtext(s.tenant_id::text || s.resource));
+        PERFORM pg_advisory_xact_lock(hashtext('console_usage'),
+                                      hashtext(s.tenant_id::text || s.resource));
         INSERT INTO ingest_touched
             SELECT s.tenant_id, s.msp_id, s.resource,
                    coalesce((SELECT u.used_bytes FROM tenant_usage u
@@ -192,69 +198,70 @@ BEGIN
         ORDER BY 1, 2
         ON CONFLICT DO NOTHING;
 
-    FOR s IN
-        SELECT b.* FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, msp_id uuid, resource text,
-                                                      source_id text, used_bytes bigint,
-                                                      at timestamptz)
-        ORDER BY b.tenant_id, b.resource, b.source_id, b.at
-    LOOP
+    CREATE TEMP TABLE IF NOT EXISTS ingest_new (
+        tenant_id uuid, msp_id uuid, resource text, source_id text, used_bytes bigint,
+        at timestamptz) ON COMMIT DROP;
+    TRUNCATE ingest_new;
+    WITH ins AS (
         INSERT INTO samples (tenant_id, msp_id, resource, source_id, used_bytes, at)
-            VALUES (s.tenant_id, s.msp_id, s.resource, s.source_id, s.used_bytes, s.at)
-            ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        CONTINUE WHEN n = 0; -- the same sample again: nothing changes
+            SELECT b.tenant_id, b.msp_id, b.resource, b.source_id, b.used_bytes, b.at
+            FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, msp_id uuid, resource text,
+                                                source_id text, used_bytes bigint,
+                                                at timestamptz)
+            ORDER BY b.tenant_id, b.resource, b.source_id, b.at
+            ON CONFLICT DO NOTHING
+            RETURNING samples.tenant_id, samples.msp_id, samples.resource, samples.source_id,
+                      samples.used_bytes, samples.at)
+    INSERT INTO ingest_new SELECT * FROM ins;
 
-        -- the source's last value and the tenant's current usage
-        SELECT u.used_bytes, u.at INTO cur FROM source_usage u
-            WHERE u.tenant_id = s.tenant_id AND u.resource = s.resource
-              AND u.source_id = s.source_id FOR UPDATE;
-        IF NOT FOUND THEN
-            INSERT INTO source_usage VALUES (s.tenant_id, s.resource, s.source_id, s.msp_id,
-                                             s.used_bytes, s.at);
-            delta := s.used_bytes;
-        ELSIF cur.at < s.at THEN
-            UPDATE source_usage u SET used_bytes = s.used_bytes, at = s.at
-                WHERE u.tenant_id = s.tenant_id AND u.resource = s.resource
-                  AND u.source_id = s.source_id;
-            delta := s.used_bytes - cur.used_bytes;
-        ELSE
-            delta := 0; -- an older sample: the last value stays
-        END IF;
-        IF delta <> 0 OR NOT EXISTS (SELECT 1 FROM tenant_usage u WHERE u.tenant_id = s.tenant_id
-                                     AND u.resource = s.resource) THEN
-            INSERT INTO tenant_usage AS u (tenant_id, resource, msp_id, used_bytes)
-                VALUES (s.tenant_id, s.resource, s.msp_id, delta)
-                ON CONFLICT ON CONSTRAINT tenant_usage_pkey
-                DO UPDATE SET used_bytes = u.used_bytes + delta, updated_at = now();
-        END IF;
+    -- 2. the last value per source, then the tenants' current usage
+    INSERT INTO source_usage AS u (tenant_id, resource, source_id, msp_id, used_bytes, at)
+        SELECT DISTINCT ON (n.tenant_id, n.resource, n.source_id)
+               n.tenant_id, n.resource, n.source_id, n.msp_id, n.used_bytes, n.at
+        FROM ingest_new n ORDER BY n.tenant_id, n.resource, n.source_id, n.at DESC
+        ON CONFLICT ON CONSTRAINT source_usage_pkey
+        DO UPDATE SET used_bytes = excluded.used_bytes, at = excluded.at
+        WHERE u.at < excluded.at;
+    INSERT INTO tenant_usage AS u (tenant_id, resource, msp_id, used_bytes)
+        SELECT t.tenant_id, t.resource, t.msp_id,
+               coalesce((SELECT sum(su.used_bytes) FROM source_usage su
+                         WHERE su.tenant_id = t.tenant_id AND su.resource = t.resource), 0)
+        FROM ingest_touched t ORDER BY 1, 2
+        ON CONFLICT ON CONSTRAINT tenant_usage_pkey
+        DO UPDATE SET used_bytes = excluded.used_bytes, updated_at = now()
+        WHERE u.used_bytes <> excluded.used_bytes;
 
-        -- the daily rollup: the source's end-of-day value of day d becomes this sample
-        -- unless a later sample of the same day is already there; the difference applies
-        -- to the tenant's days from d until the source's next day with a sample
-        d := (s.at AT TIME ZONE 'UTC')::date;
+    -- 3. the daily rollup
+    FOR s IN
+        SELECT DISTINCT ON (n.tenant_id, n.resource, n.source_id, (n.at AT TIME ZONE 'UTC')::date)
+               n.*, (n.at AT TIME ZONE 'UTC')::date AS day
+        FROM ingest_new n
+        ORDER BY n.tenant_id, n.resource, n.source_id, (n.at AT TIME ZONE 'UTC')::date, n.at DESC
+    LOOP
         SELECT sd.day, sd.used_bytes, sd.at INTO prev FROM source_daily sd
             WHERE sd.tenant_id = s.tenant_id AND sd.resource = s.resource
-              AND sd.source_id = s.source_id AND sd.day <= d
+              AND sd.source_id = s.source_id AND sd.day <= s.day
             ORDER BY sd.day DESC LIMIT 1;
-        CONTINUE WHEN FOUND AND prev.day = d AND prev.at >= s.at;
+        CONTINUE WHEN FOUND AND prev.day = s.day AND prev.at >= s.at;
         delta := s.used_bytes - CASE WHEN FOUND THEN prev.used_bytes ELSE 0 END;
         SELECT min(sd.day) INTO next_day FROM source_daily sd
             WHERE sd.tenant_id = s.tenant_id AND sd.resource = s.resource
-              AND sd.source_id = s.source_id AND sd.day > d;
-        INSERT INTO source_daily AS sd VALUES (s.tenant_id, s.resource, s.source_id, d, s.msp_id,
-                                               s.used_bytes, s.at)
+              AND sd.source_id = s.source_id AND sd.day > s.day;
+        INSERT INTO source_daily AS sd VALUES (s.tenant_id, s.resource, s.source_id, s.day,
+                                               s.msp_id, s.used_bytes, s.at)
             ON CONFLICT ON CONSTRAINT source_daily_pkey
             DO UPDATE SET used_bytes = excluded.used_bytes, at = excluded.at;
         INSERT INTO daily_usage (tenant_id, resource, day, msp_id, used_bytes)
-            SELECT s.tenant_id, s.resource, d, s.msp_id,
+            SELECT s.tenant_id, s.resource, s.day, s.msp_id,
                    coalesce((SELECT du.used_bytes FROM daily_usage du
                              WHERE du.tenant_id = s.tenant_id AND du.resource = s.resource
-                               AND du.day < d ORDER BY du.day DESC LIMIT 1), 0)
-            ON CONFLICT DO NOTHING;
+                               AND du.day < s.day ORDER BY du.day DESC LIMIT 1), 0) + delta
+            ON CONFLICT ON CONSTRAINT daily_usage_pkey
+            DO UPDATE SET used_bytes = daily_usage.used_bytes + delta;
         IF delta <> 0 THEN
             UPDATE daily_usage du SET used_bytes = du.used_bytes + delta
-                WHERE du.tenant_id = s.tenant_id AND du.resource = s.resource AND du.day >= d
-                  AND (next_day IS NULL OR du.day < next_day);
+                WHERE du.tenant_id = s.tenant_id AND du.resource = s.resource
+                  AND du.day > s.day AND (next_day IS NULL OR du.day < next_day);
         END IF;
     END LOOP;
 
