@@ -437,6 +437,40 @@ static void test_job_events_count_once(void **state)
     cc_req_free(r);
 }
 
+static void test_grace_period_delays_hard_enforcement(void **state)
+{
+    (void)state;
+    /* hard, 1 000 bytes, 2 hours of grace: growth past the limit is accepted until the
+     * limit has been exceeded for the grace period (exceeded_since, kept by quotas) */
+    exec_sql("INSERT INTO quotas.quotas (tenant_id, resource, msp_id, limit_bytes, enforcement,"
+             " grace_period_hours) VALUES ('" CUST_A2 "', 'datastore', '" MSP_A
+             "', 1000, 'hard', 2)");
+    char now[32], *body;
+    time_t t = time(NULL) - 30;
+    cc_req_t *r;
+    for (int i = 0; i < 3; i++) {
+        t += 1;
+        strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        body = cc_aprintf("[{\"tenant_id\":\"" CUST_A2 "\",\"resource\":\"datastore\","
+                          "\"source_id\":\"g\",\"used_bytes\":%d,\"at\":\"%s\"}]",
+                          2000 + i, now);
+        if (i == 1) /* the quotas service saw it exceeded an hour ago: still in grace */
+            exec_sql("UPDATE quotas.quotas SET exceeded_since = now() - interval '1 hour'"
+                     " WHERE tenant_id = '" CUST_A2 "' AND resource = 'datastore'");
+        if (i == 2) /* three hours ago: the grace period is over */
+            exec_sql("UPDATE quotas.quotas SET exceeded_since = now() - interval '3 hours'"
+                     " WHERE tenant_id = '" CUST_A2 "' AND resource = 'datastore'");
+        r = call(WRITER, "api_client", PLATFORM, PLATFORM, "POST", "/api/v1/usage/samples", body,
+                 NULL);
+        assert_int_equal(r->status, i < 2 ? 200 : 409);
+        cc_req_free(r);
+        free(body);
+    }
+    assert_value("SELECT used_bytes FROM usage.tenant_usage WHERE tenant_id = '" CUST_A2
+                 "' AND resource = 'datastore'",
+                 "2001");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_frozen_export_is_identical_byte_for_byte),
         cmocka_unit_test(test_hard_quota_refuses_growth_not_shrinking),
         cmocka_unit_test(test_job_events_count_once),
+        cmocka_unit_test(test_grace_period_delays_hard_enforcement),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
