@@ -14,6 +14,15 @@
 /* the list's usage columns: the usage service's published view (a key lookup per row) */
 #define USAGE(col)                                                                                 \
     "coalesce((SELECT u." col " FROM usage.tenant_usage_summary u WHERE u.tenant_id = t.id), 0)"
+/* quota_used_pct (usage over quota, the larger of the two resources, 2 decimals; -1 without
+ * a quota), from the usage and quotas services' published views */
+#define QUOTA_PART(res, col)                                                                       \
+    "coalesce((SELECT u." col " FROM usage.tenant_usage_summary u WHERE u.tenant_id = t.id), 0)"   \
+    " * 100.0 / nullif((SELECT q.limit_bytes FROM quotas.quota_limits q WHERE q.tenant_id = t.id"  \
+    " AND q.resource = '" res "'), 0)"
+#define QUOTA_PCT                                                                                  \
+    "coalesce(round(greatest(" QUOTA_PART("cloud_storage", "cloud_usage_bytes") ", " QUOTA_PART(   \
+        "datastore", "datastore_usage_bytes") "), 2), -1)"
 /* timestamps leave as UTC timestamps; cc_db_get_time writes RFC 3339 (no to_char per row) */
 #define TS(col) "(" col " AT TIME ZONE 'UTC')"
 /* clang-format off */
@@ -113,6 +122,11 @@ static const struct sort_def {
                       "(t.created_at, t.id) > ($3::timestamptz, $4::uuid)"},
     [SORT_CREATED_DESC] = {"-created_at", TS("t.created_at"), "t.created_at DESC, t.id DESC",
                            "(t.created_at, t.id) < ($3::timestamptz, $4::uuid)"},
+    /* no index: the parent's children are sorted (tenants without a quota come as -1) */
+    [SORT_QUOTA] = {"quota_used_pct", QUOTA_PCT "::text", QUOTA_PCT ", t.id",
+                    "(" QUOTA_PCT ", t.id) > ($3::numeric, $4::uuid)"},
+    [SORT_QUOTA_DESC] = {"-quota_used_pct", QUOTA_PCT "::text", QUOTA_PCT " DESC, t.id DESC",
+                         "(" QUOTA_PCT ", t.id) < ($3::numeric, $4::uuid)"},
 };
 
 /*

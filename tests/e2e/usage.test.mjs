@@ -100,6 +100,17 @@ describe('usage, quotas, reports and billing', () => {
     assert.equal(ten.json.items[0].cloud_usage_bytes, 150 * GB);
     assert.equal(ten.json.items[0].datastore_usage_bytes, 7 * GB);
     assert.equal(ten.json.items[0].sources_total, 3);
+    // "how close is each customer": the customer list sorted by quota_used_pct, page by page
+    const seen = [];
+    let cursor = null;
+    do {
+      const page = await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&sort=-quota_used_pct&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(page.status, 200, page.text);
+      seen.push(...page.json.items.map((x) => x.id));
+      cursor = page.json.next_cursor;
+    } while (cursor);
+    assert.deepEqual(seen, [a1.id, a2.id]);
+    assertProblem(await adminA('GET', `/api/v1/tenants?parent_id=${mspA.id}&sort=-quota_used_pct&cursor=${Buffer.from(JSON.stringify(['-quota_used_pct', '1; DROP', a1.id, mspA.id])).toString('base64url')}`), 400, 'invalid_cursor');
   });
 
   test('crossing a threshold upward alerts once: audit, outbox, mail in Japanese; again after falling below', async () => {
