@@ -29,10 +29,11 @@ try {
   const platform = jsonApi(stack, await stack.token());
   const msp = (await platform('POST', '/api/v1/tenants', { name: 'Bench MSP', kind: 'msp' })).json;
   say(`inserting ${customers} customers`);
-  await sql(stack, `INSERT INTO tenants.tenants (id, parent_id, kind, name, name_key, path, msp_id)
-    SELECT g.id, p.id, 'customer', 'Customer ' || g.n, 'customer ' || g.n, p.path || replace(g.id::text, '-', ''), p.msp_id
-    FROM tenants.tenants p, (SELECT n, gen_random_uuid() AS id FROM generate_series(1, ${customers}) n) g
-    WHERE p.id = :'p1'`, [msp.id]);
+  for (let from = 1; from <= customers; from += 1000) // chunks: each psql call has 30 s
+    await sql(stack, `INSERT INTO tenants.tenants (id, parent_id, kind, name, name_key, path, msp_id)
+      SELECT g.id, p.id, 'customer', 'Customer ' || g.n, 'customer ' || g.n, p.path || replace(g.id::text, '-', ''), p.msp_id
+      FROM tenants.tenants p, (SELECT n, gen_random_uuid() AS id FROM generate_series(${from}, ${Math.min(customers, from + 999)}) n) g
+      WHERE p.id = :'p1'`, [msp.id]);
   const ids = (await sql(stack, `SELECT id FROM tenants.tenants WHERE parent_id = :'p1' ORDER BY name_key`, [msp.id])).split('\n');
   const writer = jsonApi(stack, (await apiClient(stack, 'bench-writer', 'usage_writer')).accessToken);
   const admin = jsonApi(stack, (await apiClient(stack, 'bench-admin', 'msp_admin', msp.id)).accessToken);
@@ -62,10 +63,11 @@ try {
 
   // ---- a year of daily usage for every customer, written straight into the rollup ----
   say(`inserting ${customers} x ${days} days of daily usage`);
-  await sql(stack, `INSERT INTO usage.daily_usage (tenant_id, resource, day, msp_id, used_bytes)
-    SELECT t.id, r.res, (now() AT TIME ZONE 'UTC')::date - d, t.msp_id, (1e9 + d * 1e6 + abs(hashtext(t.id::text)) % 1000000)::bigint
-    FROM tenants.tenants t, generate_series(0, ${days - 1}) d, (VALUES ('cloud_storage'), ('datastore')) r(res)
-    WHERE t.parent_id = :'p1' ON CONFLICT DO NOTHING`, [msp.id]);
+  for (let from = 0; from < days; from += 30)
+    await sql(stack, `INSERT INTO usage.daily_usage (tenant_id, resource, day, msp_id, used_bytes)
+      SELECT t.id, r.res, (now() AT TIME ZONE 'UTC')::date - d, t.msp_id, (1e9 + d * 1e6 + abs(hashtext(t.id::text)) % 1000000)::bigint
+      FROM tenants.tenants t, generate_series(${from}, ${Math.min(days, from + 30) - 1}) d, (VALUES ('cloud_storage'), ('datastore')) r(res)
+      WHERE t.parent_id = :'p1' ON CONFLICT DO NOTHING`, [msp.id]);
   await sql(stack, `INSERT INTO usage.tenant_usage (tenant_id, resource, msp_id, used_bytes)
     SELECT t.id, r.res, t.msp_id, 5e9 FROM tenants.tenants t, (VALUES ('cloud_storage'), ('datastore')) r(res)
     WHERE t.parent_id = :'p1' ON CONFLICT DO NOTHING; ANALYZE usage.daily_usage; ANALYZE usage.tenant_usage`, [msp.id]);
@@ -100,8 +102,11 @@ try {
     rows.push([`billing export, ${name}`, `${lines} lines in ${ms.toFixed(0)} ms = ${Math.round(lines / (ms / 1000))} lines/s`, `usage RSS ${m.rss} MiB (peak ${m.hwm} MiB)`]);
     say(rows.at(-1).join(' | '));
   }
+} catch (e) {
+  console.error('[bench] failed:', e);
+  process.exitCode = 1;
 } finally {
-  await stack.stop();
+  await stack.stop().catch((e) => console.error('[bench] stop:', e.message.split('\n')[0]));
 }
 console.log('| what | figure | detail |\n|---|---|---|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
