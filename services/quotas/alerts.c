@@ -188,3 +188,17 @@ int quotas_on_own_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *e
     }
     return 0;
 }
+
+static const cc_stmt_t q_purge =
+    CC_STMT("quotas_purge", "DELETE FROM quotas WHERE tenant_id = $1::uuid", 1);
+
+int quotas_on_tenant_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg)
+{
+    (void)arg;
+    if (strcmp(ev->type, "tenant.purged") != 0)
+        return 0;
+    json_t *id = json_object_get(ev->payload, "id");
+    if (!json_is_string(id) || !cc_is_uuid(json_string_value(id)))
+        return 0;
+    return cc_db_query(db, pool, &q_purge, (const char *[]){json_string_value(id)}, NULL);
+}

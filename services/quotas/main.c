@@ -3,8 +3,9 @@
  *
  * The routes live in handlers.c; the framework (common/service.c) adds /healthz, /readyz
  * and /metrics, applies the migrations of schemas/quotas/ at start, and runs handlers on
- * database-owning workers. Two outbox consumers: usage.outbox (usage changes move the
- * alert state) and quotas.outbox (threshold alerts are mailed after their commit).
+ * database-owning workers. Three outbox consumers: usage.outbox (usage changes move the
+ * alert state), quotas.outbox (threshold alerts are mailed after their commit) and
+ * tenants.outbox (a purged account's quotas go).
  */
 #include "console/log.h"
 #include "quotas.h"
@@ -28,11 +29,13 @@ static int on_start(cc_service_t *svc)
 static void on_stop(cc_service_t *svc)
 {
     (void)svc;
+    if (app.tenant_events != NULL)
+        cc_outbox_consumer_stop(app.tenant_events);
     if (app.mailer != NULL)
         cc_outbox_consumer_stop(app.mailer);
     if (app.usage_events != NULL)
         cc_outbox_consumer_stop(app.usage_events);
-    app.mailer = app.usage_events = NULL;
+    app.mailer = app.usage_events = app.tenant_events = NULL;
 }
 
 int main(int argc, char **argv)

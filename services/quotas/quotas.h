@@ -13,7 +13,7 @@
 
 typedef struct quotas_app {
     cc_service_t *svc; /* mail configuration */
-    cc_outbox_consumer_t *usage_events, *mailer;
+    cc_outbox_consumer_t *usage_events, *mailer, *tenant_events;
 } quotas_app_t;
 
 extern const cc_route_t quotas_routes[];
@@ -37,5 +37,8 @@ int quotas_evaluate(cc_db_t *db, cc_pool_t *pool, cc_req_t *req, const char *ten
 int quotas_on_usage_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
 /** quotas.outbox consumer: quota.threshold_crossed -> mail to the root account's admins. */
 int quotas_on_own_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
+
+/** tenants.outbox consumer: tenant.purged deletes the account's quotas. */
+int quotas_on_tenant_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "console/http.h"
+#include "console/outbox.h"
 #include "console/service.h"
 
 #define USAGE_BATCH_MAX 10000
@@ -38,6 +39,9 @@ void usage_handle_report(cc_req_t *req);
 void usage_handle_plan_get(cc_req_t *req);
 void usage_handle_plan_put(cc_req_t *req);
 void usage_handle_billing_export(cc_req_t *req);
+
+/** tenants.outbox consumer: tenant.purged deletes the account's usage and plan. */
+int usage_on_tenant_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
 
 /** Creates this month's samples/job_events partitions and the next ones. */
 int usage_partitions_ensure(cc_db_t *db);

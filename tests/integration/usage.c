@@ -471,6 +471,28 @@ static void test_grace_period_delays_hard_enforcement(void **state)
                  "2001");
 }
 
+static void test_purged_tenant_usage_is_deleted(void **state)
+{
+    (void)state;
+    assert_value("SELECT count(*) > 0 FROM usage.samples WHERE tenant_id = '" CUST_B1 "'", "t");
+    cc_pool_t *pool = cc_pool_new();
+    json_t *payload = json_pack("{s:s}", "id", CUST_B1);
+    cc_outbox_event_t ev = {.id = 1, .type = "tenant.purged", .payload = payload};
+    const cc_scope_t system = {.system = true};
+    assert_int_equal(cc_db_begin(db, &system), 0);
+    assert_int_equal(usage_on_tenant_event(db, pool, &ev, NULL), 0);
+    assert_int_equal(usage_on_tenant_event(db, pool, &ev, NULL), 0); /* a replay: nothing */
+    assert_int_equal(cc_db_commit(db), 0);
+    json_decref(payload);
+    cc_pool_free(pool);
+    assert_value("SELECT (SELECT count(*) FROM usage.samples WHERE tenant_id = '" CUST_B1 "')"
+                 " + (SELECT count(*) FROM usage.daily_usage WHERE tenant_id = '" CUST_B1 "')"
+                 " + (SELECT count(*) FROM usage.tenant_totals WHERE tenant_id = '" CUST_B1 "')",
+                 "0");
+    /* other accounts keep theirs */
+    assert_value("SELECT count(*) > 0 FROM usage.samples WHERE tenant_id = '" CUST_A1 "'", "t");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_hard_quota_refuses_growth_not_shrinking),
         cmocka_unit_test(test_job_events_count_once),
         cmocka_unit_test(test_grace_period_delays_hard_enforcement),
+        cmocka_unit_test(test_purged_tenant_usage_is_deleted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
