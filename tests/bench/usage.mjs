@@ -23,7 +23,7 @@ const rss = (stack, name) => {
   return { rss: (kb('VmRSS') / 1024).toFixed(1), hwm: (kb('VmHWM') / 1024).toFixed(1) };
 };
 
-const stack = await startStack({ env: { CONSOLE_RATE_LIMIT_RPS: '0' } });
+const stack = await startStack({ env: { CONSOLE_RATE_LIMIT_RPS: '0', CONSOLE_UPSTREAM_TIMEOUT_MS: '300000' } });
 const rows = [];
 try {
   const platform = jsonApi(stack, await stack.token());
@@ -35,8 +35,10 @@ try {
       FROM tenants.tenants p, (SELECT n, gen_random_uuid() AS id FROM generate_series(${from}, ${Math.min(customers, from + 999)}) n) g
       WHERE p.id = :'p1'`, [msp.id]);
   const ids = (await sql(stack, `SELECT id FROM tenants.tenants WHERE parent_id = :'p1' ORDER BY name_key`, [msp.id])).split('\n');
-  const writer = jsonApi(stack, (await apiClient(stack, 'bench-writer', 'usage_writer')).accessToken);
-  const admin = jsonApi(stack, (await apiClient(stack, 'bench-admin', 'msp_admin', msp.id)).accessToken);
+  const writerToken = (await apiClient(stack, 'bench-writer', 'usage_writer')).accessToken;
+  const post = (body) => stack.request('/api/v1/usage/samples', { method: 'POST', auth: writerToken, headers: { 'content-type': 'application/json' }, body, timeoutMs: 600000 });
+  const adminToken = (await apiClient(stack, 'bench-admin', 'msp_admin', msp.id)).accessToken;
+  const admin = jsonApi(stack, adminToken);
 
   // ---- ingestion: each batch a new value for 10 000 (or 1 000) sources ----
   for (const size of [10000, 1000]) {
@@ -50,7 +52,7 @@ try {
         tenant_id: ids[i % ids.length], resource: 'cloud_storage', source_id: `src-${size}-${i}`, used_bytes: 1e9 + b * 1000 + i, at,
       })));
       const s0 = process.hrtime.bigint();
-      const r = await writer('POST', '/api/v1/usage/samples', body);
+      const r = await post(body);
       times.push(Number(process.hrtime.bigint() - s0) / 1e6);
       if (r.status !== 200) throw new Error(`ingest: ${r.status} ${r.text}`);
       samples += size;
@@ -79,7 +81,7 @@ try {
     const times = [];
     for (let i = 0; i < reportRuns; i++) {
       const s0 = process.hrtime.bigint();
-      const r = await admin('GET', path);
+      const r = await stack.request(path, { auth: adminToken, timeoutMs: 600000 });
       times.push(Number(process.hrtime.bigint() - s0) / 1e6);
       if (r.status !== 200) throw new Error(`${name}: ${r.status} ${r.text}`);
     }
@@ -94,7 +96,7 @@ try {
   const open = now.toISOString().slice(0, 7);
   for (const [name, period] of [[`open month ${open} (computed)`, open], [`closed month ${closed} (first fetch: freeze)`, closed], [`closed month ${closed} (frozen)`, closed]]) {
     const s0 = process.hrtime.bigint();
-    const r = await admin('GET', `/api/v1/billing/export?period=${period}&parent_id=${msp.id}&format=csv`);
+    const r = await stack.request(`/api/v1/billing/export?period=${period}&parent_id=${msp.id}&format=csv`, { auth: adminToken, timeoutMs: 600000 });
     const ms = Number(process.hrtime.bigint() - s0) / 1e6;
     if (r.status !== 200) throw new Error(`export: ${r.status} ${r.text}`);
     const lines = r.text.split('\r\n').length - 2;
