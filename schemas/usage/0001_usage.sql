@@ -180,18 +180,15 @@ BEGIN
         tenant_id uuid, msp_id uuid, resource text, before_bytes bigint,
         PRIMARY KEY (tenant_id, resource)) ON COMMIT DROP;
     TRUNCATE ingest_touched;
-    FOR s IN
-        SELECT DISTINCT b.tenant_id, b.msp_id, b.resource
-        FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, msp_id uuid, resource text)
-        ORDER BY 1, 3
-    LOOP
-        PERFORM pg_advisory_xact_lock(hashtext('console_usage'),
-                                      hashtext(s.tenant_id::text || s.resource));
-        INSERT INTO ingest_touched
-            SELECT s.tenant_id, s.msp_id, s.resource,
-                   coalesce((SELECT u.used_bytes FROM tenant_usage u
-                             WHERE u.tenant_id = s.tenant_id AND u.resource = s.resource), 0);
-    END LOOP;
+    INSERT INTO ingest_touched
+        SELECT DISTINCT b.tenant_id, b.msp_id, b.resource, 0::bigint
+        FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, msp_id uuid, resource text);
+    -- the locks in one statement, in sorted order (no deadlock between two batches)
+    PERFORM pg_advisory_xact_lock(hashtext('console_usage'),
+                                  hashtext(x.tenant_id::text || x.resource))
+        FROM (SELECT t.tenant_id, t.resource FROM ingest_touched t ORDER BY 1, 2) x;
+    UPDATE ingest_touched t SET before_bytes = u.used_bytes FROM tenant_usage u
+        WHERE u.tenant_id = t.tenant_id AND u.resource = t.resource;
     INSERT INTO sources (tenant_id, source_id, msp_id)
         SELECT DISTINCT b.tenant_id, b.source_id, b.msp_id
         FROM jsonb_to_recordset(batch) AS b(tenant_id uuid, source_id text, msp_id uuid)

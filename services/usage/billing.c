@@ -402,11 +402,8 @@ void usage_handle_billing_export(cc_req_t *req)
     static const char *const allowed[] = {"period", "parent_id", "format", "bom", NULL};
     if (cc_req_query_allowed(req, allowed) != 0)
         return;
-    bool failed = false;
+    bool failed = false, csv, bom;
     const char *ptext = cc_req_query(req, "period", &failed);
-    const char *parent_id = failed ? NULL : cc_req_query(req, "parent_id", &failed);
-    const char *format = failed ? NULL : cc_req_query(req, "format", &failed);
-    const char *bom = failed ? NULL : cc_req_query(req, "bom", &failed);
     if (failed)
         return;
     period_t p;
@@ -419,36 +416,11 @@ void usage_handle_billing_export(cc_req_t *req)
         cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "The period %s has not started yet.", p.text);
         return;
     }
-    if (format == NULL)
-        format = "csv";
-    if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "format must be csv or json.");
-        return;
-    }
-    if (bom != NULL && strcmp(bom, "true") != 0 && strcmp(bom, "false") != 0) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "bom must be true or false.");
-        return;
-    }
-    if (parent_id == NULL)
-        parent_id = req->principal->tenant_id;
-    if (!cc_is_uuid(parent_id)) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "parent_id must be an account id.");
-        return;
-    }
     usage_tenant_t parent;
-    int rc = usage_tenant_get(req, parent_id, &parent);
-    if (rc == CC_ENOENT) {
-        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
+    if (usage_format_query(req, "csv", &csv, &bom) != 0 ||
+        usage_parent_query(req, "billing:read", &parent) != 0)
         return;
-    }
-    if (rc != 0) {
-        cc_res_db_error(req, rc);
-        return;
-    }
-    if (!cc_authz_can(req->authz, "billing:read", parent.path)) {
-        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow billing on this account.");
-        return;
-    }
+    int rc;
     PGresult *res;
     if (p.closed) {
         rc = freeze(req, &p, parent.path);
@@ -464,7 +436,6 @@ void usage_handle_billing_export(cc_req_t *req)
         cc_res_db_error(req, rc);
         return;
     }
-    bool csv = strcmp(format, "csv") == 0;
     cc_res_header(req, "content-disposition",
                   cc_pool_printf(req->pool, "attachment; filename=\"billing-%s.%s\"", p.text,
                                  csv ? "csv" : "json"));
@@ -474,7 +445,7 @@ void usage_handle_billing_export(cc_req_t *req)
     cc_buf_t b;
     cc_buf_init(&b);
     if (csv) {
-        if (bom && strcmp(bom, "true") == 0)
+        if (bom)
             cc_buf_puts(&b, CC_CSV_BOM);
         for (int c = 0; c <= NLINE_COLS; c++)
             cc_csv_raw(&b, columns[c], c == 0);

@@ -273,6 +273,58 @@ static int resolve_tenants(cc_req_t *req, cc_validator_t *v, json_t *batch, cons
     return 0;
 }
 
+/*
+ * The start of item i shared by both batch kinds: an object of known fields with a
+ * tenant_id (ids[i], or NULL after an error). Returns the item, or NULL when it is not an
+ * object (nothing more to check).
+ */
+static json_t *item_head(cc_req_t *req, cc_validator_t *v, json_t *batch, size_t i,
+                         const char *const *fields, const char **ids)
+{
+    json_t *item = json_array_get(batch, i);
+    ids[i] = NULL;
+    if (!json_is_object(item)) {
+        cc_v_add(v, cc_pool_printf(req->pool, "[%zu]", i), "type", "Each item is an object.");
+        return NULL;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(item, key, val)
+    {
+        bool known = false;
+        for (size_t k = 0; fields[k]; k++)
+            known = known || strcmp(key, fields[k]) == 0;
+        if (!known && v->unknown_field == NULL)
+            v->unknown_field = cc_pool_printf(req->pool, "[%zu].%s", i, key);
+    }
+    json_t *tid = json_object_get(item, "tenant_id");
+    if (json_is_string(tid) && cc_is_uuid(json_string_value(tid)))
+        ids[i] = json_string_value(tid);
+    else
+        cc_v_add(v, cc_pool_printf(req->pool, "[%zu].tenant_id", i), "format",
+                 "tenant_id must be an account id (UUID).");
+    return item;
+}
+
+/* After the items: the tenants resolved (msp[i] filled), then 400 with every error, or the
+ * Idempotency-Key replay. True when the handler goes on to write. */
+static bool batch_valid(cc_req_t *req, cc_validator_t *v, json_t *batch, const char **ids,
+                        const char **msp)
+{
+    if (v->unknown_field == NULL && !too_many(v)) {
+        int rc = resolve_tenants(req, v, batch, ids, msp);
+        if (rc != 0) {
+            cc_res_db_error(req, rc);
+            return false;
+        }
+    }
+    if (!cc_v_ok(v)) {
+        cc_res_invalid(req, v);
+        return false;
+    }
+    return cc_idem_replay(req) == 0;
+}
+
 static const char *const sample_fields[] = {"tenant_id",  "resource", "source_id",
                                             "used_bytes", "at",       NULL};
 static const char *const resources[] = {"cloud_storage", "datastore", NULL};
@@ -319,45 +371,16 @@ void usage_handle_samples(cc_req_t *req)
     const char **ids = cc_pool_alloc(req->pool, n * sizeof(*ids));
     const char **msp = cc_pool_alloc(req->pool, n * sizeof(*msp));
     for (size_t i = 0; i < n && !too_many(&v); i++) {
-        json_t *item = json_array_get(batch, i);
-        ids[i] = msp[i] = NULL;
-        if (!json_is_object(item)) {
-            cc_v_add(&v, cc_pool_printf(req->pool, "[%zu]", i), "type", "Each item is an object.");
+        msp[i] = NULL;
+        json_t *item = item_head(req, &v, batch, i, sample_fields, ids);
+        if (item == NULL)
             continue;
-        }
-        const char *key;
-        json_t *val;
-        json_object_foreach(item, key, val)
-        {
-            bool known = false;
-            for (size_t k = 0; sample_fields[k]; k++)
-                known = known || strcmp(key, sample_fields[k]) == 0;
-            if (!known && v.unknown_field == NULL)
-                v.unknown_field = cc_pool_printf(req->pool, "[%zu].%s", i, key);
-        }
-        json_t *tid = json_object_get(item, "tenant_id");
-        if (json_is_string(tid) && cc_is_uuid(json_string_value(tid)))
-            ids[i] = json_string_value(tid);
-        else
-            cc_v_add(&v, cc_pool_printf(req->pool, "[%zu].tenant_id", i), "format",
-                     "tenant_id must be an account id (UUID).");
         item_enum(&v, item, i, "resource", resources);
         item_string(&v, item, i, "source_id", 256);
         item_bytes(&v, item, i, "used_bytes");
         item_time(&v, item, i, "at", true, now);
     }
-    if (v.unknown_field == NULL && !too_many(&v)) {
-        int rc = resolve_tenants(req, &v, batch, ids, msp);
-        if (rc != 0) {
-            cc_res_db_error(req, rc);
-            return;
-        }
-    }
-    if (!cc_v_ok(&v)) {
-        cc_res_invalid(req, &v);
-        return;
-    }
-    if (cc_idem_replay(req) != 0)
+    if (!batch_valid(req, &v, batch, ids, msp))
         return;
 
     /* the batch for the database: the items with their root account */
@@ -467,28 +490,10 @@ void usage_handle_job_events(cc_req_t *req)
     const char **msp = cc_pool_alloc(req->pool, n * sizeof(*msp));
     json_t *jobs = json_object(); /* job ids of the batch: one event per job */
     for (size_t i = 0; i < n && !too_many(&v); i++) {
-        json_t *item = json_array_get(batch, i);
-        ids[i] = msp[i] = NULL;
-        if (!json_is_object(item)) {
-            cc_v_add(&v, cc_pool_printf(req->pool, "[%zu]", i), "type", "Each item is an object.");
+        msp[i] = NULL;
+        json_t *item = item_head(req, &v, batch, i, job_fields, ids);
+        if (item == NULL)
             continue;
-        }
-        const char *key;
-        json_t *val;
-        json_object_foreach(item, key, val)
-        {
-            bool known = false;
-            for (size_t k = 0; job_fields[k]; k++)
-                known = known || strcmp(key, job_fields[k]) == 0;
-            if (!known && v.unknown_field == NULL)
-                v.unknown_field = cc_pool_printf(req->pool, "[%zu].%s", i, key);
-        }
-        json_t *tid = json_object_get(item, "tenant_id");
-        if (json_is_string(tid) && cc_is_uuid(json_string_value(tid)))
-            ids[i] = json_string_value(tid);
-        else
-            cc_v_add(&v, cc_pool_printf(req->pool, "[%zu].tenant_id", i), "format",
-                     "tenant_id must be an account id (UUID).");
         item_string(&v, item, i, "source_id", 256);
         item_enum(&v, item, i, "source_type", source_types);
         const char *job = item_string(&v, item, i, "job_id", 128);
@@ -510,18 +515,7 @@ void usage_handle_job_events(cc_req_t *req)
         }
     }
     json_decref(jobs);
-    if (v.unknown_field == NULL && !too_many(&v)) {
-        int rc = resolve_tenants(req, &v, batch, ids, msp);
-        if (rc != 0) {
-            cc_res_db_error(req, rc);
-            return;
-        }
-    }
-    if (!cc_v_ok(&v)) {
-        cc_res_invalid(req, &v);
-        return;
-    }
-    if (cc_idem_replay(req) != 0)
+    if (!batch_valid(req, &v, batch, ids, msp))
         return;
     cc_buf_t b;
     cc_buf_init(&b);

@@ -183,8 +183,12 @@ static const report_t reports[] = {
      "SELECT c.id AS tenant_id, c.name, coalesce(tt.cloud_usage_bytes, 0) AS cloud_usage_bytes,"
      " coalesce(tt.datastore_usage_bytes, 0) AS datastore_usage_bytes,"
      " coalesce(tt.cloud_usage_bytes, 0) + coalesce(tt.datastore_usage_bytes, 0) AS total_bytes,"
-     " (SELECT coalesce(max(m.quantity), 0) FROM usage_measure(c.id, 'cloud_storage',"
-     " (now() AT TIME ZONE 'UTC')::date - 29, (now() AT TIME ZONE 'UTC')::date, 'peak') m)"
+     /* the peak of the days: the value carried into the first day or a later change */
+     " greatest(coalesce((SELECT d.used_bytes FROM daily_usage d WHERE d.tenant_id = c.id"
+     " AND d.resource = 'cloud_storage' AND d.day <= (now() AT TIME ZONE 'UTC')::date - 29"
+     " ORDER BY d.day DESC LIMIT 1), 0), (SELECT max(d.used_bytes) FROM daily_usage d"
+     " WHERE d.tenant_id = c.id AND d.resource = 'cloud_storage'"
+     " AND d.day > (now() AT TIME ZONE 'UTC')::date - 29))"
      " AS cloud_peak_30d_bytes, c.id"
      " FROM c LEFT JOIN tenant_totals tt ON tt.tenant_id = c.id",
      {{"tenant_id", 's'},
@@ -249,6 +253,56 @@ int usage_tenant_get(cc_req_t *req, const char *id, usage_tenant_t *out)
     return 0;
 }
 
+int usage_format_query(cc_req_t *req, const char *default_format, bool *csv, bool *bom)
+{
+    bool failed = false;
+    const char *format = cc_req_query(req, "format", &failed);
+    const char *b = failed ? NULL : cc_req_query(req, "bom", &failed);
+    if (failed)
+        return -1;
+    if (format == NULL)
+        format = default_format;
+    if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "format must be csv or json.");
+        return -1;
+    }
+    if (b != NULL && strcmp(b, "true") != 0 && strcmp(b, "false") != 0) {
+        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "bom must be true or false.");
+        return -1;
+    }
+    *csv = strcmp(format, "csv") == 0;
+    *bom = b != NULL && strcmp(b, "true") == 0;
+    return 0;
+}
+
+int usage_parent_query(cc_req_t *req, const char *perm, usage_tenant_t *parent)
+{
+    bool failed = false;
+    const char *parent_id = cc_req_query(req, "parent_id", &failed);
+    if (failed)
+        return -1;
+    if (parent_id == NULL)
+        parent_id = req->principal->tenant_id;
+    if (!cc_is_uuid(parent_id)) {
+        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "parent_id must be an account id.");
+        return -1;
+    }
+    int rc = usage_tenant_get(req, parent_id, parent);
+    if (rc == CC_ENOENT) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
+        return -1;
+    }
+    if (rc != 0) {
+        cc_res_db_error(req, rc);
+        return -1;
+    }
+    if (!cc_authz_can(req->authz, perm, parent->path)) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow this on this account.");
+        return -1;
+    }
+    return 0;
+}
+
 void usage_handle_report(cc_req_t *req)
 {
     static const char *const allowed[] = {"parent_id", "q", "sort", "format", "bom", NULL};
@@ -266,30 +320,11 @@ void usage_handle_report(cc_req_t *req)
     }
     if (cc_req_query_allowed(req, allowed) != 0)
         return;
-    bool failed = false;
-    const char *parent_id = cc_req_query(req, "parent_id", &failed);
-    const char *q = failed ? NULL : cc_req_query(req, "q", &failed);
+    bool failed = false, csv, bom;
+    const char *q = cc_req_query(req, "q", &failed);
     const char *sort = failed ? NULL : cc_req_query(req, "sort", &failed);
-    const char *format = failed ? NULL : cc_req_query(req, "format", &failed);
-    const char *bom = failed ? NULL : cc_req_query(req, "bom", &failed);
-    if (failed)
+    if (failed || usage_format_query(req, "json", &csv, &bom) != 0)
         return;
-    if (parent_id == NULL)
-        parent_id = req->principal->tenant_id;
-    if (!cc_is_uuid(parent_id)) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "parent_id must be an account id.");
-        return;
-    }
-    if (format == NULL)
-        format = "json";
-    if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "format must be csv or json.");
-        return;
-    }
-    if (bom != NULL && strcmp(bom, "true") != 0 && strcmp(bom, "false") != 0) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "bom must be true or false.");
-        return;
-    }
     if (q == NULL)
         q = "";
     if (cc_utf8_length(q, strlen(q)) > 128) {
@@ -314,34 +349,22 @@ void usage_handle_report(cc_req_t *req)
         return;
     }
     usage_tenant_t parent;
-    int rc = usage_tenant_get(req, parent_id, &parent);
-    if (rc == CC_ENOENT) {
-        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
+    if (usage_parent_query(req, "reports:read", &parent) != 0)
         return;
-    }
-    if (rc != 0) {
-        cc_res_db_error(req, rc);
-        return;
-    }
-    if (!cc_authz_can(req->authz, "reports:read", parent.path)) {
-        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow reports on this account.");
-        return;
-    }
     pthread_once(&stmts_once, stmts_build);
     PGresult *res;
-    rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &stmts[ri][col][desc],
-                    (const char *[]){parent_id, q}, &res);
+    int rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &stmts[ri][col][desc],
+                        (const char *[]){parent.id, q}, &res);
     if (rc != 0) {
         cc_log_error("report %s failed: %s", rep->path, cc_db_errmsg(req->db));
         cc_res_db_error(req, rc);
         return;
     }
-    bool csv = strcmp(format, "csv") == 0;
     cc_buf_t b;
     cc_buf_init(&b);
     int rows = PQntuples(res);
     if (csv) {
-        if (bom && strcmp(bom, "true") == 0)
+        if (bom)
             cc_buf_puts(&b, CC_CSV_BOM);
         for (size_t c = 0; c < n; c++)
             cc_csv_raw(&b, rep->cols[c].name, c == 0);

@@ -29,6 +29,13 @@ typedef struct usage_tenant {
 /** Reads one tenant in the caller's scope: 0, CC_ENOENT or a db error. */
 int usage_tenant_get(cc_req_t *req, const char *id, usage_tenant_t *out);
 
+/** Reads ?format=csv|json (default_format when absent) and ?bom=true|false; answers 400
+ * and returns -1 when malformed. */
+int usage_format_query(cc_req_t *req, const char *default_format, bool *csv, bool *bom);
+/** Reads ?parent_id= (default: the caller's account): visible (else 404) and holding perm
+ * (else 403). Answers and returns -1 otherwise. */
+int usage_parent_query(cc_req_t *req, const char *perm, usage_tenant_t *parent);
+
 /* ---- handlers ---- */
 extern const cc_route_t usage_routes[];
 extern const size_t usage_nroutes;

@@ -182,6 +182,10 @@ describe('usage, quotas, reports and billing', () => {
     const st = await adminA('GET', `/api/v1/reports/stored-data?parent_id=${mspA.id}&sort=-total_bytes&format=csv`);
     assert.equal(st.status, 200, st.text);
     assert.match(st.text.split('\r\n')[0], /^tenant_id,name,cloud_usage_bytes,datastore_usage_bytes,total_bytes,cloud_peak_30d_bytes$/);
+    const stored = (await adminA('GET', `/api/v1/reports/stored-data?parent_id=${mspA.id}`)).json.items.find((x) => x.tenant_id === a1.id);
+    assert.equal(stored.cloud_usage_bytes, 190 * GB); // vm-1 140 GB + vm-2 50 GB
+    assert.equal(stored.cloud_peak_30d_bytes, 190 * GB);
+    assert.equal(stored.total_bytes, 197 * GB);
     const acc = (await adminA('GET', `/api/v1/reports/account-details?parent_id=${mspA.id}`)).json.items.find((x) => x.name === '顧客会社A');
     assert.deepEqual([acc.agent_sources, acc.agentless_sources, acc.unc_sources], [1, 1, 1]);
   });
