@@ -272,14 +272,16 @@ static const cc_stmt_t q_open =
             "SELECT " LINE_COLS " FROM billing_compute($1, $2, $3::date, least($4::date,"
             " (now() AT TIME ZONE 'UTC')::date), $5::ltree)" ORDER,
             5);
-static const cc_stmt_t q_roots =
-    CC_STMT("usage_billing_roots",
-            "SELECT DISTINCT t.msp_id, r.path::text FROM tenants.tenant_tree t"
-            " JOIN tenants.tenant_tree r ON r.id = t.msp_id"
-            " WHERE t.path <@ $1::ltree AND t.kind IN ('customer', 'direct')"
-            " AND NOT EXISTS (SELECT 1 FROM billing_frozen f WHERE f.msp_id = t.msp_id"
-            " AND f.period = $2)",
-            2);
+/* the root accounts under a path not frozen yet for the period (each root's path by a key
+ * lookup: a join of the two security-barrier views would not use the index) */
+static const cc_stmt_t q_roots = CC_STMT(
+    "usage_billing_roots",
+    "SELECT x.msp_id, (SELECT r.path::text FROM tenants.tenant_tree r WHERE r.id = x.msp_id)"
+    " FROM (SELECT DISTINCT t.msp_id FROM tenants.tenant_tree t WHERE t.path <@ $1::ltree"
+    " AND t.kind IN ('customer', 'direct')) x"
+    " WHERE NOT EXISTS (SELECT 1 FROM billing_frozen f WHERE f.msp_id = x.msp_id"
+    " AND f.period = $2)",
+    2);
 static const cc_stmt_t q_freeze_lock =
     CC_STMT("usage_billing_freeze_lock",
             "SELECT pg_advisory_xact_lock(hashtext('console_billing'), hashtext($1 || $2)),"

@@ -24,8 +24,8 @@
 /* the accounts of a report: $1 parent, $2 search text ('' = all) */
 #define CUSTOMERS                                                                                  \
     "WITH c AS (SELECT t.id, t.name, t.status FROM tenants.tenant_tree t"                          \
-    " JOIN tenants.tenant_tree p ON p.id = $1::uuid AND t.path <@ p.path"                          \
-    " WHERE t.kind IN ('customer', 'direct') AND t.status <> 'deleted'"                            \
+    " WHERE t.path <@ (SELECT p.path FROM tenants.tenant_tree p WHERE p.id = $1::uuid)"            \
+    " AND t.kind IN ('customer', 'direct') AND t.status <> 'deleted'"                              \
     " AND ($2 = '' OR strpos(lower(t.name), lower($2)) > 0)) "
 
 /* a tenant's quota limit of a resource (the quotas service's published view) */
