@@ -164,7 +164,8 @@ CREATE TABLE daily_jobs (
 --   3. the daily rollup, per source and UTC day (the day's latest new sample): its
 --      end-of-day value becomes this sample unless a later sample of that day is already
 --      there; the difference applies to the tenant's days from that day until the
---      source's next day with a sample.
+--      source's next day with a sample. Set-based when that day is the source's latest
+--      (the usual case), one (source, day) at a time for late samples.
 CREATE FUNCTION ingest_samples(batch jsonb)
     RETURNS TABLE (tenant_id uuid, msp_id uuid, resource text, before_bytes bigint,
                    after_bytes bigint)
@@ -228,12 +229,71 @@ BEGIN
         DO UPDATE SET used_bytes = excluded.used_bytes, updated_at = now()
         WHERE u.used_bytes <> excluded.used_bytes;
 
-    -- 3. the daily rollup
+    -- 3. the daily rollup, per source and UTC day of the batch (its latest sample)
+    CREATE TEMP TABLE IF NOT EXISTS ingest_days (
+        tenant_id uuid, resource text, source_id text, day date, msp_id uuid,
+        used_bytes bigint, at timestamptz, simple boolean, delta bigint, stale boolean)
+        ON COMMIT DROP;
+    TRUNCATE ingest_days;
+    INSERT INTO ingest_days
+        SELECT d.tenant_id, d.resource, d.source_id, d.day, d.msp_id, d.used_bytes, d.at,
+               -- simple: the source's only day in the batch and none stored after it
+               d.ndays = 1 AND NOT EXISTS (
+                   SELECT 1 FROM source_daily sd WHERE sd.tenant_id = d.tenant_id
+                   AND sd.resource = d.resource AND sd.source_id = d.source_id
+                   AND sd.day > d.day),
+               d.used_bytes - coalesce(p.used_bytes, 0),
+               coalesce(p.day = d.day AND p.at >= d.at, false)
+        FROM (SELECT x.*, count(*) OVER (PARTITION BY x.tenant_id, x.resource, x.source_id)
+                         AS ndays
+              FROM (SELECT DISTINCT ON (n.tenant_id, n.resource, n.source_id,
+                                        (n.at AT TIME ZONE 'UTC')::date)
+                           n.tenant_id, n.resource, n.source_id, n.msp_id, n.used_bytes, n.at,
+                           (n.at AT TIME ZONE 'UTC')::date AS day
+                    FROM ingest_new n
+                    ORDER BY n.tenant_id, n.resource, n.source_id,
+                             (n.at AT TIME ZONE 'UTC')::date, n.at DESC) x) d
+        LEFT JOIN LATERAL (
+            SELECT sd.day, sd.used_bytes, sd.at FROM source_daily sd
+            WHERE sd.tenant_id = d.tenant_id AND sd.resource = d.resource
+              AND sd.source_id = d.source_id AND sd.day <= d.day
+            ORDER BY sd.day DESC LIMIT 1) p ON true;
+
+    -- 3a. the usual case, set-based: a source's new day is its latest, so its difference
+    -- applies to every day of the tenant from that day on
+    INSERT INTO source_daily AS sd (tenant_id, resource, source_id, day, msp_id, used_bytes, at)
+        SELECT i.tenant_id, i.resource, i.source_id, i.day, i.msp_id, i.used_bytes, i.at
+        FROM ingest_days i WHERE i.simple AND NOT i.stale ORDER BY 1, 2, 3, 4
+        ON CONFLICT ON CONSTRAINT source_daily_pkey
+        DO UPDATE SET used_bytes = excluded.used_bytes, at = excluded.at;
+    INSERT INTO daily_usage (tenant_id, resource, day, msp_id, used_bytes)
+        SELECT DISTINCT i.tenant_id, i.resource, i.day, i.msp_id,
+               coalesce((SELECT du.used_bytes FROM daily_usage du
+                         WHERE du.tenant_id = i.tenant_id AND du.resource = i.resource
+                           AND du.day < i.day ORDER BY du.day DESC LIMIT 1), 0)
+        FROM ingest_days i WHERE i.simple AND NOT i.stale
+        ORDER BY 1, 2, 3
+        ON CONFLICT DO NOTHING;
+    WITH agg AS (
+        SELECT i.tenant_id, i.resource, i.day, sum(i.delta) AS delta
+        FROM ingest_days i WHERE i.simple AND NOT i.stale GROUP BY 1, 2, 3
+    ), cum AS (
+        SELECT a.tenant_id, a.resource, a.day,
+               sum(a.delta) OVER (PARTITION BY a.tenant_id, a.resource ORDER BY a.day) AS delta,
+               lead(a.day) OVER (PARTITION BY a.tenant_id, a.resource ORDER BY a.day) AS next
+        FROM agg a
+    )
+    UPDATE daily_usage du SET used_bytes = du.used_bytes + c.delta
+        FROM cum c
+        WHERE du.tenant_id = c.tenant_id AND du.resource = c.resource AND du.day >= c.day
+          AND (c.next IS NULL OR du.day < c.next) AND c.delta <> 0;
+
+    -- 3b. late samples (a day before the source's latest, or several days of one source):
+    -- one (source, day) at a time; the difference applies from that day until the
+    -- source's next stored day
     FOR s IN
-        SELECT DISTINCT ON (n.tenant_id, n.resource, n.source_id, (n.at AT TIME ZONE 'UTC')::date)
-               n.*, (n.at AT TIME ZONE 'UTC')::date AS day
-        FROM ingest_new n
-        ORDER BY n.tenant_id, n.resource, n.source_id, (n.at AT TIME ZONE 'UTC')::date, n.at DESC
+        SELECT i.* FROM ingest_days i WHERE NOT i.simple
+        ORDER BY i.tenant_id, i.resource, i.source_id, i.day
     LOOP
         SELECT sd.day, sd.used_bytes, sd.at INTO prev FROM source_daily sd
             WHERE sd.tenant_id = s.tenant_id AND sd.resource = s.resource

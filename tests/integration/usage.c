@@ -188,6 +188,18 @@ static void assert_value(const char *sql_text, const char *want)
     "SELECT quantity::bigint FROM usage.usage_measure('" CUST_A1 "', 'cloud_storage', '" day       \
     "', '" day "', 'peak')"
 
+/* The days of A1's cloud storage whose rollup differs from a recomputation from the raw
+ * samples (each source's latest sample at the end of the day, summed). */
+#define RECOMPUTED_DAYS_DIFFERING                                                                  \
+    "SELECT count(*) FROM generate_series('2026-08-30'::date, '2026-09-05', '1 day')"              \
+    " g(d) WHERE (SELECT quantity FROM usage.usage_measure('" CUST_A1                              \
+    "', 'cloud_storage', g.d::date, g.d::date, 'peak')) <>"                                        \
+    " (SELECT coalesce(sum(x.used_bytes), 0) FROM (SELECT DISTINCT ON (source_id)"                 \
+    " used_bytes FROM usage.samples WHERE tenant_id = '" CUST_A1                                   \
+    "' AND resource = 'cloud_storage' AND at < (g.d::date + 1)::timestamp AT TIME "                \
+    "ZONE 'UTC' ORDER BY source_id, at DESC)"                                                      \
+    " x)"
+
 static void test_rollup_last_value_per_source_carried_forward(void **state)
 {
     (void)state;
@@ -223,15 +235,18 @@ static void test_rollup_last_value_per_source_carried_forward(void **state)
     assert_value(DAY_VALUE("2026-09-03"), "80");
     assert_value("SELECT count(*) FROM usage.samples WHERE tenant_id = '" CUST_A1 "'", "5");
     /* the rollup agrees with a recomputation from the raw samples for every day */
-    assert_value("SELECT count(*) FROM generate_series('2026-08-30'::date, '2026-09-05', '1 day')"
-                 " g(d) WHERE (SELECT quantity FROM usage.usage_measure('" CUST_A1
-                 "', 'cloud_storage', g.d::date, g.d::date, 'peak')) <>"
-                 " (SELECT coalesce(sum(x.used_bytes), 0) FROM (SELECT DISTINCT ON (source_id)"
-                 " used_bytes FROM usage.samples WHERE tenant_id = '" CUST_A1
-                 "' AND resource = 'cloud_storage' AND at < (g.d::date + 1)::timestamp AT TIME "
-                 "ZONE 'UTC' ORDER BY source_id, at DESC)"
-                 " x)",
-                 "0");
+    assert_value(RECOMPUTED_DAYS_DIFFERING, "0");
+    /* a new source whose only day lies before the tenant's latest day: its value counts
+     * from that day on, in every later day of the tenant (the set-based path) */
+    exec_sql("SELECT count(*) FROM usage.ingest_samples('[" SAMPLE(
+        CUST_A1, "cloud_storage", "s3", 5, "2026-09-02T12:00:00Z") "]')");
+    assert_value(DAY_VALUE("2026-09-01"), "100");
+    assert_value(DAY_VALUE("2026-09-02"), "115");
+    assert_value(DAY_VALUE("2026-09-03"), "85");
+    assert_value(RECOMPUTED_DAYS_DIFFERING, "0");
+    exec_sql("SELECT count(*) FROM usage.ingest_samples('[" SAMPLE(
+        CUST_A1, "cloud_storage", "s3", 0, "2026-09-02T13:00:00Z") "]')");
+    assert_value(DAY_VALUE("2026-09-03"), "80");
     /* average over 2026-09-01..03: (100 + 110 + 80) / 3 byte-days per day */
     assert_value("SELECT quantity FROM usage.usage_measure('" CUST_A1
                  "', 'cloud_storage', '2026-09-01', '2026-09-03', 'average')",
