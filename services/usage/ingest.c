@@ -325,6 +325,24 @@ static bool batch_valid(cc_req_t *req, cc_validator_t *v, json_t *batch, const c
     return cc_idem_replay(req) == 0;
 }
 
+/* Opens the batch's transaction and runs the ingest statement on the batch b (freed);
+ * NULL when it failed (rolled back and answered), else the result, transaction open. */
+static PGresult *apply(cc_req_t *req, const cc_stmt_t *stmt, cc_buf_t *b)
+{
+    PGresult *res = NULL;
+    int rc = cc_db_begin(req->db, &system_scope);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, stmt, (const char *[]){b->data}, &res);
+    cc_buf_free(b);
+    if (rc != 0) {
+        cc_db_rollback(req->db);
+        cc_log_error("usage: %s failed: %s", stmt->name, cc_db_errmsg(req->db));
+        cc_res_db_error(req, rc);
+        return NULL;
+    }
+    return res;
+}
+
 static const char *const sample_fields[] = {"tenant_id",  "resource", "source_id",
                                             "used_bytes", "at",       NULL};
 static const char *const resources[] = {"cloud_storage", "datastore", NULL};
@@ -401,17 +419,10 @@ void usage_handle_samples(cc_req_t *req)
     }
     cc_buf_putc(&b, ']');
 
-    PGresult *res = NULL;
-    int rc = cc_db_begin(req->db, &system_scope);
-    if (rc == 0)
-        rc = cc_db_query(req->db, req->pool, &q_ingest_samples, (const char *[]){b.data}, &res);
-    cc_buf_free(&b);
-    if (rc != 0) {
-        cc_db_rollback(req->db);
-        cc_log_error("usage: ingest failed: %s", cc_db_errmsg(req->db));
-        cc_res_db_error(req, rc);
+    PGresult *res = apply(req, &q_ingest_samples, &b);
+    if (res == NULL)
         return;
-    }
+    int rc = 0;
     /* hard quotas: growth past an enforced limit refuses the batch, naming the items of the
      * tenants and resources over it */
     json_t *refused = NULL;
@@ -538,17 +549,9 @@ void usage_handle_job_events(cc_req_t *req)
         cc_buf_putc(&b, '}');
     }
     cc_buf_putc(&b, ']');
-    PGresult *res = NULL;
-    int rc = cc_db_begin(req->db, &system_scope);
-    if (rc == 0)
-        rc = cc_db_query(req->db, req->pool, &q_ingest_jobs, (const char *[]){b.data}, &res);
-    cc_buf_free(&b);
-    if (rc != 0) {
-        cc_db_rollback(req->db);
-        cc_log_error("usage: job events failed: %s", cc_db_errmsg(req->db));
-        cc_res_db_error(req, rc);
+    PGresult *res = apply(req, &q_ingest_jobs, &b);
+    if (res == NULL)
         return;
-    }
     long long added = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     finish(req, 0,
            json_pack("{s:I, s:I, s:I}", "accepted", (json_int_t)n, "new_jobs", (json_int_t)added,
