@@ -32,9 +32,8 @@ static void csv_row(cc_buf_t *b, const tenant_t *t)
     cc_csv_raw(b, t->status, false);
     cc_csv_raw(b, t->created_at, false);
     cc_csv_text(b, t->created_by_name, false);
-    cc_csv_raw(b, "0", false); /* usage columns: see tenants_json */
-    cc_csv_raw(b, "0", false);
-    cc_csv_raw(b, "0", false);
+    cc_buf_printf(b, ",%lld,%lld,%lld", t->sources_total, t->cloud_usage_bytes,
+                  t->datastore_usage_bytes);
     cc_csv_end(b);
 }
 

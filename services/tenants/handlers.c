@@ -271,6 +271,20 @@ bool tenants_may_list_under(cc_req_t *req, const char *parent_id, bool parent_vi
     return false;
 }
 
+/* A quota_used_pct sort key as the list emits it: -1, or digits with up to 2 decimals. */
+static bool pct_key_ok(const char *k)
+{
+    if (*k == '-')
+        k++;
+    size_t i = strspn(k, "0123456789");
+    if (i == 0 || i > 20)
+        return false;
+    if (k[i] == '\0')
+        return true;
+    size_t f = k[i] == '.' ? strspn(k + i + 1, "0123456789") : 0;
+    return f > 0 && f <= 2 && k[i + 1 + f] == '\0';
+}
+
 int tenants_filter_from_query(cc_req_t *req, tenant_filter_t *f, bool paged)
 {
     bool failed = false;
@@ -303,7 +317,8 @@ int tenants_filter_from_query(cc_req_t *req, tenant_filter_t *f, bool paged)
         int s = tenants_sort_parse(sort);
         if (s < 0) {
             cc_res_problem(req, CC_ERR_INVALID_PARAMETER,
-                           "sort must be name, -name, created_at or -created_at.");
+                           "sort must be name, -name, created_at, -created_at, quota_used_pct or "
+                           "-quota_used_pct.");
             return -1;
         }
         f->sort = (tenant_sort_t)s;
@@ -358,6 +373,8 @@ int tenants_filter_from_query(cc_req_t *req, tenant_filter_t *f, bool paged)
                 ok = want == '0' ? (x >= '0' && x <= '9') : x == want;
             }
         }
+        if (ok && (f->sort == SORT_QUOTA || f->sort == SORT_QUOTA_DESC))
+            ok = pct_key_ok(json_string_value(k)); /* -1 or a percentage, 2 decimals */
         if (!ok) {
             cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
             return -1;

@@ -11,15 +11,28 @@
 #include "console/log.h"
 #include "tenants.h"
 
+/* the list's usage columns: the usage service's published view (a key lookup per row) */
+#define USAGE(col)                                                                                 \
+    "coalesce((SELECT u." col " FROM usage.tenant_usage_summary u WHERE u.tenant_id = t.id), 0)"
+/* quota_used_pct (usage over quota, the larger of the two resources, 2 decimals; -1 without
+ * a quota), from the usage and quotas services' published views */
+#define QUOTA_PART(res, col)                                                                       \
+    "coalesce((SELECT u." col " FROM usage.tenant_usage_summary u WHERE u.tenant_id = t.id), 0)"   \
+    " * 100.0 / nullif((SELECT q.limit_bytes FROM quotas.quota_limits q WHERE q.tenant_id = t.id"  \
+    " AND q.resource = '" res "'), 0)"
+#define QUOTA_PCT                                                                                  \
+    "coalesce(round(greatest(" QUOTA_PART("cloud_storage", "cloud_usage_bytes") ", " QUOTA_PART(   \
+        "datastore", "datastore_usage_bytes") "), 2), -1)"
 /* timestamps leave as UTC timestamps; cc_db_get_time writes RFC 3339 (no to_char per row) */
 #define TS(col) "(" col " AT TIME ZONE 'UTC')"
 /* clang-format off */
 #define COLS                                                                                       \
     "t.id, t.name, t.kind, t.parent_id, t.status, " TS("t.created_at") ", t.created_by_name, "     \
     "t.created_by, t.version, " TS("t.updated_at") ", " TS("t.deleted_at") ", " TS("t.purge_at")  \
-    ", t.path::text, t.msp_id, t.allow_msp_access"
+    ", t.path::text, t.msp_id, t.allow_msp_access, " USAGE("sources_total") ", "                 \
+    USAGE("cloud_usage_bytes") ", " USAGE("datastore_usage_bytes")
 /* clang-format on */
-#define NCOLS 15
+#define NCOLS 18
 
 static const cc_stmt_t q_get =
     CC_STMT("tenants_get", "SELECT " COLS ", NULL FROM tenants t WHERE t.id = $1::uuid", 1);
@@ -109,6 +122,11 @@ static const struct sort_def {
                       "(t.created_at, t.id) > ($3::timestamptz, $4::uuid)"},
     [SORT_CREATED_DESC] = {"-created_at", TS("t.created_at"), "t.created_at DESC, t.id DESC",
                            "(t.created_at, t.id) < ($3::timestamptz, $4::uuid)"},
+    /* no index: the parent's children are sorted (tenants without a quota come as -1) */
+    [SORT_QUOTA] = {"quota_used_pct", QUOTA_PCT "::text", QUOTA_PCT ", t.id",
+                    "(" QUOTA_PCT ", t.id) > ($3::numeric, $4::uuid)"},
+    [SORT_QUOTA_DESC] = {"-quota_used_pct", QUOTA_PCT "::text", QUOTA_PCT " DESC, t.id DESC",
+                         "(" QUOTA_PCT ", t.id) < ($3::numeric, $4::uuid)"},
 };
 
 /*
@@ -213,6 +231,9 @@ static void row_of(cc_pool_t *pool, const PGresult *res, int r, tenant_t *t)
     t->path = cc_db_get(res, r, 12);
     t->msp_id = cc_db_get(res, r, 13);
     t->allow_msp_access = strcmp(PQgetvalue(res, r, 14), "t") == 0;
+    t->sources_total = atoll(PQgetvalue(res, r, 15));
+    t->cloud_usage_bytes = atoll(PQgetvalue(res, r, 16));
+    t->datastore_usage_bytes = atoll(PQgetvalue(res, r, 17));
     t->sort_key = cc_db_get(res, r, NCOLS);
 }
 
@@ -357,14 +378,14 @@ int tenants_summary(cc_db_t *db, cc_pool_t *pool, const cc_scope_t *scope, const
 
 json_t *tenants_json(const tenant_t *t)
 {
-    /* sources and usage come from the usage service's published view once it exists:
-     * until then the true figure is zero (nothing has been ingested) */
+    /* sources and usage: the usage service's published view (usage.tenant_usage_summary) */
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:I, s:i}", "id", t->id, "name",
         t->name, "kind", t->kind, "parent_id", t->parent_id, "status", t->status, "created_at",
         t->created_at, "created_by", t->created_by_name, "created_by_id", t->created_by,
-        "updated_at", t->updated_at, "sources_total", (json_int_t)0, "cloud_usage_bytes",
-        (json_int_t)0, "datastore_usage_bytes", (json_int_t)0, "version", t->version);
+        "updated_at", t->updated_at, "sources_total", (json_int_t)t->sources_total,
+        "cloud_usage_bytes", (json_int_t)t->cloud_usage_bytes, "datastore_usage_bytes",
+        (json_int_t)t->datastore_usage_bytes, "version", t->version);
     if (strcmp(t->kind, "customer") == 0)
         json_object_set_new(o, "allow_msp_access", json_boolean(t->allow_msp_access));
     if (t->deleted_at != NULL) {
@@ -387,9 +408,9 @@ void tenants_json_write(cc_buf_t *b, const tenant_t *t)
     cc_jw_kv_str(b, "created_by", t->created_by_name, false);
     cc_jw_kv_str(b, "created_by_id", t->created_by, false);
     cc_jw_kv_str(b, "updated_at", t->updated_at, false);
-    cc_jw_kv_int(b, "sources_total", 0, false);
-    cc_jw_kv_int(b, "cloud_usage_bytes", 0, false);
-    cc_jw_kv_int(b, "datastore_usage_bytes", 0, false);
+    cc_jw_kv_int(b, "sources_total", t->sources_total, false);
+    cc_jw_kv_int(b, "cloud_usage_bytes", t->cloud_usage_bytes, false);
+    cc_jw_kv_int(b, "datastore_usage_bytes", t->datastore_usage_bytes, false);
     cc_jw_kv_int(b, "version", t->version, false);
     if (strcmp(t->kind, "customer") == 0)
         cc_jw_kv_bool(b, "allow_msp_access", t->allow_msp_access, false);

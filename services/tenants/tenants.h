@@ -22,6 +22,7 @@ typedef struct tenant {
         *updated_at, *deleted_at, *purge_at, *path, *msp_id, *sort_key;
     int version;
     bool allow_msp_access; /* the customer consents to "view as end-user admin" */
+    long long sources_total, cloud_usage_bytes, datastore_usage_bytes; /* usage's view */
 } tenant_t;
 
 /* ---- store.c ---- */
@@ -32,10 +33,13 @@ typedef enum tenant_sort {
     SORT_NAME_DESC,
     SORT_CREATED,
     SORT_CREATED_DESC,
+    SORT_QUOTA, /* quota_used_pct: usage over quota, the larger of the two resources */
+    SORT_QUOTA_DESC,
     SORT_COUNT
 } tenant_sort_t;
 
-/** Parses ?sort= ("name", "-name", "created_at", "-created_at"); -1 when unknown. */
+/** Parses ?sort= ("name", "-name", "created_at", "-created_at", "quota_used_pct",
+ * "-quota_used_pct"); -1 when unknown. */
 int tenants_sort_parse(const char *s);
 const char *tenants_sort_name(tenant_sort_t sort);
 

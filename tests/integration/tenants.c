@@ -77,8 +77,9 @@ static int setup(void **state)
         return -1;
     int n = 0;
     /* authorization reads the tenants, roles and users schemas' published views */
-    static const char *const schemas[] = {"tenants", "roles", "users"};
-    for (size_t i = 0; i < 3; i++)
+    /* and the list's usage columns and quota sort the usage and quotas schemas' views */
+    static const char *const schemas[] = {"tenants", "roles", "users", "quotas", "usage"};
+    for (size_t i = 0; i < 5; i++)
         if (cc_migrate_apply(db, cc_migrations_embedded, schemas[i], schemas[i], &n) != 0)
             return -1;
     for (size_t i = 0; i < sizeof(seed_sql) / sizeof(seed_sql[0]); i++)
