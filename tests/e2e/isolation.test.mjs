@@ -224,6 +224,32 @@ describe('isolation matrix', () => {
       run: (api, t) => api('DELETE', `/api/v1/tenants/${t.id}/account-admins/${mspUsers[t.msp_name]?.id ?? users[t.key].id}`),
       after: (t) => unassign(t),
     },
+    // ---- quotas, usage, reports, billing ----
+    'GET /api/v1/tenants/{id}/quotas': { run: (api, t) => api('GET', `/api/v1/tenants/${t.id}/quotas`) },
+    'PUT /api/v1/tenants/{id}/quotas/{resource}': {
+      run: (api, t) => api('PUT', `/api/v1/tenants/${t.id}/quotas/cloud_storage`, { limit_bytes: 10 ** 12, enforcement: 'track', alert_thresholds_pct: [80, 95] }),
+    },
+    'POST /api/v1/usage/samples': {
+      // data-plane API clients only (usage:write): people are refused whatever the account
+      run: (api, t) => api('POST', '/api/v1/usage/samples', [{ tenant_id: t.id, resource: 'cloud_storage', source_id: 'iso-src', used_bytes: 1, at: new Date().toISOString() }]),
+    },
+    'POST /api/v1/usage/job-events': {
+      run: (api, t) => api('POST', '/api/v1/usage/job-events', [{
+        tenant_id: t.id, source_id: 'iso-src', source_type: 'agent', job_id: `iso-${tag()}`, status: 'completed',
+        started_at: new Date(Date.now() - 60000).toISOString(), finished_at: new Date().toISOString(), bytes_transferred: 1,
+      }]),
+    },
+    ...Object.fromEntries(['account-details', 'jobs-24h', 'sources', 'protection', 'data-transfer', 'stored-data'].map((r) => [
+      `GET /api/v1/reports/${r}`, { run: (api, t) => api('GET', `/api/v1/reports/${r}?parent_id=${t.id}`) },
+    ])),
+    'GET /api/v1/tenants/{id}/billing-plan': {
+      before: async (t) => ok(await platform('PUT', `/api/v1/tenants/${t.id}/billing-plan`, { unit: 'GB', period: 'month', price_per_unit: '0.05', currency: 'USD' }), 'plan'),
+      run: (api, t) => api('GET', `/api/v1/tenants/${t.id}/billing-plan`),
+    },
+    'PUT /api/v1/tenants/{id}/billing-plan': {
+      run: (api, t) => api('PUT', `/api/v1/tenants/${t.id}/billing-plan`, { unit: 'GB', period: 'month', price_per_unit: '0.05', currency: 'USD' }),
+    },
+    'GET /api/v1/billing/export': { run: (api, t) => api('GET', `/api/v1/billing/export?period=2026-10&parent_id=${t.id}&format=json`) },
     'GET /api/v1/audit-events': { run: (api, t) => api('GET', `/api/v1/audit-events?tenant_id=${t.id}`) },
     'GET /api/v1/audit-events/export': { run: (api, t) => api('GET', `/api/v1/audit-events/export?tenant_id=${t.id}`) },
   };
