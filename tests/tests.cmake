@@ -70,6 +70,8 @@ cc_pg_test(outbox tests/integration/outbox.c tests/lib/testdb.c)
 cc_pg_test(audit tests/integration/audit.c tests/lib/testdb.c)
 cc_pg_test(tenants tests/integration/tenants.c tests/lib/testdb.c ${TENANTS_SOURCES})
 cc_pg_test(users tests/integration/users.c tests/lib/testdb.c ${USERS_SOURCES})
+cc_pg_test(licensing tests/integration/licensing.c tests/lib/testdb.c tests/lib/testutil.c
+  ${LICENSING_SOURCES})
 cc_pg_test(identity_logic tests/integration/identity_logic.c tests/lib/testdb.c
   services/identity/policy.c services/identity/store.c services/identity/store_authn.c)
 target_include_directories(test_identity_logic PRIVATE ${CMAKE_SOURCE_DIR}/services/identity)

@@ -896,30 +896,33 @@ void lic_handle_email_change(cc_req_t *req)
     cc_res_json(req, 202, json_pack("{s:s, s:s}", "status", "confirmation_sent", "email", email));
 }
 
-/* ---- approvals ---- */
+/* ---- approvals (FAQ 2.6: the buyer clicks "approve this user" in the mail) ---- */
 
-void lic_handle_approval(cc_req_t *req)
+static void page(cc_req_t *req, int status, const char *title, const char *text)
 {
-    json_t *body = NULL;
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
-        return;
-    const char *decision = "approve";
-    if (req->body_len > 0 && strspn(req->body, " \t\r\n") != req->body_len) {
-        if (cc_req_json(req, &body) != 0)
-            return;
-        cc_validator_t v;
-        cc_v_init(&v, req->pool);
-        cc_v_object(&v, body, (const char *const[]){"decision", NULL});
-        const char *d = cc_v_enum(&v, body, "decision", false,
-                                  (const char *const[]){"approve", "refuse", NULL});
-        if (!cc_v_ok(&v)) {
-            cc_res_invalid(req, &v);
-            return;
-        }
-        if (d != NULL)
-            decision = d;
-    }
-    const char *token = cc_req_param(req, "token");
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    cc_buf_html(&b, title);
+    cc_buf_puts(&b, "</title></head><body><h1>");
+    cc_buf_html(&b, title);
+    cc_buf_puts(&b, "</h1><p>");
+    cc_buf_html(&b, text);
+    cc_buf_puts(&b, "</p></body></html>");
+    cc_res_header(req, "x-frame-options", "DENY");
+    cc_res_header(req, "content-security-policy", "default-src 'none'");
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_text(req, status, "text/html; charset=utf-8", b.data, b.len);
+    cc_buf_free(&b);
+}
+
+/*
+ * Decides the approval request of token: approve activates the activation (and mails its
+ * registration link), refuse releases its licenses. as_page answers with HTML pages (the
+ * mailed link's form) instead of JSON.
+ */
+static void approval_decide(cc_req_t *req, const char *token, const char *decision, bool as_page)
+{
     char hash[65];
     cc_sha256_hex(token ? token : "", token ? strlen(token) : 0, hash);
     if (!begin_system(req))
@@ -931,7 +934,11 @@ void lic_handle_approval(cc_req_t *req)
     if (token == NULL || strlen(token) > 128 || PQntuples(res) == 0 ||
         strcmp(PQgetvalue(res, 0, 0), "approval") != 0) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_APPROVAL_TOKEN_INVALID, "No approval request has this token.");
+        if (as_page)
+            page(req, 404, "Link not valid", "This link is not valid.");
+        else
+            cc_res_problem(req, CC_ERR_APPROVAL_TOKEN_INVALID,
+                           "No approval request has this token.");
         return;
     }
     const char *activation_id = PQgetvalue(res, 0, 1), *status = PQgetvalue(res, 0, 5);
@@ -939,14 +946,44 @@ void lic_handle_approval(cc_req_t *req)
     const char *msp_id = PQgetvalue(res, 0, 9);
     if (strcmp(PQgetvalue(res, 0, 3), "t") == 0 || strcmp(status, "pending_approval") != 0) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_APPROVAL_TOKEN_USED,
-                       "This approval request was already decided.");
+        if (as_page)
+            page(req, 409, "Already decided", "This approval request was already decided.");
+        else
+            cc_res_problem(req, CC_ERR_APPROVAL_TOKEN_USED,
+                           "This approval request was already decided.");
         return;
     }
     if (strcmp(PQgetvalue(res, 0, 4), "t") == 0) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_APPROVAL_TOKEN_INVALID,
-                       "This approval request expired; the user activates again to ask anew.");
+        if (as_page)
+            page(req, 410, "Link expired",
+                 "This approval request expired; the user activates again to ask anew.");
+        else
+            cc_res_problem(req, CC_ERR_APPROVAL_TOKEN_INVALID,
+                           "This approval request expired; the user activates again to ask "
+                           "anew.");
+        return;
+    }
+    if (decision == NULL) { /* the mailed link: show the request and the two buttons */
+        cc_db_rollback(req->db);
+        cc_buf_t b;
+        cc_buf_init(&b);
+        cc_buf_puts(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                        "<title>Approve this user</title></head><body><h1>Approve this user"
+                        "</h1><p>");
+        cc_buf_html(&b, act_email);
+        cc_buf_puts(&b, " asks to activate licenses of your order on another server.</p>"
+                        "<form method=\"post\" action=\"/licensing/approve\">"
+                        "<input type=\"hidden\" name=\"token\" value=\"");
+        cc_buf_html(&b, token);
+        cc_buf_puts(&b, "\"><button name=\"decision\" value=\"approve\">Approve this user"
+                        "</button> <button name=\"decision\" value=\"refuse\">Refuse</button>"
+                        "</form></body></html>");
+        cc_res_header(req, "x-frame-options", "DENY");
+        cc_res_header(req, "content-security-policy", "default-src 'none'; form-action 'self'");
+        cc_res_header(req, "cache-control", "no-store");
+        cc_res_text(req, 200, "text/html; charset=utf-8", b.data, b.len);
+        cc_buf_free(&b);
         return;
     }
     rc = cc_db_query(req->db, req->pool, &q_token_use, (const char *const[]){hash}, NULL);
@@ -971,30 +1008,71 @@ void lic_handle_approval(cc_req_t *req)
         return res_db(req, rc);
     if (reg_token != NULL)
         mail_registration(req, act_email, reg_token);
-    cc_res_json(req, 200,
-                json_pack("{s:s, s:s}", "activation_id", activation_id, "status",
-                          approve ? "active" : "refused"));
+    if (as_page)
+        page(req, 200, approve ? "User approved" : "Activation refused",
+             approve ? "The activation is complete." : "The licenses went back to the pool.");
+    else
+        cc_res_json(req, 200,
+                    json_pack("{s:s, s:s}", "activation_id", activation_id, "status",
+                              approve ? "active" : "refused"));
+}
+
+void lic_handle_approval(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
+        return;
+    const char *decision = "approve";
+    if (req->body_len > 0 && strspn(req->body, " \t\r\n") != req->body_len) {
+        if (cc_req_json(req, &body) != 0)
+            return;
+        cc_validator_t v;
+        cc_v_init(&v, req->pool);
+        cc_v_object(&v, body, (const char *const[]){"decision", NULL});
+        const char *d = cc_v_enum(&v, body, "decision", false,
+                                  (const char *const[]){"approve", "refuse", NULL});
+        if (!cc_v_ok(&v)) {
+            cc_res_invalid(req, &v);
+            return;
+        }
+        if (d != NULL)
+            decision = d;
+    }
+    approval_decide(req, cc_req_param(req, "token"), decision, false);
+}
+
+void lic_handle_approve_page(cc_req_t *req)
+{
+    bool failed = false;
+    if (cc_req_query_allowed(req, (const char *const[]){"token", NULL}) != 0)
+        return;
+    const char *token = cc_req_query(req, "token", &failed);
+    if (!failed)
+        approval_decide(req, token, NULL, true);
+}
+
+void lic_handle_approve_form(cc_req_t *req)
+{
+    const char *ct = cc_req_header(req, "content-type");
+    if (ct == NULL || strncmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        cc_res_problem(req, CC_ERR_UNSUPPORTED_MEDIA_TYPE,
+                       "The form is application/x-www-form-urlencoded.");
+        return;
+    }
+    const char *body = cc_pool_strndup(req->pool, req->body ? req->body : "", req->body_len);
+    const char *token = NULL, *decision = NULL, *bad = NULL;
+    if (cc_query_check(req->pool, body, (const char *const[]){"token", "decision", NULL}, &bad) !=
+            0 ||
+        cc_query_get(req->pool, body, "token", &token) != 1 ||
+        cc_query_get(req->pool, body, "decision", &decision) != 1 ||
+        (strcmp(decision, "approve") != 0 && strcmp(decision, "refuse") != 0)) {
+        page(req, 400, "Not understood", "The form was not filled in as expected.");
+        return;
+    }
+    approval_decide(req, token, decision, true);
 }
 
 /* ---- registration and e-mail change links (HTML) ---- */
-
-static void page(cc_req_t *req, int status, const char *title, const char *text)
-{
-    cc_buf_t b;
-    cc_buf_init(&b);
-    cc_buf_puts(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-    cc_buf_html(&b, title);
-    cc_buf_puts(&b, "</title></head><body><h1>");
-    cc_buf_html(&b, title);
-    cc_buf_puts(&b, "</h1><p>");
-    cc_buf_html(&b, text);
-    cc_buf_puts(&b, "</p></body></html>");
-    cc_res_header(req, "x-frame-options", "DENY");
-    cc_res_header(req, "content-security-policy", "default-src 'none'");
-    cc_res_header(req, "cache-control", "no-store");
-    cc_res_text(req, status, "text/html; charset=utf-8", b.data, b.len);
-    cc_buf_free(&b);
-}
 
 void lic_handle_confirm(cc_req_t *req)
 {

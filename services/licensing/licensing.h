@@ -138,7 +138,10 @@ const char *lic_platform_address(cc_req_t *req);
 int lic_audit(cc_req_t *req, const char *action, const char *type, const char *id,
               const char *msp_id, json_t *details);
 
-/* ---- handlers (routes in main.c) ---- */
+/* ---- handlers (routes.c) ---- */
+extern const cc_route_t lic_routes[];
+extern const size_t lic_nroutes;
+
 void lic_handle_activate(cc_req_t *req);
 void lic_handle_offline_request(cc_req_t *req);
 void lic_handle_check_in(cc_req_t *req);
@@ -146,6 +149,8 @@ void lic_handle_deactivate(cc_req_t *req);
 void lic_handle_email_change(cc_req_t *req);
 void lic_handle_approval(cc_req_t *req);
 void lic_handle_confirm(cc_req_t *req);
+void lic_handle_approve_page(cc_req_t *req);
+void lic_handle_approve_form(cc_req_t *req);
 void lic_handle_trial(cc_req_t *req);
 void lic_handle_public_key(cc_req_t *req);
 void lic_handle_order_create(cc_req_t *req);
