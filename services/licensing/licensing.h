@@ -161,6 +161,7 @@ void lic_handle_pool_create(cc_req_t *req);
 void lic_handle_pool_patch(cc_req_t *req);
 void lic_handle_pool_release(cc_req_t *req);
 void lic_handle_activation_list(cc_req_t *req);
+void lic_handle_usage(cc_req_t *req);
 void lic_handle_keys_create(cc_req_t *req);
 void lic_handle_keys_list(cc_req_t *req);
 void lic_handle_keys_verify(cc_req_t *req);

@@ -26,7 +26,7 @@
 #define POOL_COLS                                                                                  \
     "p.id, o.order_number, p.line_id, l.product, l.edition, p.name, p.quantity, p.is_default,"     \
     " p.activation_id, a.computer_name, p.tenant_id, p.tenant_path::text, p.version, o.id,"        \
-    " a.method, a.status"
+    " a.method, o.tenant_path::text"
 #define POOL_FROM                                                                                  \
     " FROM pools p JOIN orders o ON o.id = p.order_id JOIN order_lines l ON l.id = p.line_id"      \
     " LEFT JOIN activations a ON a.id = p.activation_id"
@@ -74,6 +74,21 @@ static const cc_stmt_t q_pool_rename =
             "UPDATE pools SET name = $2, updated_at = licensing_now(), version = version + 1"
             " WHERE id = $1::uuid",
             2);
+static const cc_stmt_t q_pool_move = CC_STMT(
+    "lic_pool_move",
+    "UPDATE pools p SET tenant_id = t.id, tenant_path = t.path, updated_at = licensing_now(),"
+    " version = p.version + 1 FROM tenants.tenant_tree t WHERE p.id = $1::uuid AND t.id = $2::uuid",
+    2);
+/* each account's licenses: allocated to it (its own pools), in use by its servers */
+static const cc_stmt_t q_usage = CC_STMT(
+    "lic_usage",
+    "SELECT t.id, t.name, l.product, coalesce(sum(p.quantity) FILTER (WHERE p.activation_id IS"
+    " NULL), 0), coalesce(sum(p.quantity) FILTER (WHERE p.activation_id IS NOT NULL), 0),"
+    " t.path::text FROM pools p JOIN order_lines l ON l.id = p.line_id JOIN tenants.tenant_tree t"
+    " ON t.id = p.tenant_id WHERE NOT p.is_default AND t.path <@ (SELECT x.path FROM"
+    " tenants.tenant_tree x WHERE x.id = $1::uuid) GROUP BY t.id, t.name, t.path, l.product"
+    " ORDER BY t.name, t.id, l.product LIMIT 5001",
+    1);
 static const cc_stmt_t q_pool_release =
     CC_STMT("lic_pool_release",
             "WITH rel AS (DELETE FROM pools WHERE id = $1::uuid AND NOT is_default"
@@ -282,8 +297,9 @@ void lic_handle_pool_patch(cc_req_t *req)
         return;
     cc_validator_t v;
     cc_v_init(&v, req->pool);
-    cc_v_object(&v, body, (const char *const[]){"name", "quantity", NULL});
+    cc_v_object(&v, body, (const char *const[]){"name", "quantity", "tenant_id", NULL});
     const char *name = cc_v_string(&v, body, "name", false, 1, 128, true);
+    const char *tenant = cc_v_uuid(&v, body, "tenant_id", false);
     bool has_qty;
     int64_t qty = cc_v_int(&v, body, "quantity", false, 1, 1000000, &has_qty);
     if (name && strcmp(name, "Default (Unassigned Licenses)") == 0)
@@ -303,6 +319,24 @@ void lic_handle_pool_patch(cc_req_t *req)
     }
     const char *id = PQgetvalue(res, 0, 0);
     int before = atoi(PQgetvalue(res, 0, 6));
+    if (tenant != NULL) {
+        /* sub-allocation: the pool moves to an account at or below the order's */
+        PGresult *t;
+        int trc = cc_db_query(req->db, req->pool, &q_customer,
+                              (const char *const[]){tenant, PQgetvalue(res, 0, 15)}, &t);
+        if (trc != 0)
+            return res_db(req, trc);
+        if (PQntuples(t) == 0 || !cc_authz_can(req->authz, PERM, PQgetvalue(t, 0, 0))) {
+            cc_db_rollback(req->db);
+            cc_res_problem(req, CC_ERR_NOT_FOUND,
+                           "No such account under the order's account (tenant_id).");
+            return;
+        }
+        trc =
+            cc_db_query(req->db, req->pool, &q_pool_move, (const char *const[]){id, tenant}, NULL);
+        if (trc != 0)
+            return res_db(req, trc);
+    }
     char q[16];
     snprintf(q, sizeof(q), "%lld", (long long)qty);
     int rc = 0;
@@ -313,8 +347,8 @@ void lic_handle_pool_patch(cc_req_t *req)
         rc = cc_db_query(req->db, req->pool, &q_pool_rename, (const char *const[]){id, name}, NULL);
     if (rc == 0)
         rc = lic_audit(req, "pool.changed", "pool", id, NULL,
-                       json_pack("{s:s?, s:i, s:I}", "name", name, "from", before, "to",
-                                 (json_int_t)(has_qty ? qty : before)));
+                       json_pack("{s:s?, s:i, s:I, s:s?}", "name", name, "from", before, "to",
+                                 (json_int_t)(has_qty ? qty : before), "tenant_id", tenant));
     PGresult *out;
     if (rc == 0)
         rc = cc_db_query(req->db, req->pool, &q_pool_get, (const char *const[]){id}, &out);
@@ -412,6 +446,43 @@ void lic_handle_activation_list(cc_req_t *req)
             json_object_set_new(it, "state", json_string(status));
         }
         json_array_append_new(items, it);
+    }
+    size_t total = json_array_size(items);
+    cc_res_json(
+        req, 200,
+        json_pack("{s:o, s:n, s:I}", "items", items, "next_cursor", "total", (json_int_t)total));
+}
+
+/* ---- the MSP's view: license use per customer account ---- */
+
+void lic_handle_usage(cc_req_t *req)
+{
+    bool failed = false;
+    if (cc_req_query_allowed(req, (const char *const[]){"parent_id", NULL}) != 0)
+        return;
+    const char *parent = cc_req_query(req, "parent_id", &failed);
+    if (failed)
+        return;
+    if (parent == NULL)
+        parent = req->principal->tenant_id;
+    if (!cc_is_uuid(parent)) {
+        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "parent_id must be an account id.");
+        return;
+    }
+    PGresult *res;
+    int rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_usage,
+                        (const char *const[]){parent}, &res);
+    if (rc != 0)
+        return cc_res_db_error(req, rc);
+    json_t *items = json_array();
+    for (int i = 0; i < PQntuples(res) && i < 5000; i++) {
+        if (!cc_authz_can(req->authz, PERM, PQgetvalue(res, i, 5)))
+            continue;
+        json_array_append_new(
+            items, json_pack("{s:s, s:s, s:s, s:I, s:I}", "tenant_id", PQgetvalue(res, i, 0),
+                             "tenant_name", PQgetvalue(res, i, 1), "product", PQgetvalue(res, i, 2),
+                             "allocated", (json_int_t)atoll(PQgetvalue(res, i, 3)), "in_use",
+                             (json_int_t)atoll(PQgetvalue(res, i, 4))));
     }
     size_t total = json_array_size(items);
     cc_res_json(

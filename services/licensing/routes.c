@@ -21,6 +21,7 @@ const cc_route_t lic_routes[] = {
     {"POST", "/api/v1/licensing/pools", lic_handle_pool_create, 0, 16 * 1024},
     {"PATCH", "/api/v1/licensing/pools/{id}", lic_handle_pool_patch, 0, 16 * 1024},
     {"POST", "/api/v1/licensing/pools/{id}/release", lic_handle_pool_release, 0, 4096},
+    {"GET", "/api/v1/licensing/usage", lic_handle_usage, 0, 0},
     {"POST", "/api/v1/licensing/keys", lic_handle_keys_create, 0, 16 * 1024},
     {"GET", "/api/v1/licensing/keys", lic_handle_keys_list, 0, 0},
     {"POST", "/api/v1/licensing/keys/verify", lic_handle_keys_verify, 0, 4096},

@@ -541,6 +541,57 @@ describe('licensing', () => {
     });
   });
 
+  describe('FAQ 2.6 by mail', () => {
+    test('FAQ 2.6: the approval mail links to a page whose "approve this user" button completes the activation', async () => {
+      const order = await newOrder({ quantity: 2, endUser: 'buyer-page@example.com' });
+      await activate(activation(order, { email: 'one@example.com' }));
+      const second = await activate(activation(order, { email: 'two@example.com', computer_name: 'TWO' }));
+      assert.equal(second.status, 202, second.text);
+      const link = linkIn(mailsTo('buyer-page@example.com').at(-1));
+      assert.equal(link[1], 'approve');
+      const pageR = await product('GET', `/licensing/approve?token=${link[2]}`);
+      assert.equal(pageR.status, 200, pageR.text);
+      assert.match(pageR.headers.get('content-type'), /^text\/html/);
+      assert.match(pageR.text, /two@example\.com/);
+      assert.match(pageR.text, /<form method="post" action="\/licensing\/approve">/);
+      assert.equal(pageR.headers.get('x-frame-options'), 'DENY');
+      const posted = await st().request('/licensing/approve', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `token=${link[2]}&decision=approve`,
+      });
+      assert.equal(posted.status, 200, posted.text);
+      assert.match(posted.text, /approved/i);
+      assert.equal((await checkIn(second.json)).json.state, 'active');
+      const again = await product('GET', `/licensing/approve?token=${link[2]}`);
+      assert.equal(again.status, 409);
+      // the approved user gets the registration mail
+      assert.ok(mailsTo('two@example.com').some((m) => /registration/i.test(m.headers.subject)));
+    });
+  });
+
+  describe('MSP usage', () => {
+    test("an MSP moves a server's licenses to its customer and the customer's use shows in the usage report", async () => {
+      const order = await newOrder({ quantity: 5 });
+      const a = (await activate(activation(order, { computer_name: 'CUST-SRV' }))).json;
+      const pool = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
+      let r = await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { tenant_id: custA1.id });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.tenant_id, custA1.id);
+      r = await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'reserve', quantity: 2, tenant_id: custA1.id });
+      assert.equal(r.status, 201, r.text);
+      const u = await adminA('GET', `/api/v1/licensing/usage?parent_id=${mspA.id}`);
+      assert.equal(u.status, 200, u.text);
+      const row = u.json.items.find((i) => i.tenant_id === custA1.id);
+      assert.ok(row, u.text);
+      assert.equal(row.tenant_name, '顧客会社A');
+      assert.ok(row.in_use >= 1 && row.allocated >= 2, u.text);
+      const other = await adminB('GET', `/api/v1/licensing/usage?parent_id=${mspA.id}`);
+      assert.equal(other.json.items.length, 0);
+      assertProblem(await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { tenant_id: mspB.id }), 404, 'not_found');
+    });
+  });
+
   describe('bad input', () => {
     test('an unknown order and a wrong fulfillment number give the same 404 order_not_found', async () => {
       const order = await newOrder({ quantity: 1 });
@@ -580,7 +631,7 @@ describe('licensing', () => {
       assertProblem(await activate(activation(order, { computer_name: 'x'.repeat(64) })), 400, 'validation_failed');
       assertProblem(await activate(activation(order, { email: 'not an email' })), 400, 'validation_failed');
       assertProblem(await activate('{"order_id": '), 400, 'malformed_json');
-      assertProblem(await product('POST', '/api/v1/licensing/activations', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), 400, 'invalid_utf8');
+      assertProblem(await st().request('/api/v1/licensing/activations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) }), 400, 'invalid_utf8');
       assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1, 'nothing was taken');
     });
 
