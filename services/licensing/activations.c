@@ -735,8 +735,23 @@ static bool empty_body(cc_req_t *req)
 void lic_handle_check_in(cc_req_t *req)
 {
     lic_activation_t a;
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || !empty_body(req) ||
-        !begin_with_secret(req, cc_req_header(req, "x-activation-secret"), &a))
+    json_t *nodes = NULL;
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
+        return;
+    if (req->body_len > 0 && strspn(req->body, " \t\r\n") != req->body_len) {
+        json_t *body;
+        if (cc_req_json(req, &body) != 0)
+            return;
+        cc_validator_t v;
+        cc_v_init(&v, req->pool);
+        cc_v_object(&v, body, (const char *const[]){"nodes", NULL});
+        nodes = lic_nodes_parse(&v, body);
+        if (!cc_v_ok(&v)) {
+            cc_res_invalid(req, &v);
+            return;
+        }
+    }
+    if (!begin_with_secret(req, cc_req_header(req, "x-activation-secret"), &a))
         return;
     if (strcmp(a.status, "pending_approval") == 0) {
         cc_db_rollback(req->db);
@@ -761,7 +776,8 @@ void lic_handle_check_in(cc_req_t *req)
     json_object_set_new(out, "previous_state", json_string(lic_state_name(before)));
     json_object_set_new(out, "messages", json_array());
     json_object_set_new(out, "last_check_in_at", json_string(lic_time(req->pool, a.now)));
-    if (before != LIC_ACTIVE)
+    rc = lic_nodes_sync(req, &a, nodes, out);
+    if (rc == 0 && before != LIC_ACTIVE)
         rc = lic_audit(req, "activation.restored", "activation", a.id, a.msp_id,
                        json_pack("{s:s}", "from", lic_state_name(before)));
     if (rc == 0)

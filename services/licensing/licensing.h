@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "console/http.h"
+#include "console/json.h"
 #include "console/service.h"
 
 /* ---- sign.c: keys, license documents (JWS, EdDSA), request files, product keys ---- */
@@ -138,6 +139,17 @@ const char *lic_platform_address(cc_req_t *req);
 int lic_audit(cc_req_t *req, const char *action, const char *type, const char *id,
               const char *msp_id, json_t *details);
 
+/* ---- nodes.c: per-node license use marks (FAQ 3.12) ---- */
+
+/** The optional "nodes" array of a check-in (borrowed), or NULL; errors into v. */
+json_t *lic_nodes_parse(cc_validator_t *v, json_t *body);
+/**
+ * Inside the check-in's transaction: mirrors the reported marks (NULL: unchanged) and adds
+ * released_nodes, nodes_in_use, nodes_licensed (and a nodes_over_licensed message) to out,
+ * the check-in answer with its license_payload.
+ */
+int lic_nodes_sync(cc_req_t *req, const lic_activation_t *a, json_t *nodes, json_t *out);
+
 /* ---- handlers (routes.c) ---- */
 extern const cc_route_t lic_routes[];
 extern const size_t lic_nroutes;
@@ -162,6 +174,8 @@ void lic_handle_pool_patch(cc_req_t *req);
 void lic_handle_pool_release(cc_req_t *req);
 void lic_handle_activation_list(cc_req_t *req);
 void lic_handle_usage(cc_req_t *req);
+void lic_handle_nodes_list(cc_req_t *req);
+void lic_handle_nodes_release(cc_req_t *req);
 void lic_handle_keys_create(cc_req_t *req);
 void lic_handle_keys_list(cc_req_t *req);
 void lic_handle_keys_verify(cc_req_t *req);

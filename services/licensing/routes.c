@@ -9,7 +9,7 @@
 const cc_route_t lic_routes[] = {
     {"POST", "/api/v1/licensing/activations", lic_handle_activate, PUB, 64 * 1024},
     {"GET", "/api/v1/licensing/activations", lic_handle_activation_list, 0, 0},
-    {"POST", "/api/v1/licensing/activations/{id}/check-in", lic_handle_check_in, PUB, 4096},
+    {"POST", "/api/v1/licensing/activations/{id}/check-in", lic_handle_check_in, PUB, 512 * 1024},
     {"DELETE", "/api/v1/licensing/activations/{id}", lic_handle_deactivate, PUB, 4096},
     {"POST", "/api/v1/licensing/activations/{id}/email", lic_handle_email_change, PUB, 4096},
     {"POST", "/api/v1/licensing/offline-requests", lic_handle_offline_request, 0, 64 * 1024},
@@ -21,6 +21,9 @@ const cc_route_t lic_routes[] = {
     {"POST", "/api/v1/licensing/pools", lic_handle_pool_create, 0, 16 * 1024},
     {"PATCH", "/api/v1/licensing/pools/{id}", lic_handle_pool_patch, 0, 16 * 1024},
     {"POST", "/api/v1/licensing/pools/{id}/release", lic_handle_pool_release, 0, 4096},
+    {"GET", "/api/v1/licensing/activations/{id}/nodes", lic_handle_nodes_list, 0, 0},
+    {"POST", "/api/v1/licensing/activations/{id}/nodes/release", lic_handle_nodes_release, 0,
+     512 * 1024},
     {"GET", "/api/v1/licensing/usage", lic_handle_usage, 0, 0},
     {"POST", "/api/v1/licensing/keys", lic_handle_keys_create, 0, 16 * 1024},
     {"GET", "/api/v1/licensing/keys", lic_handle_keys_list, 0, 0},

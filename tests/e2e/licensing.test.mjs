@@ -413,6 +413,34 @@ describe('licensing', () => {
       assert.equal((await verifyLicense(c.json.license)).products[0].quantity, 6);
     });
 
+    test('FAQ 3.12: license use marks per protected node are reported at check-in, listed, and released from the portal so the product drops them', async () => {
+      const order = await newOrder({ quantity: 1, lines: [{ product: 'Arcserve Backup', edition: 'Client Agent', quantity: 2, license_type: 'perpetual' }] });
+      const a = (await activate(activation(order))).json;
+      const report = (nodes) =>
+        product('POST', `/api/v1/licensing/activations/${a.id}/check-in`, { nodes }, { 'x-activation-secret': a.activation_secret });
+      let c = await report(['vm-old']);
+      assert.equal(c.status, 200, c.text);
+      assert.equal(c.json.nodes_in_use, 1);
+      assert.equal(c.json.nodes_licensed, 1);
+      c = await report(['vm-old', 'vm-new']); // the backup target changed: two marks, one license
+      assert.equal(c.json.nodes_in_use, 2);
+      assert.deepEqual(c.json.messages.map((m) => m.code), ['nodes_over_licensed']);
+      const list = await adminA('GET', `/api/v1/licensing/activations/${a.id}/nodes`);
+      assert.deepEqual(list.json.items.map((n) => n.node), ['vm-new', 'vm-old']);
+      const rel = await adminA('POST', `/api/v1/licensing/activations/${a.id}/nodes/release`, { nodes: ['vm-old'] });
+      assert.equal(rel.status, 200, rel.text);
+      assert.deepEqual(rel.json.released, ['vm-old']);
+      c = await report(['vm-old', 'vm-new']);
+      assert.deepEqual(c.json.released_nodes, ['vm-old'], 'the product is told to drop the mark');
+      assert.equal(c.json.nodes_in_use, 1);
+      assert.deepEqual(c.json.messages, []);
+      c = await report(['vm-new']);
+      assert.deepEqual(c.json.released_nodes, []);
+      assertProblem(await report(['x'.repeat(256)]), 400, 'validation_failed');
+      assertProblem(await report('vm'), 400, 'validation_failed');
+      assertProblem(await adminB('GET', `/api/v1/licensing/activations/${a.id}/nodes`), 404, 'not_found');
+    });
+
     test('FAQ 4.9: product keys can be generated repeatedly for virtual hosts, except the capped product: 100 guest keys per virtual-host license', async () => {
       const order = await newOrder({ lines: [
         { product: 'Arcserve UDP Agent', edition: 'Windows', quantity: 1, license_type: 'perpetual' },
