@@ -33,11 +33,12 @@
 static const cc_stmt_t q_order_lock =
     CC_STMT("lic_order_lock",
             "SELECT " ORDER_COLS " FROM orders o WHERE o.order_number = $1 FOR UPDATE", 1);
-static const cc_stmt_t q_live_on_order =
-    CC_STMT("lic_live_on_order",
-            "SELECT id, method, fingerprint_hash, lower(email), status FROM activations"
-            " WHERE order_id = $1::uuid AND status IN ('active', 'pending_approval')",
-            1);
+static const cc_stmt_t q_live_on_order = CC_STMT(
+    "lic_live_on_order",
+    "SELECT a.id, a.method, a.fingerprint_hash, lower(a.email), a.status FROM activations a"
+    " WHERE a.status IN ('active', 'pending_approval') AND (a.order_id = $1::uuid OR"
+    " EXISTS (SELECT 1 FROM pools p WHERE p.activation_id = a.id AND p.order_id = $1::uuid))",
+    1);
 static const cc_stmt_t q_act_insert = CC_STMT(
     "lic_act_insert",
     "INSERT INTO activations (id, order_id, msp_id, tenant_path, method, status, email,"
@@ -94,7 +95,7 @@ static const cc_stmt_t q_release_activation =
             " RETURNING line_id, quantity), sums AS (SELECT line_id, sum(quantity)::int q FROM rel"
             " GROUP BY line_id) UPDATE pools d SET quantity = d.quantity + s.q,"
             " updated_at = licensing_now(), version = d.version + 1 FROM sums s"
-            " WHERE d.line_id = s.line_id AND d.is_default RETURNING s.q",
+            " WHERE d.line_id = s.line_id AND d.is_default RETURNING s.q, d.order_id",
             1);
 static const cc_stmt_t q_act_status = CC_STMT(
     "lic_act_status",
@@ -103,12 +104,13 @@ static const cc_stmt_t q_act_status = CC_STMT(
     " deactivated_at = CASE WHEN $2 IN ('deactivated', 'refused') THEN licensing_now() END"
     " WHERE id = $1::uuid",
     2);
-static const cc_stmt_t q_order_method_reset =
-    CC_STMT("lic_order_method_reset",
-            "UPDATE orders o SET method = NULL WHERE o.id = $1::uuid AND NOT EXISTS (SELECT 1"
-            " FROM activations a WHERE a.order_id = o.id AND a.status IN ('active',"
-            " 'pending_approval'))",
-            1);
+/* an order no live server uses any more is free for either method again */
+static const cc_stmt_t q_order_method_reset = CC_STMT(
+    "lic_order_method_reset",
+    "UPDATE orders o SET method = NULL WHERE o.id = $1::uuid AND NOT EXISTS (SELECT 1"
+    " FROM activations a WHERE a.status IN ('active', 'pending_approval') AND (a.order_id = o.id"
+    " OR EXISTS (SELECT 1 FROM pools p WHERE p.activation_id = a.id AND p.order_id = o.id)))",
+    1);
 static const cc_stmt_t q_token_insert = CC_STMT(
     "lic_token_insert",
     "INSERT INTO mail_tokens (token_hash, kind, activation_id, order_id, msp_id, tenant_path,"
@@ -799,15 +801,135 @@ int lic_release_activation(cc_req_t *req, const char *id, const char *order_ref,
     *released = 0;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
         *released += atoll(PQgetvalue(res, i, 0));
+    /* orders added to this server (FAQ 2.14) may be free again too */
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = lic_order_method_reset(req, PQgetvalue(res, i, 1));
     if (rc == 0)
         rc =
             cc_db_query(req->db, req->pool, &q_act_status, (const char *const[]){id, status}, NULL);
     if (rc == 0)
         rc = cc_db_query(req->db, req->pool, &q_tokens_void, (const char *const[]){id}, NULL);
     if (rc == 0)
-        rc = cc_db_query(req->db, req->pool, &q_order_method_reset,
-                         (const char *const[]){order_ref}, NULL);
+        rc = lic_order_method_reset(req, order_ref);
     return rc;
+}
+
+int lic_order_method_reset(cc_req_t *req, const char *order_ref)
+{
+    return cc_db_query(req->db, req->pool, &q_order_method_reset, (const char *const[]){order_ref},
+                       NULL);
+}
+
+/* ---- adding an order's licenses to an activated server (FAQ 2.14, 2.18, 3.1, 3.9) ---- */
+
+void lic_handle_add_order(cc_req_t *req)
+{
+    json_t *body;
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"order_id", "fulfillment_number", NULL});
+    const char *number = cc_v_string(&v, body, "order_id", true, 1, 64, true);
+    const char *fulfillment = cc_v_string(&v, body, "fulfillment_number", true, 1, 64, true);
+    if (number && !id_ok(number))
+        cc_v_add(&v, "order_id", "format", "order_id takes letters, digits and . _ - only.");
+    if (fulfillment && !id_ok(fulfillment))
+        cc_v_add(&v, "fulfillment_number", "format",
+                 "fulfillment_number takes letters, digits and . _ - only.");
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    /* the proof counter lives in system scope */
+    if (!begin_system(req) || lic_proof_blocked(req, number))
+        return;
+    cc_db_rollback(req->db);
+
+    const char *id = cc_req_param(req, "id");
+    PGresult *res;
+    lic_activation_t a;
+    int rc = cc_db_begin(req->db, cc_req_scope(req));
+    if (rc != 0)
+        return res_db(req, rc);
+    if (id == NULL || !cc_is_uuid(id) ||
+        (rc = cc_db_query(req->db, req->pool, &q_act_lock, (const char *const[]){id}, &res)) != 0 ||
+        PQntuples(res) == 0) {
+        if (rc != 0)
+            return res_db(req, rc);
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
+        return;
+    }
+    read_activation(req->pool, res, &a);
+    if (!cc_authz_can(req->authz, "licensing:manage", a.tenant_path)) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
+        return;
+    }
+    if (strcmp(a.status, "active") != 0) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_CONFLICT, "The server's activation is %s.", a.status);
+        return;
+    }
+    if ((rc = cc_db_query(req->db, req->pool, &q_order_lock, (const char *const[]){number},
+                          &res)) != 0)
+        return res_db(req, rc);
+    order_row_t o;
+    if (PQntuples(res) == 0)
+        return lic_proof_failed(req, number);
+    read_order(res, &o);
+    if (!cc_ct_streq(o.fulfillment_number, fulfillment))
+        return lic_proof_failed(req, number);
+    if (!cc_authz_can(req->authz, "licensing:manage", o.tenant_path)) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_ORDER_NOT_FOUND,
+                       "No order has this Order ID and Fulfillment Number.");
+        return;
+    }
+    if ((rc = cc_db_query(req->db, req->pool, &q_live_on_order, (const char *const[]){o.id},
+                          &res)) != 0)
+        return res_db(req, rc);
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (strcmp(PQgetvalue(res, i, 1), a.method) != 0) {
+            cc_db_rollback(req->db);
+            cc_res_problem_ext(req, CC_ERR_ACTIVATION_METHOD_CONFLICT,
+                               json_pack("{s:s}", "method_in_use", PQgetvalue(res, i, 1)),
+                               "Order %s is in use %s; this server is activated %s.",
+                               o.order_number, PQgetvalue(res, i, 1), a.method);
+            return;
+        }
+        if (strcmp(PQgetvalue(res, i, 0), a.id) == 0) {
+            cc_db_rollback(req->db);
+            cc_res_problem(req, CC_ERR_CONFLICT,
+                           "This server already holds licenses of order %s; resize its pool "
+                           "instead.",
+                           o.order_number);
+            return;
+        }
+    }
+    if ((rc = cc_db_query(req->db, req->pool, &q_allocate,
+                          (const char *const[]){o.id, a.computer_name, a.id}, &res)) != 0)
+        return res_db(req, rc);
+    if (PQntuples(res) == 0) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_NO_LICENSES_AVAILABLE,
+                       "Order %s has no unassigned licenses left.", o.order_number);
+        return;
+    }
+    if ((rc = cc_db_query(req->db, req->pool, &q_order_use,
+                          (const char *const[]){o.id, a.email, a.method}, NULL)) != 0)
+        return res_db(req, rc);
+    json_t *out = activation_answer(req, &a, NULL, &rc);
+    if (out == NULL)
+        return res_db(req, rc);
+    if ((rc = lic_audit(req, "activation.order_added", "activation", a.id, a.msp_id,
+                        json_pack("{s:s}", "order_id", o.order_number))) != 0 ||
+        (rc = cc_db_commit(req->db)) != 0) {
+        json_decref(out);
+        return res_db(req, rc);
+    }
+    cc_res_json(req, 200, out);
 }
 
 void lic_handle_deactivate(cc_req_t *req)

@@ -17,8 +17,8 @@ static const cc_stmt_t q_now =
 static const cc_stmt_t q_license_lines = CC_STMT(
     "lic_license_lines",
     "SELECT l.product, l.edition, l.license_type, l.unit, l.agents_per_unit, p.quantity,"
-    " extract(epoch FROM l.expires_at)::bigint, l.id"
-    " FROM pools p JOIN order_lines l ON l.id = p.line_id"
+    " extract(epoch FROM l.expires_at)::bigint, l.id, o.order_number"
+    " FROM pools p JOIN order_lines l ON l.id = p.line_id JOIN orders o ON o.id = l.order_id"
     " WHERE p.activation_id = $1::uuid AND p.quantity > 0 ORDER BY l.position, p.created_at",
     1);
 static const cc_stmt_t q_fail_count =
@@ -112,10 +112,11 @@ json_t *lic_license_payload(cc_req_t *req, const lic_activation_t *a, int64_t no
         return NULL;
     json_t *products = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
-        json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "product", PQgetvalue(res, i, 0),
-                              "edition", PQgetvalue(res, i, 1), "license_type",
-                              PQgetvalue(res, i, 2), "unit", PQgetvalue(res, i, 3), "quantity",
-                              atoi(PQgetvalue(res, i, 5)), "line_id", PQgetvalue(res, i, 7));
+        json_t *p =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "order_id", PQgetvalue(res, i, 8),
+                      "product", PQgetvalue(res, i, 0), "edition", PQgetvalue(res, i, 1),
+                      "license_type", PQgetvalue(res, i, 2), "unit", PQgetvalue(res, i, 3),
+                      "quantity", atoi(PQgetvalue(res, i, 5)), "line_id", PQgetvalue(res, i, 7));
         if (!PQgetisnull(res, i, 4))
             json_object_set_new(p, "agents",
                                 json_integer((json_int_t)atoi(PQgetvalue(res, i, 4)) *

@@ -181,6 +181,8 @@ void lic_handle_keys_list(cc_req_t *req);
 void lic_handle_keys_verify(cc_req_t *req);
 /** Releases an activation's licenses to Default and sets its status (deactivated or
  * refused), voiding its links; inside the open transaction. */
+int lic_order_method_reset(cc_req_t *req, const char *order_ref);
+void lic_handle_add_order(cc_req_t *req);
 int lic_release_activation(cc_req_t *req, const char *id, const char *order_ref, const char *status,
                            long long *released);
 

@@ -370,6 +370,8 @@ void lic_handle_pool_release(cc_req_t *req)
     PGresult *r;
     int rc = cc_db_query(req->db, req->pool, &q_pool_release, (const char *const[]){id}, &r);
     long long released = rc == 0 && PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+    if (rc == 0) /* the order may be free for either method again */
+        rc = lic_order_method_reset(req, PQgetvalue(res, 0, 13));
     if (rc == 0)
         rc = lic_audit(req, "pool.released", "pool", id, NULL,
                        json_pack("{s:I, s:s?}", "released", (json_int_t)released, "activation_id",
@@ -392,10 +394,15 @@ static const cc_stmt_t q_act_list = CC_STMT(
     " extract(epoch FROM licensing_now())::bigint, (a.created_at AT TIME ZONE 'UTC'),"
     " a.tenant_path::text, a.registered_at IS NOT NULL, (SELECT "
     "coalesce(json_agg(json_build_object("
-    "'pool_id', p.id, 'product', l.product, 'edition', l.edition, 'quantity', p.quantity)"
-    " ORDER BY l.position), '[]') FROM pools p JOIN order_lines l ON l.id = p.line_id"
+    "'pool_id', p.id, 'order_id', po.order_number, 'product', l.product, 'edition', l.edition,"
+    " 'quantity', p.quantity) ORDER BY po.order_number, l.position), '[]') FROM pools p"
+    " JOIN order_lines l ON l.id = p.line_id JOIN orders po ON po.id = p.order_id"
+    " WHERE p.activation_id = a.id)::text, (SELECT coalesce(json_agg(DISTINCT"
+    " po.fulfillment_number), '[]') FROM pools p JOIN orders po ON po.id = p.order_id"
     " WHERE p.activation_id = a.id)::text FROM activations a JOIN orders o ON o.id = a.order_id"
-    " WHERE ($1::text IS NULL OR a.method = $1) AND ($2::text IS NULL OR o.order_number = $2)"
+    " WHERE ($1::text IS NULL OR a.method = $1) AND ($2::text IS NULL OR o.order_number = $2"
+    " OR EXISTS (SELECT 1 FROM pools x JOIN orders xo ON xo.id = x.order_id"
+    " WHERE x.activation_id = a.id AND xo.order_number = $2))"
     " AND ($3::boolean OR a.status IN ('active', 'pending_approval'))"
     " ORDER BY a.computer_name, a.created_at, a.id LIMIT 1001",
     3);
@@ -438,6 +445,9 @@ void lic_handle_activation_list(cc_req_t *req)
             PQgetvalue(res, i, 6), "created_at", cc_db_get_time(req->pool, res, i, 9), "registered",
             strcmp(PQgetvalue(res, i, 11), "t") == 0, "licenses",
             json_loads(PQgetvalue(res, i, 12), 0, NULL));
+        /* FAQ 5.8: the fulfillment numbers a server uses (its own order and those added) */
+        json_t *fns = json_loads(PQgetvalue(res, i, 13), 0, NULL);
+        json_object_set_new(it, "fulfillment_numbers", fns ? fns : json_array());
         if (online_live) {
             json_object_set_new(it, "state", json_string(lic_state_name(lic_state_at(last, now))));
             json_object_set_new(it, "last_check_in_at", json_string(lic_time(req->pool, last)));

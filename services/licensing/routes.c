@@ -21,6 +21,7 @@ const cc_route_t lic_routes[] = {
     {"POST", "/api/v1/licensing/pools", lic_handle_pool_create, 0, 16 * 1024},
     {"PATCH", "/api/v1/licensing/pools/{id}", lic_handle_pool_patch, 0, 16 * 1024},
     {"POST", "/api/v1/licensing/pools/{id}/release", lic_handle_pool_release, 0, 4096},
+    {"POST", "/api/v1/licensing/activations/{id}/orders", lic_handle_add_order, 0, 4096},
     {"GET", "/api/v1/licensing/activations/{id}/nodes", lic_handle_nodes_list, 0, 0},
     {"POST", "/api/v1/licensing/activations/{id}/nodes/release", lic_handle_nodes_release, 0,
      512 * 1024},

@@ -441,6 +441,31 @@ describe('licensing', () => {
       assertProblem(await adminB('GET', `/api/v1/licensing/activations/${a.id}/nodes`), 404, 'not_found');
     });
 
+    test('FAQ 2.14, 2.18, 3.1: a boxed option bought under another Order ID is added to an activated server from the portal; the server then uses both fulfillment numbers', async () => {
+      const base = await newOrder({ quantity: 1, endUser: null, lines: [{ product: 'Arcserve Backup', edition: 'Standard', quantity: 1, license_type: 'perpetual' }] });
+      const option = await newOrder({ quantity: 1, endUser: null, lines: [{ product: 'Arcserve Backup Agent for Open Files', edition: 'Standard', quantity: 1, license_type: 'perpetual' }] });
+      const a = (await activate(activation(base))).json;
+      const wrong = await adminA('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: 'WRONG' });
+      assertProblem(wrong, 404, 'order_not_found');
+      const r = await adminA('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: option.fulfillment_number });
+      assert.equal(r.status, 200, r.text);
+      const lic = await verifyLicense(r.json.license);
+      assert.deepEqual(lic.products.map((p) => p.order_id).sort(), [base.order_id, option.order_id].sort());
+      const c = await checkIn(a);
+      assert.equal((await verifyLicense(c.json.license)).products.length, 2, 'the product gets both at check-in');
+      const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${option.order_id}`);
+      assert.deepEqual(list.json.items[0].fulfillment_numbers.sort(), [base.fulfillment_number, option.fulfillment_number].sort());
+      assertProblem(await adminA('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: option.fulfillment_number }), 409, 'conflict');
+      // an order in use offline does not join an online server
+      const off = await newOrder({ quantity: 2 });
+      await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(off, activation(off)));
+      assertProblem(await adminA('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: off.order_id, fulfillment_number: off.fulfillment_number }), 409, 'activation_method_conflict');
+      // deactivating the server returns both orders' licenses
+      await product('DELETE', `/api/v1/licensing/activations/${a.id}`, undefined, { 'x-activation-secret': a.activation_secret });
+      assert.equal((await defaultPool(adminA, option.order_id)).quantity, 1);
+      assertProblem(await adminB('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: option.fulfillment_number }), 404, 'not_found');
+    });
+
     test('FAQ 4.9: product keys can be generated repeatedly for virtual hosts, except the capped product: 100 guest keys per virtual-host license', async () => {
       const order = await newOrder({ lines: [
         { product: 'Arcserve UDP Agent', edition: 'Windows', quantity: 1, license_type: 'perpetual' },
