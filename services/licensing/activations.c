@@ -718,6 +718,39 @@ static bool begin_with_secret(cc_req_t *req, const char *secret, lic_activation_
     return ok;
 }
 
+/*
+ * Opens a transaction in the caller's scope and locks activation {id} for an
+ * administrator: 404 when it cannot be seen, 403 without licensing:manage on its account.
+ */
+static bool begin_managed(cc_req_t *req, lic_activation_t *a)
+{
+    const char *id = cc_req_param(req, "id");
+    PGresult *res;
+    int rc = cc_db_begin(req->db, cc_req_scope(req));
+    if (rc != 0) {
+        res_db(req, rc);
+        return false;
+    }
+    if (id == NULL || !cc_is_uuid(id) ||
+        (rc = cc_db_query(req->db, req->pool, &q_act_lock, (const char *const[]){id}, &res)) != 0 ||
+        PQntuples(res) == 0) {
+        if (rc != 0) {
+            res_db(req, rc);
+            return false;
+        }
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
+        return false;
+    }
+    read_activation(req->pool, res, a);
+    if (!cc_authz_can(req->authz, "licensing:manage", a->tenant_path)) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow managing licenses here.");
+        return false;
+    }
+    return true;
+}
+
 static bool empty_body(cc_req_t *req)
 {
     if (req->body_len == 0 || strspn(req->body, " \t\r\n") == req->body_len)
@@ -846,27 +879,11 @@ void lic_handle_add_order(cc_req_t *req)
         return;
     cc_db_rollback(req->db);
 
-    const char *id = cc_req_param(req, "id");
-    PGresult *res;
     lic_activation_t a;
-    int rc = cc_db_begin(req->db, cc_req_scope(req));
-    if (rc != 0)
-        return res_db(req, rc);
-    if (id == NULL || !cc_is_uuid(id) ||
-        (rc = cc_db_query(req->db, req->pool, &q_act_lock, (const char *const[]){id}, &res)) != 0 ||
-        PQntuples(res) == 0) {
-        if (rc != 0)
-            return res_db(req, rc);
-        cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
+    if (!begin_managed(req, &a))
         return;
-    }
-    read_activation(req->pool, res, &a);
-    if (!cc_authz_can(req->authz, "licensing:manage", a.tenant_path)) {
-        cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
-        return;
-    }
+    PGresult *res;
+    int rc;
     if (strcmp(a.status, "active") != 0) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_CONFLICT, "The server's activation is %s.", a.status);
@@ -943,30 +960,8 @@ void lic_handle_deactivate(cc_req_t *req)
             return;
     } else {
         /* an administrator of the order's account, with a bearer token */
-        if (!cc_req_authenticate(req))
+        if (!cc_req_authenticate(req) || !begin_managed(req, &a))
             return;
-        const char *id = cc_req_param(req, "id");
-        PGresult *res;
-        int rc = cc_db_begin(req->db, cc_req_scope(req));
-        if (rc != 0)
-            return res_db(req, rc);
-        if (id == NULL || !cc_is_uuid(id) ||
-            (rc = cc_db_query(req->db, req->pool, &q_act_lock, (const char *const[]){id}, &res)) !=
-                0 ||
-            PQntuples(res) == 0) {
-            if (rc != 0)
-                return res_db(req, rc);
-            cc_db_rollback(req->db);
-            cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
-            return;
-        }
-        read_activation(req->pool, res, &a);
-        if (!cc_authz_can(req->authz, "licensing:manage", a.tenant_path)) {
-            cc_db_rollback(req->db);
-            cc_res_problem(req, CC_ERR_FORBIDDEN,
-                           "Your roles do not allow managing licenses here.");
-            return;
-        }
         if (strcmp(a.status, "active") != 0 && strcmp(a.status, "pending_approval") != 0) {
             cc_db_rollback(req->db);
             cc_res_json(

@@ -192,3 +192,11 @@ int lic_audit(cc_req_t *req, const char *action, const char *type, const char *i
     json_decref(details);
     return rc;
 }
+
+void lic_res_items(cc_req_t *req, json_t *items)
+{
+    size_t total = json_array_size(items);
+    cc_res_json(
+        req, 200,
+        json_pack("{s:o, s:n, s:I}", "items", items, "next_cursor", "total", (json_int_t)total));
+}

@@ -174,10 +174,7 @@ void lic_handle_keys_list(cc_req_t *req)
                                  "product", PQgetvalue(res, i, 1), "version", PQgetvalue(res, i, 2),
                                  "order_id", PQgetvalue(res, i, 3), "created_at",
                                  cc_db_get_time(req->pool, res, i, 4)));
-    size_t total = json_array_size(items);
-    cc_res_json(
-        req, 200,
-        json_pack("{s:o, s:n, s:I}", "items", items, "next_cursor", "total", (json_int_t)total));
+    lic_res_items(req, items);
 }
 
 void lic_handle_keys_verify(cc_req_t *req)

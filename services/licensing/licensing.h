@@ -135,6 +135,8 @@ int lic_send_mail(cc_req_t *req, const char *to, const char *subject, const char
                   const char *link, const char *link_text);
 /** The platform's licensing address (approvals of orders without an end-user e-mail). */
 const char *lic_platform_address(cc_req_t *req);
+/** Answers a whole (unpaged) list: {items, next_cursor: null, total}; steals items. */
+void lic_res_items(cc_req_t *req, json_t *items);
 /** An audit record in the open transaction (details stolen). */
 int lic_audit(cc_req_t *req, const char *action, const char *type, const char *id,
               const char *msp_id, json_t *details);

@@ -138,10 +138,7 @@ void lic_handle_nodes_list(cc_req_t *req)
                                   json_pack("{s:s, s:s, s:b}", "node", PQgetvalue(res, i, 0),
                                             "marked_at", cc_db_get_time(req->pool, res, i, 1),
                                             "released", strcmp(PQgetvalue(res, i, 2), "t") == 0));
-    size_t total = json_array_size(items);
-    cc_res_json(
-        req, 200,
-        json_pack("{s:o, s:n, s:I}", "items", items, "next_cursor", "total", (json_int_t)total));
+    lic_res_items(req, items);
 }
 
 void lic_handle_nodes_release(cc_req_t *req)

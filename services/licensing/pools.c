@@ -157,10 +157,7 @@ void lic_handle_pool_list(cc_req_t *req)
     for (int i = 0; i < PQntuples(res) && i < 1000; i++)
         if (cc_authz_can(req->authz, PERM, PQgetvalue(res, i, 11)))
             json_array_append_new(items, pool_json(res, i));
-    size_t total = json_array_size(items);
-    cc_res_json(
-        req, 200,
-        json_pack("{s:o, s:n, s:I}", "items", items, "next_cursor", "total", (json_int_t)total));
+    lic_res_items(req, items);
 }
 
 void lic_handle_pool_create(cc_req_t *req)
@@ -457,10 +454,7 @@ void lic_handle_activation_list(cc_req_t *req)
         }
         json_array_append_new(items, it);
     }
-    size_t total = json_array_size(items);
-    cc_res_json(
-        req, 200,
-        json_pack("{s:o, s:n, s:I}", "items", items, "next_cursor", "total", (json_int_t)total));
+    lic_res_items(req, items);
 }
 
 /* ---- the MSP's view: license use per customer account ---- */
@@ -494,8 +488,5 @@ void lic_handle_usage(cc_req_t *req)
                              "allocated", (json_int_t)atoll(PQgetvalue(res, i, 3)), "in_use",
                              (json_int_t)atoll(PQgetvalue(res, i, 4))));
     }
-    size_t total = json_array_size(items);
-    cc_res_json(
-        req, 200,
-        json_pack("{s:o, s:n, s:I}", "items", items, "next_cursor", "total", (json_int_t)total));
+    lic_res_items(req, items);
 }

@@ -719,6 +719,24 @@ describe('licensing', () => {
     });
   });
 
+  describe('concurrency', () => {
+    test('concurrent activations of one order never take more licenses than it has, and one machine activates once', async () => {
+      const order = await newOrder({ quantity: 5 });
+      const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => activate(activation(order, { computer_name: `PAR-${i}` }))));
+      const by = (st_) => rs.filter((r) => r.status === st_).length;
+      assert.equal(by(201), 5, rs.map((r) => r.status).join(','));
+      assert.equal(by(409), 15);
+      for (const r of rs.filter((x) => x.status === 409)) assertProblem(r, 409, 'no_licenses_available');
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 0);
+      const twin = await newOrder({ quantity: 3 });
+      const body = activation(twin);
+      const both = await Promise.all([activate(body), activate(body)]);
+      assert.deepEqual(both.map((r) => r.status).sort(), [200, 201]);
+      assert.equal(both[0].json.id, both[1].json.id);
+      assert.equal((await defaultPool(adminA, twin.order_id)).quantity, 2);
+    });
+  });
+
   describe('isolation', () => {
     test("another MSP's admin sees none of your orders, pools, activations or keys, and cannot change them", async () => {
       const order = await newOrder({ quantity: 3 });
