@@ -104,6 +104,7 @@ const char *lic_time(cc_pool_t *pool, int64_t t);
 typedef struct lic_app {
     cc_service_t *svc;
     lic_keys_t keys;
+    struct cc_outbox_consumer *tenants_events;
 } lic_app_t;
 
 /* failed order proofs per order number in 15 minutes before 429 too_many_attempts */
@@ -151,6 +152,12 @@ json_t *lic_nodes_parse(cc_validator_t *v, json_t *body);
  * the check-in answer with its license_payload.
  */
 int lic_nodes_sync(cc_req_t *req, const lic_activation_t *a, json_t *nodes, json_t *out);
+
+/* ---- events.c ---- */
+
+struct cc_outbox_event;
+/** The consumer of the tenants outbox: tenant.purged removes the account's licensing. */
+int lic_on_tenants_event(cc_db_t *db, cc_pool_t *pool, const struct cc_outbox_event *ev, void *arg);
 
 /* ---- handlers (routes.c) ---- */
 extern const cc_route_t lic_routes[];

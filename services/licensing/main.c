@@ -7,6 +7,7 @@
  * migrations of schemas/licensing/ at start, and runs handlers on database-owning workers.
  */
 #include "console/log.h"
+#include "console/outbox.h"
 #include "licensing.h"
 
 static lic_app_t app;
@@ -20,14 +21,20 @@ static int on_start(cc_service_t *svc)
     if (rc == 0)
         rc = lic_keys_init(&app.keys, &svc->master_key, db);
     cc_db_close(db);
-    if (rc != 0)
+    if (rc != 0) {
         cc_log_error("licensing: the signing key could not be loaded (%s)", cc_strerror(rc));
-    return rc;
+        return rc;
+    }
+    return cc_outbox_consumer_start(svc->env.database_url, "licensing, public", "tenants",
+                                    "licensing.tenants", 10000, lic_on_tenants_event, &app,
+                                    &app.tenants_events);
 }
 
 static void on_stop(cc_service_t *svc)
 {
     (void)svc;
+    if (app.tenants_events != NULL)
+        cc_outbox_consumer_stop(app.tenants_events);
     lic_keys_dispose(&app.keys);
 }
 

@@ -22,6 +22,7 @@
 #include "console/authz.h"
 #include "console/crypto.h"
 #include "console/migrate.h"
+#include "console/outbox.h"
 #include "testdb.h"
 #include "testutil.h"
 
@@ -31,6 +32,7 @@
 #define PLATFORM "01900000-0000-7000-8000-000000000001"
 #define MSP_A "01900000-0000-7000-8000-00000000000a"
 #define MSP_B "01900000-0000-7000-8000-00000000000b"
+#define CUST_A1 "01900000-0000-7000-8000-0000000000a1"
 #define P_ADMIN "01900000-0000-7000-8000-0000000000f0"
 #define A_ADMIN "01900000-0000-7000-8000-0000000000fa"
 #define B_ADMIN "01900000-0000-7000-8000-0000000000fb"
@@ -53,6 +55,10 @@ static const char *const seed_sql[] = {
     " SELECT v.id::uuid, p.id, 'msp', v.name, tenants.name_key(v.name),"
     " p.path || replace(v.id, '-', ''), v.id::uuid FROM (VALUES ('" MSP_A "', 'MSP A'),"
     " ('" MSP_B "', 'MSP B')) v(id, name) JOIN tenants.tenants p ON p.id = '" PLATFORM "'",
+    "INSERT INTO tenants.tenants (id, parent_id, kind, name, name_key, path, msp_id)"
+    " SELECT '" CUST_A1 "', p.id, 'customer', '顧客会社A', tenants.name_key('顧客会社A'),"
+    " p.path || replace('" CUST_A1 "', '-', ''), p.msp_id FROM tenants.tenants p"
+    " WHERE p.id = '" MSP_A "'",
     "INSERT INTO roles.grants (id, principal_id, principal_kind, role, tenant_id, msp_id)"
     " VALUES (gen_random_uuid(), '" P_ADMIN "', 'user', 'platform_super_admin', '" PLATFORM
     "', '" PLATFORM "'),"
@@ -491,6 +497,83 @@ static void test_activation_check_in_and_release_on_the_clock(void **state)
     json_decref(a);
 }
 
+static long count_system(const char *sql_text)
+{
+    static int seq;
+    cc_pool_t *pool = cc_pool_new();
+    cc_stmt_t st = {.name = cc_pool_printf(pool, "t_lic_count_%d", ++seq), .sql = sql_text};
+    cc_scope_t system = {.system = true};
+    PGresult *res;
+    assert_int_equal(cc_db_begin(db, &system), 0);
+    assert_int_equal(cc_db_query(db, pool, &st, NULL, &res), 0);
+    long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    cc_db_rollback(db);
+    cc_pool_free(pool);
+    return n;
+}
+
+static void test_purged_customer_loses_its_orders_and_returns_allocations(void **state)
+{
+    (void)state;
+    cc_req_t *r =
+        call(P_ADMIN, PLATFORM, NULL, "POST", "/api/v1/licensing/orders",
+             "{\"order_id\":\"ORD-MSP\",\"fulfillment_number\":\"FN-M\",\"tenant_id\":\"" MSP_A
+             "\",\"lines\":[{\"product\":\"Arcserve UDP\",\"edition\":\"Advanced\","
+             "\"quantity\":5,\"license_type\":\"perpetual\"}]}");
+    assert_int_equal(r->status, 201);
+    cc_req_free(r);
+    r = call(P_ADMIN, PLATFORM, NULL, "POST", "/api/v1/licensing/orders",
+             "{\"order_id\":\"ORD-CUST\",\"fulfillment_number\":\"FN-C\",\"tenant_id\":\"" CUST_A1
+             "\",\"lines\":[{\"product\":\"Arcserve UDP\",\"edition\":\"Advanced\","
+             "\"quantity\":1,\"license_type\":\"perpetual\"}]}");
+    assert_int_equal(r->status, 201);
+    cc_req_free(r);
+    r = call(A_ADMIN, MSP_A, NULL, "POST", "/api/v1/licensing/pools",
+             "{\"order_id\":\"ORD-MSP\",\"name\":\"for A1\",\"quantity\":2,\"tenant_id\":\"" CUST_A1
+             "\"}");
+    assert_int_equal(r->status, 201);
+    cc_req_free(r);
+    r = call(
+        NULL, NULL, NULL, "POST", "/api/v1/licensing/activations",
+        "{\"order_id\":\"ORD-CUST\",\"fulfillment_number\":\"FN-C\",\"email\":\"a@example.com\","
+        "\"computer_name\":\"C\",\"fingerprint\":{\"mac\":\"00:11:22:33:44:55\"}}");
+    assert_int_equal(r->status, 201);
+    cc_req_free(r);
+    assert_int_equal(
+        count_system("SELECT count(*) FROM licensing.pools WHERE tenant_id = '" CUST_A1 "'"),
+        3); /* the customer's own Default, its server's pool, the MSP's allocation */
+
+    cc_pool_t *pool = cc_pool_new();
+    json_t *payload = json_pack("{s:s, s:s}", "id", CUST_A1, "msp_id", MSP_A);
+    cc_outbox_event_t ev = {
+        .id = 1, .type = "tenant.purged", .aggregate_id = CUST_A1, .payload = payload};
+    cc_scope_t system = {.system = true};
+    for (int replay = 0; replay < 2; replay++) {
+        assert_int_equal(cc_db_begin(db, &system), 0);
+        assert_int_equal(lic_on_tenants_event(db, pool, &ev, &app), 0);
+        assert_int_equal(cc_db_commit(db), 0);
+    }
+    assert_int_equal(
+        count_system("SELECT count(*) FROM licensing.orders WHERE tenant_id = '" CUST_A1 "'"), 0);
+    assert_int_equal(count_system("SELECT count(*) FROM licensing.activations a JOIN"
+                                  " licensing.orders o ON o.id = a.order_id"
+                                  " WHERE o.order_number = 'ORD-CUST'"),
+                     0);
+    assert_int_equal(
+        count_system("SELECT count(*) FROM licensing.pools WHERE tenant_id = '" CUST_A1 "'"), 0);
+    /* the MSP's 5 licenses are all still its own: 3 in Default, 2 in the returned pool */
+    assert_int_equal(
+        count_system("SELECT sum(quantity) FROM licensing.pools p JOIN licensing.orders o"
+                     " ON o.id = p.order_id WHERE o.order_number = 'ORD-MSP'"
+                     " AND p.tenant_id = '" MSP_A "'"),
+        5);
+    assert_int_equal(count_system("SELECT count(*) FROM licensing.audit_events"
+                                  " WHERE action = 'licensing.tenant_purged'"),
+                     1);
+    json_decref(payload);
+    cc_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_request_file_integrity),
         cmocka_unit_test(test_signing_key_is_sealed_and_stable),
         cmocka_unit_test(test_activation_check_in_and_release_on_the_clock),
+        cmocka_unit_test(test_purged_customer_loses_its_orders_and_returns_allocations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
