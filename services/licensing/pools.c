@@ -258,9 +258,8 @@ void lic_handle_pool_create(cc_req_t *req)
 }
 
 /* Opens the transaction and locks pool {id} for a change by the caller; answers 404/409. */
-static bool begin_pool(cc_req_t *req, PGresult **res)
+static bool begin_pool(cc_req_t *req, const char *id, PGresult **res)
 {
-    const char *id = cc_req_param(req, "id");
     if (id == NULL || !cc_is_uuid(id)) {
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such pool.");
         return false;
@@ -294,7 +293,13 @@ void lic_handle_pool_patch(cc_req_t *req)
         return;
     cc_validator_t v;
     cc_v_init(&v, req->pool);
-    cc_v_object(&v, body, (const char *const[]){"name", "quantity", "tenant_id", NULL});
+    /* PATCH /pools/{id}, or PATCH /pools with the pool's id in the body (API.md) */
+    const char *id = cc_req_param(req, "id");
+    cc_v_object(&v, body,
+                id ? (const char *const[]){"name", "quantity", "tenant_id", NULL}
+                   : (const char *const[]){"id", "name", "quantity", "tenant_id", NULL});
+    if (id == NULL)
+        id = cc_v_uuid(&v, body, "id", true);
     const char *name = cc_v_string(&v, body, "name", false, 1, 128, true);
     const char *tenant = cc_v_uuid(&v, body, "tenant_id", false);
     bool has_qty;
@@ -306,7 +311,7 @@ void lic_handle_pool_patch(cc_req_t *req)
         return;
     }
     PGresult *res;
-    if (!begin_pool(req, &res))
+    if (!begin_pool(req, id, &res))
         return;
     if (!cc_req_if_match(req, atoi(PQgetvalue(res, 0, 12)))) {
         cc_db_rollback(req->db);
@@ -314,7 +319,6 @@ void lic_handle_pool_patch(cc_req_t *req)
                        "The pool changed since you read it; read it again.");
         return;
     }
-    const char *id = PQgetvalue(res, 0, 0);
     int before = atoi(PQgetvalue(res, 0, 6));
     if (tenant != NULL) {
         /* sub-allocation: the pool moves to an account at or below the order's */
@@ -361,7 +365,7 @@ void lic_handle_pool_release(cc_req_t *req)
     if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
         return;
     PGresult *res;
-    if (!begin_pool(req, &res))
+    if (!begin_pool(req, cc_req_param(req, "id"), &res))
         return;
     const char *id = PQgetvalue(res, 0, 0);
     PGresult *r;

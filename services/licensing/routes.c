@@ -19,6 +19,7 @@ const cc_route_t lic_routes[] = {
     {"GET", "/api/v1/licensing/orders/{id}", lic_handle_order_get, 0, 0},
     {"GET", "/api/v1/licensing/pools", lic_handle_pool_list, 0, 0},
     {"POST", "/api/v1/licensing/pools", lic_handle_pool_create, 0, 16 * 1024},
+    {"PATCH", "/api/v1/licensing/pools", lic_handle_pool_patch, 0, 16 * 1024},
     {"PATCH", "/api/v1/licensing/pools/{id}", lic_handle_pool_patch, 0, 16 * 1024},
     {"POST", "/api/v1/licensing/pools/{id}/release", lic_handle_pool_release, 0, 4096},
     {"POST", "/api/v1/licensing/activations/{id}/orders", lic_handle_add_order, 0, 4096},

@@ -404,6 +404,16 @@ describe('licensing', () => {
       assert.equal(r.json.quantity, 6);
       assert.equal((await defaultPool(adminA, order.order_id)).quantity, 4);
       assertProblem(await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { quantity: 11 }), 409, 'no_licenses_available');
+      // the same through PATCH /pools with the id in the body (API.md)
+      r = await adminA('PATCH', '/api/v1/licensing/pools', { id: pool.id, quantity: 5 });
+      assert.equal(r.status, 200, r.text);
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 5);
+      r = await adminA('PATCH', '/api/v1/licensing/pools', { id: pool.id, quantity: 6, color: 'red' });
+      assertProblem(r, 400, 'unknown_field');
+      r = await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { quantity: 6 }, { 'if-match': '"1"' });
+      assertProblem(r, 412, 'precondition_failed');
+      r = await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { quantity: 6 });
+      assert.equal(r.status, 200, r.text);
       r = await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'Osaka', quantity: 4 });
       assert.equal(r.status, 201, r.text);
       assertProblem(await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'Nagoya', quantity: 1 }), 409, 'no_licenses_available');
@@ -541,11 +551,14 @@ describe('licensing', () => {
       assert.deepEqual(hist.json.items.map((o) => o.order_id), [order.order_id]);
       const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
       assert.equal(list.json.items[0].email, neu);
-      // offline accounts go through the license desk
+      // offline accounts go through the license desk: an offline product holds no secret
       const off = await newOrder({ quantity: 1 });
-      await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(off, activation(off)));
-      const offAct = await activate(activation(off)); // refused: offline in use
-      assertProblem(offAct, 409, 'activation_method_conflict');
+      const offAct = await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(off, activation(off)));
+      assert.equal(offAct.status, 201, offAct.text);
+      assert.equal(offAct.json.activation_secret, undefined);
+      assertProblem(await product('POST', `/api/v1/licensing/activations/${offAct.json.id}/email`, { email: neu }, { 'x-activation-secret': 'guess' }), 401, 'activation_secret_invalid');
+      // and a wrong secret moves nothing
+      assertProblem(await product('POST', `/api/v1/licensing/activations/${a.id}/email`, { email: 'evil@example.com' }, { 'x-activation-secret': 'nope' }), 401, 'activation_secret_invalid');
     });
 
     test('FAQ 3.8, 5.8: the portal shows which method activated each server, the fulfillment numbers in use per server, and the order history', async () => {
