@@ -45,39 +45,42 @@ int lic_now(cc_db_t *db, cc_pool_t *pool, int64_t *now)
     return rc;
 }
 
-/* The key of an order number in proof_failures: case-folded, hashed (never stored). */
-static void proof_key(const char *order_number, char out[65])
+/* The keys of an order number in proof_failures, case-folded and hashed (never stored):
+ * one per client address, one for the order whatever the address. */
+static void proof_key(cc_req_t *req, const char *order_number, bool per_client, char out[65])
 {
-    char buf[80];
     size_t n = strlen(order_number);
     if (n > 64)
         n = 64;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)((order_number[i] >= 'a' && order_number[i] <= 'z') ? order_number[i] - 32
-                                                                           : order_number[i]);
-    buf[n] = '\0';
-    cc_sha256_hex(buf, n, out);
+    char *buf = cc_pool_printf(req->pool, "%.*s\n%s", (int)n, order_number,
+                               per_client ? (cc_req_client(req) ? cc_req_client(req) : "?") : "*");
+    for (char *c = buf; *c && *c != '\n'; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 32);
+    cc_sha256_hex(buf, strlen(buf), out);
 }
 
 bool lic_proof_blocked(cc_req_t *req, const char *order_number)
 {
-    char key[65];
-    proof_key(order_number, key);
-    const char *params[] = {key};
-    PGresult *res;
-    int rc = cc_db_query(req->db, req->pool, &q_fail_count, params, &res);
-    if (rc != 0) {
-        cc_db_rollback(req->db);
-        cc_res_db_error(req, rc);
-        return true;
-    }
-    if (PQntuples(res) > 0 && atoi(PQgetvalue(res, 0, 0)) >= LIC_PROOF_FAILURES) {
-        cc_db_rollback(req->db);
-        cc_res_header(req, "retry-after", "900");
-        cc_res_problem(req, CC_ERR_TOO_MANY_ATTEMPTS,
-                       "Too many attempts with a wrong Order ID or Fulfillment Number; try again "
-                       "in 15 minutes.");
-        return true;
+    for (int scope = 0; scope < 2; scope++) {
+        char key[65];
+        proof_key(req, order_number, scope == 0, key);
+        PGresult *res;
+        int rc = cc_db_query(req->db, req->pool, &q_fail_count, (const char *const[]){key}, &res);
+        if (rc != 0) {
+            cc_db_rollback(req->db);
+            cc_res_db_error(req, rc);
+            return true;
+        }
+        int limit = scope == 0 ? LIC_PROOF_FAILURES : LIC_PROOF_FAILURES_ORDER;
+        if (PQntuples(res) > 0 && atoi(PQgetvalue(res, 0, 0)) >= limit) {
+            cc_db_rollback(req->db);
+            cc_res_header(req, "retry-after", "900");
+            cc_res_problem(req, CC_ERR_TOO_MANY_ATTEMPTS,
+                           "Too many attempts with a wrong Order ID or Fulfillment Number; try "
+                           "again in 15 minutes.");
+            return true;
+        }
     }
     return false;
 }
@@ -86,13 +89,13 @@ void lic_proof_failed(cc_req_t *req, const char *order_number)
 {
     /* the failure is counted whatever happens to the request's own transaction */
     cc_db_rollback(req->db);
-    char key[65];
-    proof_key(order_number, key);
-    const char *params[] = {key};
     cc_scope_t system = {.system = true};
     int rc = cc_db_begin(req->db, &system);
-    if (rc == 0)
-        rc = cc_db_query(req->db, req->pool, &q_fail_add, params, NULL);
+    for (int scope = 0; rc == 0 && scope < 2; scope++) {
+        char key[65];
+        proof_key(req, order_number, scope == 0, key);
+        rc = cc_db_query(req->db, req->pool, &q_fail_add, (const char *const[]){key}, NULL);
+    }
     if (rc == 0)
         rc = cc_db_commit(req->db);
     if (rc != 0) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "console/authz.h"
+#include "console/idempotency.h"
 #include "console/json.h"
 #include "licensing.h"
 
@@ -85,6 +86,8 @@ void lic_handle_keys_create(cc_req_t *req)
         cc_res_invalid(req, &v);
         return;
     }
+    if (cc_idem_replay(req) != 0)
+        return;
     PGresult *res;
     int rc = cc_db_begin(req->db, cc_req_scope(req));
     if (rc == 0)
@@ -135,17 +138,23 @@ void lic_handle_keys_create(cc_req_t *req)
         rc = lic_audit(req, "keys.generated", "order", order_ref, PQgetvalue(res, 0, 2),
                        json_pack("{s:s, s:s, s:I}", "product", product, "version", version,
                                  "quantity", (json_int_t)qty));
-    if (rc == 0)
-        rc = cc_db_commit(req->db);
-    if (rc != 0) {
-        json_decref(keys);
-        cc_db_rollback(req->db);
-        return cc_res_db_error(req, rc);
-    }
     json_t *out =
         json_pack("{s:s, s:s, s:s, s:o, s:I}", "order_id", order, "product", product, "version",
                   version, "keys", keys, "issued_total", (json_int_t)(issued + qty));
     json_object_set_new(out, "limit", capped ? json_integer(limit) : json_null());
+    if (rc == 0)
+        rc = cc_idem_remember(req, 201, out, NULL, NULL);
+    if (rc == 0)
+        rc = cc_db_commit(req->db);
+    if (rc != 0) {
+        json_decref(out);
+        cc_db_rollback(req->db);
+        if (rc == CC_ECONFLICT) {
+            cc_res_problem(req, CC_ERR_CONFLICT, "A concurrent request used this key; retry.");
+            return;
+        }
+        return cc_res_db_error(req, rc);
+    }
     cc_res_json(req, 201, out);
 }
 

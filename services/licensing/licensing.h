@@ -107,8 +107,11 @@ typedef struct lic_app {
     struct cc_outbox_consumer *tenants_events;
 } lic_app_t;
 
-/* failed order proofs per order number in 15 minutes before 429 too_many_attempts */
+/* failed order proofs in 15 minutes before 429 too_many_attempts: per order number and
+ * client address, and per order number whatever the address (so that one client cannot
+ * lock an order out for everyone, and many clients cannot guess at leisure) */
 #define LIC_PROOF_FAILURES 10
+#define LIC_PROOF_FAILURES_ORDER 100
 
 /** An activation with its order's identifiers. Strings in the request pool. */
 typedef struct lic_activation {

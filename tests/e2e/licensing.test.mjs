@@ -501,6 +501,13 @@ describe('licensing', () => {
       const order = await newOrder({ quantity: 1, lines: [{ product: 'Arcserve UDP Agent', edition: 'Linux', quantity: 1, license_type: 'perpetual' }] });
       const r = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP Agent', version: '7.0', quantity: 1 });
       const key = r.json.keys[0];
+      // a retried request with the same Idempotency-Key gets the same keys, not new ones
+      const idem = { 'idempotency-key': `keys-${seq}` };
+      const k1 = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP Agent', version: '7.0', quantity: 2 }, idem);
+      const k2 = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP Agent', version: '7.0', quantity: 2 }, idem);
+      assert.equal(k1.status, 201, k1.text);
+      assert.deepEqual(k2.json.keys, k1.json.keys);
+      assert.equal((await adminA('GET', `/api/v1/licensing/keys?order_id=${order.order_id}`)).json.total, 3);
       const v = await adminA('POST', '/api/v1/licensing/keys/verify', { key: key.toLowerCase() });
       assert.equal(v.json.valid, true, v.text);
       assert.equal(v.json.product, 'Arcserve UDP Agent');
