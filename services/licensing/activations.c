@@ -389,15 +389,32 @@ static int insert_token(cc_req_t *req, const char *kind, const char *activation_
     return cc_db_query(req->db, req->pool, &q_token_insert, params, NULL);
 }
 
-static void mail_registration(cc_req_t *req, const char *to, const char *token)
+/* Mails a confirmation link (kind registration or email_change) valid 72 hours; fresh:
+ * it replaces an expired one. */
+static void mail_link(cc_req_t *req, const char *kind, const char *to, const char *token,
+                      bool fresh)
 {
     lic_app_t *app = req->app;
+    bool registration = strcmp(kind, "registration") == 0;
     const char *link =
         cc_pool_printf(req->pool, "%s/licensing/confirm?token=%s", app->svc->env.public_url, token);
-    lic_send_mail(req, to, "Action required: product registration",
-                  "Your product was activated with this e-mail address. Confirm the registration "
-                  "of your licensing account within 72 hours.",
-                  link, "Confirm the registration");
+    const char *intro =
+        fresh ? "Your previous link expired. Here is a new link, valid 72 hours."
+        : registration
+            ? "Your product was activated with this e-mail address. Confirm the registration "
+              "of your licensing account within 72 hours."
+            : "The licensing account of your products is moving to this address. Confirm it "
+              "within 72 hours; the orders and license pools follow.";
+    lic_send_mail(req, to,
+                  registration ? "Action required: product registration"
+                               : "Action required: confirm your licensing account e-mail",
+                  intro, link,
+                  registration ? "Confirm the registration" : "Confirm the new e-mail address");
+}
+
+static void mail_registration(cc_req_t *req, const char *to, const char *token)
+{
+    mail_link(req, "registration", to, token, false);
 }
 
 static void mail_approval(cc_req_t *req, const char *to, const lic_activation_t *a,
@@ -1019,13 +1036,7 @@ void lic_handle_email_change(cc_req_t *req)
         rc = cc_db_commit(req->db);
     if (rc != 0)
         return res_db(req, rc);
-    lic_app_t *app = req->app;
-    const char *link =
-        cc_pool_printf(req->pool, "%s/licensing/confirm?token=%s", app->svc->env.public_url, token);
-    lic_send_mail(req, email, "Action required: confirm your licensing account e-mail",
-                  "The licensing account of your products is moving to this address. Confirm it "
-                  "within 72 hours; the orders and license pools follow.",
-                  link, "Confirm the new e-mail address");
+    mail_link(req, "email_change", email, token, false);
     cc_res_json(req, 202, json_pack("{s:s, s:s}", "status", "confirmation_sent", "email", email));
 }
 
@@ -1255,14 +1266,7 @@ void lic_handle_confirm(cc_req_t *req)
             rc = cc_db_commit(req->db);
         if (rc != 0)
             return res_db(req, rc);
-        lic_app_t *app = req->app;
-        const char *link = cc_pool_printf(req->pool, "%s/licensing/confirm?token=%s",
-                                          app->svc->env.public_url, fresh);
-        lic_send_mail(req, email,
-                      registration ? "Action required: product registration"
-                                   : "Action required: confirm your licensing account e-mail",
-                      "Your previous link expired. Here is a new link, valid 72 hours.", link,
-                      registration ? "Confirm the registration" : "Confirm the new e-mail address");
+        mail_link(req, kind, email, fresh, true);
         page(req, 410, "Link expired",
              "This link expired after 72 hours. A new link, valid 72 hours, was sent to the same "
              "address.");
