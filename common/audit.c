@@ -33,7 +33,7 @@ static int insert(cc_db_t *db, cc_pool_t *pool, const char *actor, const char *k
 
 /* The client: behind the gateway (a loopback peer) the first X-Forwarded-For entry the
  * gateway wrote, else the peer itself. Printable ASCII only, at most 64 characters. */
-static const char *client_of(cc_req_t *req)
+const char *cc_req_client(cc_req_t *req)
 {
     const char *peer = req->client_addr;
     const char *fwd = cc_req_header(req, "x-forwarded-for");
@@ -75,7 +75,7 @@ int cc_audit_write(cc_req_t *req, const cc_audit_t *a)
         acting_as = p->act_sub ? p->sub : NULL;
         kind = p->kind == CC_PRINCIPAL_API_CLIENT ? "api_client" : "user";
     }
-    return insert(req->db, req->pool, actor, kind, acting_as, req->request_id, client_of(req),
+    return insert(req->db, req->pool, actor, kind, acting_as, req->request_id, cc_req_client(req),
                   agent_of(req), a);
 }
 

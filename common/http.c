@@ -959,6 +959,17 @@ Exit:
     cc_log_set_context(NULL, NULL);
 }
 
+bool cc_req_authenticate(cc_req_t *req)
+{
+    cc_server_t *s = req->server;
+    if (req->principal != NULL)
+        return true;
+    if (!authenticate(s, req))
+        return false;
+    cc_log_set_context(req->request_id, req->principal->tenant_id);
+    return s->conf.authorize == NULL || req->db == NULL || s->conf.authorize(req);
+}
+
 cc_req_t *cc_server_dispatch(cc_server_t *s, cc_db_t *db, const char *method, const char *path,
                              const cc_header_t *headers, size_t nheaders, const char *body,
                              size_t body_len)

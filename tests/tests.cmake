@@ -71,6 +71,8 @@ cc_pg_test(audit tests/integration/audit.c tests/lib/testdb.c)
 cc_pg_test(tenants tests/integration/tenants.c tests/lib/testdb.c ${TENANTS_SOURCES})
 cc_pg_test(users tests/integration/users.c tests/lib/testdb.c ${USERS_SOURCES})
 cc_pg_test(usage tests/integration/usage.c tests/lib/testdb.c ${USAGE_SOURCES})
+cc_pg_test(licensing tests/integration/licensing.c tests/lib/testdb.c tests/lib/testutil.c
+  ${LICENSING_SOURCES})
 cc_pg_test(identity_logic tests/integration/identity_logic.c tests/lib/testdb.c
   services/identity/policy.c services/identity/store.c services/identity/store_authn.c)
 target_include_directories(test_identity_logic PRIVATE ${CMAKE_SOURCE_DIR}/services/identity)
@@ -80,7 +82,7 @@ find_program(NODE node)
 if(NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/e2e/package.json)
   add_test(NAME e2e COMMAND ${NODE} --test --test-concurrency=1 --test-reporter=spec
     ${CMAKE_SOURCE_DIR}/tests/e2e/)
-  set_tests_properties(e2e PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
+  set_tests_properties(e2e PROPERTIES LABELS e2e TIMEOUT 1800 RUN_SERIAL TRUE
     ENVIRONMENT "CONSOLE_BIN_DIR=${CMAKE_BINARY_DIR}/bin;CONSOLE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 else()
   message(WARNING "node missing: end-to-end tests not registered (./tests/run installs it)")

@@ -56,6 +56,11 @@ static const gw_route_t routes[] = {
     {"POST", "/api/v1/licensing/activations/{}/check-in", LIC, GW_PUBLIC, 0},
     {"DELETE", "/api/v1/licensing/activations/{}", LIC, GW_PUBLIC, 0},
     {"POST", "/api/v1/licensing/approvals/{}", LIC, GW_PUBLIC, 0},
+    /* the product's e-mail change (secret), trials (first sight of a fingerprint) and the
+     * public key products verify licenses with */
+    {"POST", "/api/v1/licensing/activations/{}/email", LIC, GW_PUBLIC, 0},
+    {"POST", "/api/v1/licensing/trials", LIC, GW_PUBLIC, 0},
+    {"GET", "/api/v1/licensing/public-key", LIC, GW_PUBLIC, 0},
     {NULL, "/api/v1/licensing/**", LIC, 0, 0},
     {NULL, "/licensing/**", LIC, GW_PUBLIC, 0},
     {NULL, "/branding/assets/**", BRA, GW_PUBLIC, 0},

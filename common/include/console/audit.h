@@ -32,6 +32,13 @@ int cc_audit_write(cc_req_t *req, const cc_audit_t *a);
 int cc_audit_write_system(cc_db_t *db, cc_pool_t *pool, const char *job, const cc_audit_t *a);
 
 /**
+ * The client's address as the audit records it: the gateway's X-Forwarded-For entry when
+ * the peer is the local gateway, else the peer; at most 64 printable characters, pool
+ * memory, or NULL.
+ */
+const char *cc_req_client(cc_req_t *req);
+
+/**
  * The caller's display name, as lists show who did something ("created_by"): the token's
  * name, else its e-mail, else "API client <client_id>", else its sub.
  */

@@ -108,6 +108,14 @@ int cc_req_page(cc_req_t *req, int *limit, json_t **cursor_keys);
  */
 bool cc_req_if_match(cc_req_t *req, int version);
 
+/**
+ * On a public route that also accepts a bearer token (a product's own proof, or an
+ * administrator's token): verifies the token and loads the caller's grants as on any
+ * authenticated route. Returns true with req->principal and req->authz set, or answers
+ * (401, 403 tenant_suspended, 503) and returns false.
+ */
+bool cc_req_authenticate(cc_req_t *req);
+
 /* ---- responses ---- */
 
 /** Adds a response header (both strings copied). */

@@ -65,6 +65,12 @@ int cc_hex_value(char c);
 /** True when s is a canonical lower-case UUID (8-4-4-4-12 hex). */
 bool cc_is_uuid(const char *s);
 
+/**
+ * True when s is an e-mail address as the product accepts one: an ASCII dot-atom local
+ * part (at most 64) @ a domain of DNS labels with an alphabetic (or xn--) top-level label.
+ */
+bool cc_email_valid(const char *s);
+
 /** Case-insensitive ASCII comparison of a[0..n) with the NUL-terminated b. */
 bool cc_strieq_n(const char *a, size_t n, const char *b);
 

@@ -1,0 +1,201 @@
+/*
+ * The licensing service's internal interfaces: the signing keys (Ed25519 licenses and
+ * HMAC product keys), the check-in state machine, and the handlers. Only this service
+ * (and its tests) include this header.
+ */
+#ifndef LICENSING_H
+#define LICENSING_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "console/http.h"
+#include "console/json.h"
+#include "console/service.h"
+
+/* ---- sign.c: keys, license documents (JWS, EdDSA), request files, product keys ---- */
+
+/** The service's signing material, loaded once at start (read-only afterwards). */
+typedef struct lic_keys {
+    char *kid;
+    EVP_PKEY *priv;         /* Ed25519 private key */
+    EVP_PKEY *pub;          /* its public half */
+    char *public_b64;       /* raw 32-byte public key, base64url */
+    uint8_t key_secret[32]; /* HMAC key of product keys */
+} lic_keys_t;
+
+/**
+ * Loads the active key from signing_keys, generating and sealing one (master key, aad
+ * "licensing.signing_keys:<kid>") on first start. Returns 0 or an error.
+ */
+int lic_keys_init(lic_keys_t *k, const cc_master_key_t *master, cc_db_t *db);
+void lic_keys_dispose(lic_keys_t *k);
+/** Builds keys from a raw 32-byte private key and an HMAC secret (tests). */
+int lic_keys_from_raw(lic_keys_t *k, const char *kid, const uint8_t priv[32],
+                      const uint8_t secret[32]);
+
+/** Signs payload (borrowed) as a compact JWS {"alg":"EdDSA","typ":"license+jws","kid"}.
+ * Caller frees. */
+char *lic_sign(const lic_keys_t *k, json_t *payload);
+/**
+ * Verifies a compact JWS made by lic_sign against k's public key and alg EdDSA; on
+ * success *payload is a new reference. Returns 0, CC_EINVAL (malformed) or CC_EAUTH
+ * (signature does not verify, another key or algorithm).
+ */
+int lic_verify(const lic_keys_t *k, const char *jws, json_t **payload);
+/** The JWKS document of the public key: {"keys":[{kty:OKP, crv:Ed25519, x, kid, …}]}. */
+json_t *lic_jwks(const lic_keys_t *k);
+
+/**
+ * An offline request file, as a product writes it: {"format": "console-license-request/1",
+ * "request": base64url(JSON of the activation fields), "mac": base64url(HMAC-SHA256 with
+ * the fulfillment number as key over the request string)}. lic_request_open checks the
+ * shape and decodes the request (*request a new reference); the caller checks the MAC
+ * with lic_request_mac_ok once it knows the order. Returns 0 or CC_EINVAL.
+ */
+int lic_request_open(json_t *file, json_t **request, const char **request_b64,
+                     const char **mac_b64);
+bool lic_request_mac_ok(const char *fulfillment_number, const char *request_b64,
+                        const char *mac_b64);
+/** Makes a request file for a request object (tests, and docs/licensing.md's example). */
+json_t *lic_request_make(const char *fulfillment_number, json_t *request);
+
+/** Product keys: 25 characters in five groups, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX. */
+#define LIC_KEY_LEN 29
+/** Writes the key of (serial, product, version major) into out. */
+void lic_product_key(const lic_keys_t *k, uint32_t serial, const char *product, int major,
+                     char out[LIC_KEY_LEN + 1]);
+/**
+ * Checks a key's checksum character and MAC; on success gives its serial and version.
+ * Returns 0, CC_EINVAL (malformed or checksum: a typo) or CC_EAUTH (MAC: not ours).
+ */
+int lic_product_key_check(const lic_keys_t *k, const char *key, uint32_t *serial, int *major);
+/** True when the key was made for product (its first two SHA-256 bytes). */
+bool lic_product_key_for(const char *key, const char *product);
+
+/* ---- state.c: the check-in state machine ---- */
+
+#define LIC_DAY 86400LL
+#define LIC_CHECK_IN_DAYS 14 /* silence before grace */
+#define LIC_GRACE_DAYS 30    /* grace before suspension */
+#define LIC_TRIAL_DAYS 30
+#define LIC_LINK_HOURS 72
+
+typedef enum { LIC_ACTIVE, LIC_GRACE, LIC_SUSPENDED } lic_state_t;
+
+/** The state of an online activation last heard from at last (epoch s) at now. */
+lic_state_t lic_state_at(int64_t last, int64_t now);
+const char *lic_state_name(lic_state_t s);
+/**
+ * The messages a product shows at now when last heard from at last (a new array):
+ * connection_lost (warning, every 2-3 days while silent), license_expires (error, from
+ * day 5, with the date the 14 days end), license_expired (warning during grace, with that
+ * date and the suspension date), license_suspended (error).
+ */
+json_t *lic_messages(int64_t last, int64_t now);
+/** RFC 3339 of an epoch second, in pool memory. */
+const char *lic_time(cc_pool_t *pool, int64_t t);
+
+/* ---- the service ---- */
+
+typedef struct lic_app {
+    cc_service_t *svc;
+    lic_keys_t keys;
+    struct cc_outbox_consumer *tenants_events;
+} lic_app_t;
+
+/* failed order proofs in 15 minutes before 429 too_many_attempts: per order number and
+ * client address, and per order number whatever the address (so that one client cannot
+ * lock an order out for everyone, and many clients cannot guess at leisure) */
+#define LIC_PROOF_FAILURES 10
+#define LIC_PROOF_FAILURES_ORDER 100
+
+/** An activation with its order's identifiers. Strings in the request pool. */
+typedef struct lic_activation {
+    const char *id, *order_ref, *order_number, *fulfillment_number, *method, *status, *email,
+        *computer_name, *msp_id, *tenant_path, *secret_hash, *created_at, *registered_at;
+    json_t *fingerprint; /* registered on the pool */
+    int64_t last_check_in, now;
+} lic_activation_t;
+
+/* ---- common.c ---- */
+
+/** licensing_now() as epoch seconds. */
+int lic_now(cc_db_t *db, cc_pool_t *pool, int64_t *now);
+/**
+ * Inside the open system-scope transaction: true (answered 429, rolled back) when the
+ * order number has had too many failed proofs in the last 15 minutes.
+ */
+bool lic_proof_blocked(cc_req_t *req, const char *order_number);
+/** Rolls back, counts a failed proof for the order number and answers 404 order_not_found. */
+void lic_proof_failed(cc_req_t *req, const char *order_number);
+/** The signed payload of an activation's license (new reference), or NULL with *rc. */
+json_t *lic_license_payload(cc_req_t *req, const lic_activation_t *a, int64_t now, int *rc);
+/** Sends a platform-branded mail with one link. */
+int lic_send_mail(cc_req_t *req, const char *to, const char *subject, const char *intro,
+                  const char *link, const char *link_text);
+/** The platform's licensing address (approvals of orders without an end-user e-mail). */
+const char *lic_platform_address(cc_req_t *req);
+/** Answers a whole (unpaged) list: {items, next_cursor: null, total}; steals items. */
+void lic_res_items(cc_req_t *req, json_t *items);
+/** An audit record in the open transaction (details stolen). */
+int lic_audit(cc_req_t *req, const char *action, const char *type, const char *id,
+              const char *msp_id, json_t *details);
+
+/* ---- nodes.c: per-node license use marks (FAQ 3.12) ---- */
+
+/** The optional "nodes" array of a check-in (borrowed), or NULL; errors into v. */
+json_t *lic_nodes_parse(cc_validator_t *v, json_t *body);
+/**
+ * Inside the check-in's transaction: mirrors the reported marks (NULL: unchanged) and adds
+ * released_nodes, nodes_in_use, nodes_licensed (and a nodes_over_licensed message) to out,
+ * the check-in answer with its license_payload.
+ */
+int lic_nodes_sync(cc_req_t *req, const lic_activation_t *a, json_t *nodes, json_t *out);
+
+/* ---- events.c ---- */
+
+struct cc_outbox_event;
+/** The consumer of the tenants outbox: tenant.purged removes the account's licensing. */
+int lic_on_tenants_event(cc_db_t *db, cc_pool_t *pool, const struct cc_outbox_event *ev, void *arg);
+
+/* ---- handlers (routes.c) ---- */
+extern const cc_route_t lic_routes[];
+extern const size_t lic_nroutes;
+
+void lic_handle_activate(cc_req_t *req);
+void lic_handle_offline_request(cc_req_t *req);
+void lic_handle_check_in(cc_req_t *req);
+void lic_handle_deactivate(cc_req_t *req);
+void lic_handle_email_change(cc_req_t *req);
+void lic_handle_approval(cc_req_t *req);
+void lic_handle_confirm(cc_req_t *req);
+void lic_handle_approve_page(cc_req_t *req);
+void lic_handle_approve_form(cc_req_t *req);
+void lic_handle_trial(cc_req_t *req);
+void lic_handle_public_key(cc_req_t *req);
+void lic_handle_order_create(cc_req_t *req);
+void lic_handle_order_list(cc_req_t *req);
+void lic_handle_order_get(cc_req_t *req);
+void lic_handle_pool_list(cc_req_t *req);
+void lic_handle_pool_create(cc_req_t *req);
+void lic_handle_pool_patch(cc_req_t *req);
+void lic_handle_pool_release(cc_req_t *req);
+void lic_handle_activation_list(cc_req_t *req);
+void lic_handle_usage(cc_req_t *req);
+void lic_handle_nodes_list(cc_req_t *req);
+void lic_handle_nodes_release(cc_req_t *req);
+void lic_handle_keys_create(cc_req_t *req);
+void lic_handle_keys_list(cc_req_t *req);
+void lic_handle_keys_verify(cc_req_t *req);
+/** Releases an activation's licenses to Default and sets its status (deactivated or
+ * refused), voiding its links; inside the open transaction. */
+int lic_order_method_reset(cc_req_t *req, const char *order_ref);
+void lic_handle_add_order(cc_req_t *req);
+int lic_release_activation(cc_req_t *req, const char *id, const char *order_ref, const char *status,
+                           long long *released);
+
+#endif

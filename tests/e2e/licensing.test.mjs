@@ -1,0 +1,781 @@
+// The licensing service end to end, through the real gateway: every rule of the
+// licensing FAQ (seeds/000_…) that concerns the service has a test named after it, then
+// the issue's bad inputs and tenant isolation. Products call without a bearer token (the
+// Order ID + Fulfillment Number, then the activation secret, are their proof); time moves
+// with the service's database clock (licensing.clock), never with sleeps.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPublicKey, createHmac, verify as edVerify, randomUUID } from 'node:crypto';
+import { useStack } from './lib/stack.mjs';
+import { assertProblem, apiClient, jsonApi } from './lib/api.mjs';
+import { sql, readMails } from './lib/identity.mjs';
+
+const s = useStack();
+const st = () => s.stack;
+let platform, platformId, mspA, mspB, custA1, adminA, adminB;
+let seq = 0;
+const uniq = (p) => `${p}-${Date.now().toString(36)}-${++seq}`;
+
+const product = (method, path, body, headers = {}) =>
+  st().request(path, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+const fingerprint = (n = randomUUID().slice(0, 8)) => ({
+  bios_serial: `VMware-42 1a ${n}`,
+  cpu_id: 'BFEBFBFF000906EA',
+  machine_guid: randomUUID(),
+});
+const days = (n) => n * 86400;
+async function setClock(offsetDays) {
+  await sql(st(), `UPDATE licensing.clock SET offset_s = ${Math.round(days(offsetDays))}`);
+}
+async function newOrder({ quantity = 3, endUser = 'buyer@example.com', tenant = mspA.id, lines, renews } = {}) {
+  const body = {
+    order_id: uniq('ORD'),
+    fulfillment_number: uniq('FN'),
+    tenant_id: tenant,
+    lines: lines || [{ product: 'Arcserve UDP', edition: 'Advanced', quantity, license_type: 'perpetual', unit: 'server' }],
+  };
+  if (endUser) body.end_user_email = endUser;
+  if (renews) body.renews = renews;
+  const r = await platform('POST', '/api/v1/licensing/orders', body);
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+const activation = (order, extra = {}) => ({
+  order_id: order.order_id,
+  fulfillment_number: order.fulfillment_number,
+  email: 'admin@tokyo.example.com',
+  computer_name: 'UDP-CONSOLE-01',
+  fingerprint: fingerprint(),
+  ...extra,
+});
+const activate = (body) => product('POST', '/api/v1/licensing/activations', body);
+const checkIn = (a, secret = a.activation_secret) =>
+  product('POST', `/api/v1/licensing/activations/${a.id}/check-in`, undefined, { 'x-activation-secret': secret });
+const mailsTo = (addr) => readMails(st()).filter((m) => (m.headers.to || '').includes(addr));
+const linkIn = (mail) => /https?:\/\/[^\s"<>]+\/licensing\/(confirm|approve)\?token=([A-Za-z0-9_-]+)/.exec(mail.text);
+
+async function jwks() {
+  const r = await product('GET', '/api/v1/licensing/public-key');
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+async function verifyLicense(jws) {
+  const key = (await jwks()).keys[0];
+  const [h, p, sig] = jws.split('.');
+  const header = JSON.parse(Buffer.from(h, 'base64url'));
+  if (header.alg !== 'EdDSA' || header.kid !== key.kid) return null;
+  const pub = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key.x }, format: 'jwk' });
+  if (!edVerify(null, Buffer.from(`${h}.${p}`), pub, Buffer.from(sig, 'base64url'))) return null;
+  return JSON.parse(Buffer.from(p, 'base64url'));
+}
+function requestFile(order, req, key = order.fulfillment_number) {
+  const request = Buffer.from(JSON.stringify(req)).toString('base64url');
+  const mac = createHmac('sha256', key).update(request).digest('base64url');
+  return { format: 'console-license-request/1', request, mac };
+}
+async function pools(api, orderId) {
+  const r = await api('GET', `/api/v1/licensing/pools?order_id=${encodeURIComponent(orderId)}`);
+  assert.equal(r.status, 200, r.text);
+  return r.json.items;
+}
+const defaultPool = async (api, orderId) => (await pools(api, orderId)).find((p) => p.default);
+
+describe('licensing', () => {
+  before(async () => {
+    platform = jsonApi(st(), await st().token());
+    platformId = /platform tenant: (\S+)/.exec(st().bootstrapOutput)[1];
+    let r = await platform('POST', '/api/v1/tenants', { name: 'License MSP A', kind: 'msp', parent_id: platformId });
+    assert.equal(r.status, 201, r.text);
+    mspA = r.json;
+    r = await platform('POST', '/api/v1/tenants', { name: 'License MSP B', kind: 'msp', parent_id: platformId });
+    mspB = r.json;
+    adminA = jsonApi(st(), (await apiClient(st(), 'lic-alpha', 'msp_super_admin', mspA.id)).accessToken);
+    r = await adminA('POST', '/api/v1/tenants', { name: '顧客会社A', kind: 'customer', parent_id: mspA.id });
+    assert.equal(r.status, 201, r.text);
+    custA1 = r.json;
+    adminB = jsonApi(st(), (await apiClient(st(), 'lic-beta', 'msp_super_admin', mspB.id)).accessToken);
+  }, { timeout: 60000 });
+  after(async () => {
+    if (st()) await setClock(0);
+  });
+
+  test('done when: 3 licenses, one online server, 2 left in Default, offline refused, approval, grace and back, released on deactivation, keys', async () => {
+    const order = await newOrder({ quantity: 3 });
+    const r = await activate(activation(order));
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.status, 'active');
+    assert.equal((await defaultPool(adminA, order.order_id)).quantity, 2);
+    const offline = await platform('POST', '/api/v1/licensing/offline-requests',
+      requestFile(order, activation(order, { computer_name: 'OFFLINE-01' })));
+    assertProblem(offline, 409, 'activation_method_conflict');
+    const second = await activate(activation(order, { email: 'osaka@example.com', computer_name: 'OSAKA' }));
+    assert.equal(second.status, 202, second.text);
+    assert.equal(second.json.status, 'pending_approval');
+    await setClock(15);
+    try {
+      const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}&method=online`);
+      assert.equal(list.json.items.find((a) => a.id === r.json.id).state, 'grace');
+      const c = await checkIn(r.json);
+      assert.equal(c.status, 200, c.text);
+      assert.equal(c.json.previous_state, 'grace');
+      assert.equal(c.json.state, 'active');
+    } finally {
+      await setClock(0);
+    }
+    const d = await product('DELETE', `/api/v1/licensing/activations/${r.json.id}`, undefined, { 'x-activation-secret': r.json.activation_secret });
+    assert.equal(d.status, 200, d.text);
+    assert.equal(d.json.released, 1);
+    assert.equal((await defaultPool(adminA, order.order_id)).quantity, 2); // the pending one still holds one
+    const keys = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP', version: '7.0', quantity: 2 });
+    assert.equal(keys.status, 201, keys.text);
+    assert.equal(keys.json.keys.length, 2);
+  });
+
+  describe('FAQ rules', () => {
+    test('FAQ 1.9, 1.12, 1.13: activation takes Order ID, Fulfillment Number, e-mail, computer name and the machine fingerprint; name, company and phone are optional and nothing else is collected', async () => {
+      const order = await newOrder({ quantity: 5 });
+      const ok = await activate(activation(order, { name: '山田 太郎', company: '東京商事', phone: '+81 3 1234 5678' }));
+      assert.equal(ok.status, 201, ok.text);
+      const extra = await activate(activation(order, { address: 'Tokyo' }));
+      assertProblem(extra, 400, 'unknown_field');
+      const fpExtra = await activate(activation(order, { fingerprint: { ...fingerprint(), hostname: 'x' } }));
+      assertProblem(fpExtra, 400, 'unknown_field');
+      for (const f of ['order_id', 'fulfillment_number', 'email', 'computer_name', 'fingerprint']) {
+        const body = activation(order);
+        delete body[f];
+        const r = await activate(body);
+        assertProblem(r, 400, 'validation_failed');
+        assert.ok(r.json.errors.some((e) => e.field === f), `${f} named: ${r.text}`);
+      }
+    });
+
+    test('FAQ 1.13: UDP Archiving activates with the MAC address as its machine fingerprint', async () => {
+      const order = await newOrder({ quantity: 1, lines: [{ product: 'Arcserve UDP Archiving', edition: 'Standard', quantity: 1, license_type: 'perpetual' }] });
+      const r = await activate(activation(order, { fingerprint: { mac: '00-1A-2B-3C-4D-5E' } }));
+      assert.equal(r.status, 201, r.text);
+      const lic = await verifyLicense(r.json.license);
+      assert.deepEqual(lic.fingerprint, { mac: '00:1a:2b:3c:4d:5e' });
+      const bad = await activate(activation(order, { fingerprint: { mac: 'not-a-mac-address' } }));
+      assertProblem(bad, 400, 'validation_failed');
+    });
+
+    test('FAQ 1.4, 1.14: online activation returns a license signed with Ed25519 that the product verifies offline with the published public key', async () => {
+      const order = await newOrder({ quantity: 2 });
+      const body = activation(order);
+      const r = await activate(body);
+      assert.equal(r.status, 201, r.text);
+      assert.match(r.json.activation_secret, /^[A-Za-z0-9_-]{40,}$/);
+      const key = (await jwks()).keys[0];
+      assert.equal(key.kty, 'OKP');
+      assert.equal(key.crv, 'Ed25519');
+      const lic = await verifyLicense(r.json.license);
+      assert.ok(lic, 'the signature verifies');
+      assert.equal(lic.activation_id, r.json.id);
+      assert.equal(lic.method, 'online');
+      assert.equal(lic.order_id, order.order_id);
+      assert.deepEqual(lic.fingerprint, { ...body.fingerprint, machine_guid: body.fingerprint.machine_guid.toLowerCase() });
+      assert.equal(lic.products[0].product, 'Arcserve UDP');
+      assert.equal(lic.products[0].quantity, 1);
+      assert.match(lic.issued_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.equal(Date.parse(lic.check_in_due_at) - Date.parse(lic.issued_at), days(14) * 1000);
+    });
+
+    test('FAQ 5.9: re-activating the same machine is idempotent; a restored server with a new fingerprint needs a new activation', async () => {
+      const order = await newOrder({ quantity: 3 });
+      const body = activation(order);
+      const first = await activate(body);
+      assert.equal(first.status, 201, first.text);
+      const again = await activate(body);
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.json.id, first.json.id);
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 2, 'no second license taken');
+      // the first secret was replaced by the new one
+      assertProblem(await checkIn(first.json), 401, 'activation_secret_invalid');
+      assert.equal((await checkIn(again.json)).status, 200);
+      const restored = await activate({ ...body, fingerprint: fingerprint() });
+      assert.equal(restored.status, 201, restored.text);
+      assert.notEqual(restored.json.id, first.json.id);
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1);
+    });
+
+    test('FAQ 1.6, 2.13: one Order ID / Fulfillment Number pair of a license program spans products, and one activation licenses every product of the server', async () => {
+      const order = await newOrder({ lines: [
+        { product: 'Arcserve UDP', edition: 'Premium', quantity: 2, license_type: 'perpetual', unit: 'socket' },
+        { product: 'Arcserve Backup', edition: 'Standard', quantity: 2, license_type: 'perpetual' },
+        { product: 'VM Agent per Host', edition: 'Standard', quantity: 1, license_type: 'perpetual', unit: 'host', agents_per_unit: 50 },
+      ] });
+      const r = await activate(activation(order));
+      assert.equal(r.status, 201, r.text);
+      const lic = await verifyLicense(r.json.license);
+      assert.deepEqual(lic.products.map((p) => p.product), ['Arcserve UDP', 'Arcserve Backup', 'VM Agent per Host']);
+      assert.equal(lic.products[2].agents, 50, 'FAQ 5.10: one VM Agent per Host license carries 50 agents');
+    });
+
+    test('FAQ 2.21, 3.10: one order does not mix online and offline servers, and switching method needs deactivation first', async () => {
+      const order = await newOrder({ quantity: 3 });
+      const online = await activate(activation(order));
+      assert.equal(online.status, 201);
+      const file = requestFile(order, activation(order, { computer_name: 'OFFLINE-01' }));
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-requests', file), 409, 'activation_method_conflict');
+      const d = await product('DELETE', `/api/v1/licensing/activations/${online.json.id}`, undefined, { 'x-activation-secret': online.json.activation_secret });
+      assert.equal(d.status, 200, d.text);
+      const off = await adminA('POST', '/api/v1/licensing/offline-requests', file);
+      assert.equal(off.status, 201, off.text);
+      assert.equal(off.json.method, 'offline');
+      assert.equal(off.json.response_file.format, 'console-license-response/1');
+      const lic = await verifyLicense(off.json.response_file.license);
+      assert.equal(lic.method, 'offline');
+      assert.equal(lic.check_in_due_at, undefined, 'FAQ 1.15: offline needs no connection');
+      // and now online is the refused one
+      assertProblem(await activate(activation(order)), 409, 'activation_method_conflict');
+    });
+
+    test('FAQ 1.18: the offline request file is uploaded from another machine and comes back as a signed response file', async () => {
+      const order = await newOrder({ quantity: 1 });
+      const r = await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(order, activation(order)));
+      assert.equal(r.status, 201, r.text);
+      assert.equal(r.json.activation_secret, undefined);
+      assert.ok(await verifyLicense(r.json.response_file.license));
+      const list = await adminA('GET', `/api/v1/licensing/activations?method=offline&order_id=${order.order_id}`);
+      assert.equal(list.json.items.length, 1);
+    });
+
+    test('FAQ 2.5, 2.6, 2.20: another server with another e-mail on an order of several licenses waits for the buyer, whose approval activates it', async () => {
+      const order = await newOrder({ quantity: 30, endUser: 'buyer-2-5@example.com' });
+      assert.equal((await activate(activation(order, { email: 'tokyo@example.com', computer_name: 'TOKYO' }))).status, 201);
+      // the same e-mail on another server needs no approval
+      assert.equal((await activate(activation(order, { email: 'tokyo@example.com', computer_name: 'TOKYO-2' }))).status, 201);
+      const nagoya = await activate(activation(order, { email: 'nagoya@example.com', computer_name: 'NAGOYA' }));
+      assert.equal(nagoya.status, 202, nagoya.text);
+      assert.equal(nagoya.json.status, 'pending_approval');
+      assert.equal(nagoya.json.license, undefined, 'no license before approval');
+      const mail = mailsTo('buyer-2-5@example.com').at(-1);
+      assert.ok(mail, 'the buyer got the approval mail');
+      assert.match(mail.text, /nagoya@example\.com/);
+      const token = linkIn(mail)[2];
+      const pending = await checkIn(nagoya.json);
+      assert.equal(pending.json.state, 'pending_approval');
+      const ok = await product('POST', `/api/v1/licensing/approvals/${token}`, { decision: 'approve' });
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.json.status, 'active');
+      const c = await checkIn(nagoya.json);
+      assert.equal(c.json.state, 'active');
+      assert.ok(await verifyLicense(c.json.license));
+      // the token works once
+      assertProblem(await product('POST', `/api/v1/licensing/approvals/${token}`, { decision: 'approve' }), 409, 'approval_token_used');
+      assertProblem(await product('POST', `/api/v1/licensing/approvals/${'x'.repeat(43)}`, {}), 404, 'approval_token_invalid');
+    });
+
+    test('FAQ 2.6: an order without an end-user e-mail (boxed product) sends the approval to the platform licensing address; refusal releases the licenses', async () => {
+      const order = await newOrder({ quantity: 2, endUser: null });
+      assert.equal((await activate(activation(order, { email: 'first@example.com' }))).status, 201);
+      const before = mailsTo('no-reply').length + mailsTo('localhost').length;
+      const second = await activate(activation(order, { email: 'second@example.com', computer_name: 'SECOND' }));
+      assert.equal(second.status, 202, second.text);
+      assert.equal(second.json.approval_requested_from, 'platform');
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 0);
+      const mails = readMails(st()).filter((m) => /second@example\.com/.test(m.text || ''));
+      const mail = mails.find((m) => /Approval/.test(m.headers.subject));
+      assert.ok(mail, `an approval mail (${before} before)`);
+      assert.doesNotMatch(mail.headers.to, /second@example\.com|first@example\.com/);
+      const token = linkIn(mail)[2];
+      const r = await product('POST', `/api/v1/licensing/approvals/${token}`, { decision: 'refuse' });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.status, 'refused');
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1);
+    });
+
+    test('FAQ 1.15: after 14 days without a check-in an online activation enters a 30-day grace period, then is suspended; a check-in restores it at once', async () => {
+      const order = await newOrder({ quantity: 1 });
+      const a = (await activate(activation(order))).json;
+      const state = async () =>
+        (await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`)).json.items[0].state;
+      try {
+        await setClock(13.9);
+        assert.equal(await state(), 'active');
+        await setClock(14.01);
+        assert.equal(await state(), 'grace');
+        await setClock(43.9);
+        assert.equal(await state(), 'grace');
+        await setClock(44.01);
+        assert.equal(await state(), 'suspended');
+        const c = await checkIn(a);
+        assert.equal(c.status, 200, c.text);
+        assert.equal(c.json.previous_state, 'suspended');
+        assert.equal(c.json.state, 'active');
+        assert.equal(await state(), 'active');
+        await setClock(44.01 + 14.01);
+        assert.equal(await state(), 'grace', 'the 14 days count from the last check-in');
+      } finally {
+        await setClock(0);
+      }
+    });
+
+    test('FAQ 1.16: while disconnected the messages escalate: connection lost every 2-3 days, the expiry date after 5 days, expired in grace', async () => {
+      const order = await newOrder({ quantity: 1 });
+      await activate(activation(order));
+      const messages = async () =>
+        (await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`)).json.items[0].messages;
+      try {
+        await setClock(1);
+        assert.deepEqual(await messages(), []);
+        await setClock(3);
+        assert.deepEqual((await messages()).map((m) => m.code), ['connection_lost']);
+        assert.deepEqual((await messages())[0].repeat_every_days, [2, 3]);
+        await setClock(6);
+        const m6 = await messages();
+        assert.deepEqual(m6.map((m) => m.code), ['connection_lost', 'license_expires']);
+        assert.match(m6[1].date, /^\d{4}\/\d\d\/\d\d$/);
+        await setClock(20);
+        const m20 = await messages();
+        assert.deepEqual(m20.map((m) => m.code), ['license_expired']);
+        assert.equal(m20[0].date, m6[1].date, 'the date announced is the date it expired');
+        await setClock(50);
+        assert.deepEqual((await messages()).map((m) => m.code), ['license_suspended']);
+      } finally {
+        await setClock(0);
+      }
+    });
+
+    test('FAQ 2.11: the registration link is valid 72 hours; an expired link says so and mails a fresh 72-hour link', async () => {
+      const order = await newOrder({ quantity: 1 });
+      const email = `reg-${seq}@example.com`;
+      await activate(activation(order, { email }));
+      const first = mailsTo(email).at(-1);
+      assert.ok(first, 'a registration mail');
+      const link = linkIn(first);
+      try {
+        await setClock(3.01);
+        const expired = await product('GET', `/licensing/confirm?token=${link[2]}`);
+        assert.equal(expired.status, 410);
+        assert.match(expired.text, /expired/i);
+        const fresh = mailsTo(email).at(-1);
+        assert.notEqual(fresh.name, first.name, 'a new mail');
+        const token2 = linkIn(fresh)[2];
+        assert.notEqual(token2, link[2]);
+        await setClock(3.01 + 2.9);
+        const ok = await product('GET', `/licensing/confirm?token=${token2}`);
+        assert.equal(ok.status, 200, ok.text);
+        assert.match(ok.text, /registered/i);
+        const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
+        assert.equal(list.json.items[0].registered, true);
+      } finally {
+        await setClock(0);
+      }
+      const bogus = await product('GET', '/licensing/confirm?token=nope');
+      assert.equal(bogus.status, 404);
+    });
+
+    test('FAQ 3.4, 3.5: deactivating a server returns its licenses to Default (Unassigned Licenses) for the next server', async () => {
+      const order = await newOrder({ quantity: 1 });
+      const a = (await activate(activation(order))).json;
+      assertProblem(await activate(activation(order, { computer_name: 'NEW-SERVER' })), 409, 'no_licenses_available');
+      const d = await product('DELETE', `/api/v1/licensing/activations/${a.id}`, undefined, { 'x-activation-secret': a.activation_secret });
+      assert.equal(d.status, 200, d.text);
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1);
+      assertProblem(await checkIn(a), 401, 'activation_secret_invalid');
+      assert.equal((await activate(activation(order, { computer_name: 'NEW-SERVER' }))).status, 201);
+    });
+
+    test('FAQ 3.4: releasing a server pool from the portal returns its licenses to Default', async () => {
+      const order = await newOrder({ quantity: 2 });
+      const a = (await activate(activation(order))).json;
+      const pool = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
+      assert.equal(pool.computer_name, 'UDP-CONSOLE-01');
+      const r = await adminA('POST', `/api/v1/licensing/pools/${pool.id}/release`);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.released, 1);
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 2);
+      const c = await checkIn(a);
+      assert.deepEqual((await verifyLicense(c.json.license)).products, [], 'the server holds no license any more');
+    });
+
+    test('FAQ 2.22: pools are renamed and resized within the order total; over-allocation answers 409 no_licenses_available', async () => {
+      const order = await newOrder({ quantity: 10 });
+      const a = (await activate(activation(order))).json;
+      const pool = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
+      let r = await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { name: '東京拠点', quantity: 6 });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.name, '東京拠点');
+      assert.equal(r.json.quantity, 6);
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 4);
+      assertProblem(await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { quantity: 11 }), 409, 'no_licenses_available');
+      // the same through PATCH /pools with the id in the body (API.md)
+      r = await adminA('PATCH', '/api/v1/licensing/pools', { id: pool.id, quantity: 5 });
+      assert.equal(r.status, 200, r.text);
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 5);
+      r = await adminA('PATCH', '/api/v1/licensing/pools', { id: pool.id, quantity: 6, color: 'red' });
+      assertProblem(r, 400, 'unknown_field');
+      r = await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { quantity: 6 }, { 'if-match': '"1"' });
+      assertProblem(r, 412, 'precondition_failed');
+      r = await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { quantity: 6 });
+      assert.equal(r.status, 200, r.text);
+      r = await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'Osaka', quantity: 4 });
+      assert.equal(r.status, 201, r.text);
+      assertProblem(await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'Nagoya', quantity: 1 }), 409, 'no_licenses_available');
+      assertProblem(await adminA('PATCH', `/api/v1/licensing/pools/${(await defaultPool(adminA, order.order_id)).id}`, { name: 'mine' }), 409, 'pool_is_default');
+      // the product sees the new count at its next check-in
+      const c = await checkIn(a);
+      assert.equal((await verifyLicense(c.json.license)).products[0].quantity, 6);
+    });
+
+    test('FAQ 3.12: license use marks per protected node are reported at check-in, listed, and released from the portal so the product drops them', async () => {
+      const order = await newOrder({ quantity: 1, lines: [{ product: 'Arcserve Backup', edition: 'Client Agent', quantity: 2, license_type: 'perpetual' }] });
+      const a = (await activate(activation(order))).json;
+      const report = (nodes) =>
+        product('POST', `/api/v1/licensing/activations/${a.id}/check-in`, { nodes }, { 'x-activation-secret': a.activation_secret });
+      let c = await report(['vm-old']);
+      assert.equal(c.status, 200, c.text);
+      assert.equal(c.json.nodes_in_use, 1);
+      assert.equal(c.json.nodes_licensed, 1);
+      c = await report(['vm-old', 'vm-new']); // the backup target changed: two marks, one license
+      assert.equal(c.json.nodes_in_use, 2);
+      assert.deepEqual(c.json.messages.map((m) => m.code), ['nodes_over_licensed']);
+      const list = await adminA('GET', `/api/v1/licensing/activations/${a.id}/nodes`);
+      assert.deepEqual(list.json.items.map((n) => n.node), ['vm-new', 'vm-old']);
+      const rel = await adminA('POST', `/api/v1/licensing/activations/${a.id}/nodes/release`, { nodes: ['vm-old'] });
+      assert.equal(rel.status, 200, rel.text);
+      assert.deepEqual(rel.json.released, ['vm-old']);
+      c = await report(['vm-old', 'vm-new']);
+      assert.deepEqual(c.json.released_nodes, ['vm-old'], 'the product is told to drop the mark');
+      assert.equal(c.json.nodes_in_use, 1);
+      assert.deepEqual(c.json.messages, []);
+      c = await report(['vm-new']);
+      assert.deepEqual(c.json.released_nodes, []);
+      assertProblem(await report(['x'.repeat(256)]), 400, 'validation_failed');
+      assertProblem(await report('vm'), 400, 'validation_failed');
+      assertProblem(await adminB('GET', `/api/v1/licensing/activations/${a.id}/nodes`), 404, 'not_found');
+    });
+
+    test('FAQ 2.14, 2.18, 3.1: a boxed option bought under another Order ID is added to an activated server from the portal; the server then uses both fulfillment numbers', async () => {
+      const base = await newOrder({ quantity: 1, endUser: null, lines: [{ product: 'Arcserve Backup', edition: 'Standard', quantity: 1, license_type: 'perpetual' }] });
+      const option = await newOrder({ quantity: 1, endUser: null, lines: [{ product: 'Arcserve Backup Agent for Open Files', edition: 'Standard', quantity: 1, license_type: 'perpetual' }] });
+      const a = (await activate(activation(base))).json;
+      const wrong = await adminA('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: 'WRONG' });
+      assertProblem(wrong, 404, 'order_not_found');
+      const r = await adminA('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: option.fulfillment_number });
+      assert.equal(r.status, 200, r.text);
+      const lic = await verifyLicense(r.json.license);
+      assert.deepEqual(lic.products.map((p) => p.order_id).sort(), [base.order_id, option.order_id].sort());
+      const c = await checkIn(a);
+      assert.equal((await verifyLicense(c.json.license)).products.length, 2, 'the product gets both at check-in');
+      const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${option.order_id}`);
+      assert.deepEqual(list.json.items[0].fulfillment_numbers.sort(), [base.fulfillment_number, option.fulfillment_number].sort());
+      assertProblem(await adminA('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: option.fulfillment_number }), 409, 'conflict');
+      // an order in use offline does not join an online server
+      const off = await newOrder({ quantity: 2 });
+      await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(off, activation(off)));
+      assertProblem(await adminA('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: off.order_id, fulfillment_number: off.fulfillment_number }), 409, 'activation_method_conflict');
+      // deactivating the server returns both orders' licenses
+      await product('DELETE', `/api/v1/licensing/activations/${a.id}`, undefined, { 'x-activation-secret': a.activation_secret });
+      assert.equal((await defaultPool(adminA, option.order_id)).quantity, 1);
+      assertProblem(await adminB('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: option.fulfillment_number }), 404, 'not_found');
+    });
+
+    test('FAQ 4.9: product keys can be generated repeatedly for virtual hosts, except the capped product: 100 guest keys per virtual-host license', async () => {
+      const order = await newOrder({ lines: [
+        { product: 'Arcserve UDP Agent', edition: 'Windows', quantity: 1, license_type: 'perpetual' },
+        { product: 'Arcserve RHA', edition: 'Virtual Host', quantity: 1, license_type: 'perpetual', unit: 'host', keys_capped: true },
+      ] });
+      for (let i = 0; i < 3; i++) {
+        const r = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP Agent', version: '7.0', quantity: 2 });
+        assert.equal(r.status, 201, r.text);
+      }
+      let r = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve RHA', version: '18.0', quantity: 100 });
+      assert.equal(r.status, 201, r.text);
+      assert.equal(r.json.limit, 100);
+      assert.equal(new Set(r.json.keys).size, 100);
+      for (const k of r.json.keys) assert.match(k, /^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){4}$/);
+      r = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve RHA', version: '18.0', quantity: 1 });
+      assertProblem(r, 409, 'key_limit_reached');
+      // FAQ 4.8: generated keys stay listed
+      const list = await adminA('GET', `/api/v1/licensing/keys?order_id=${order.order_id}`);
+      assert.equal(list.json.total, 106);
+    });
+
+    test('FAQ 4.2: a generated key is reproducibly verifiable; a mistyped or forged key is not', async () => {
+      const order = await newOrder({ quantity: 1, lines: [{ product: 'Arcserve UDP Agent', edition: 'Linux', quantity: 1, license_type: 'perpetual' }] });
+      const r = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP Agent', version: '7.0', quantity: 1 });
+      const key = r.json.keys[0];
+      // a retried request with the same Idempotency-Key gets the same keys, not new ones
+      const idem = { 'idempotency-key': `keys-${seq}` };
+      const k1 = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP Agent', version: '7.0', quantity: 2 }, idem);
+      const k2 = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP Agent', version: '7.0', quantity: 2 }, idem);
+      assert.equal(k1.status, 201, k1.text);
+      assert.deepEqual(k2.json.keys, k1.json.keys);
+      assert.equal((await adminA('GET', `/api/v1/licensing/keys?order_id=${order.order_id}`)).json.total, 3);
+      const v = await adminA('POST', '/api/v1/licensing/keys/verify', { key: key.toLowerCase() });
+      assert.equal(v.json.valid, true, v.text);
+      assert.equal(v.json.product, 'Arcserve UDP Agent');
+      const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+      const typo = key.slice(0, 3) + alphabet[(alphabet.indexOf(key[3]) + 1) % 32] + key.slice(4);
+      assert.deepEqual((await adminA('POST', '/api/v1/licensing/keys/verify', { key: typo })).json, { valid: false, reason: 'checksum' });
+      assert.equal((await adminB('POST', '/api/v1/licensing/keys/verify', { key })).json.valid, false, 'another MSP does not learn of it');
+      assertProblem(await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Nope', version: '7.0', quantity: 1 }), 422, 'product_not_in_order');
+    });
+
+    test('FAQ 1.10, 1.20: a product never activated runs a 30-day trial, then expires, and activation is still allowed after expiry', async () => {
+      const fp = fingerprint();
+      let r = await product('POST', '/api/v1/licensing/trials', { product: 'Arcserve Backup', fingerprint: fp });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.state, 'trial');
+      assert.equal(r.json.days_left, 30);
+      const order = await newOrder({ quantity: 1, lines: [{ product: 'Arcserve Backup', edition: 'Standard', quantity: 1, license_type: 'perpetual' }] });
+      try {
+        await setClock(29);
+        r = await product('POST', '/api/v1/licensing/trials', { product: 'Arcserve Backup', fingerprint: fp });
+        assert.equal(r.json.state, 'trial');
+        assert.equal(r.json.days_left, 1);
+        await setClock(31);
+        r = await product('POST', '/api/v1/licensing/trials', { product: 'Arcserve Backup', fingerprint: fp });
+        assert.equal(r.json.state, 'expired');
+        const a = await activate(activation(order, { fingerprint: fp }));
+        assert.equal(a.status, 201, a.text);
+        r = await product('POST', '/api/v1/licensing/trials', { product: 'Arcserve Backup', fingerprint: fp });
+        assert.equal(r.json.state, 'activated');
+      } finally {
+        await setClock(0);
+      }
+    });
+
+    test('FAQ 3.6, 5.3, 5.4: an online-activated account changes its e-mail from the product; after the mailed confirmation the orders and pools move to it', async () => {
+      const old = `old-${seq}@example.com`, neu = `new-${seq}@example.com`;
+      const order = await newOrder({ quantity: 2 });
+      const a = (await activate(activation(order, { email: old }))).json;
+      const r = await product('POST', `/api/v1/licensing/activations/${a.id}/email`, { email: neu }, { 'x-activation-secret': a.activation_secret });
+      assert.equal(r.status, 202, r.text);
+      let hist = await adminA('GET', `/api/v1/licensing/orders?account_email=${encodeURIComponent(neu)}`);
+      assert.equal(hist.json.items.length, 0, 'nothing moves before the confirmation');
+      const mail = mailsTo(neu).at(-1);
+      assert.ok(mail, 'the new address got the confirmation');
+      const page = await product('GET', `/licensing/confirm?token=${linkIn(mail)[2]}`);
+      assert.equal(page.status, 200, page.text);
+      hist = await adminA('GET', `/api/v1/licensing/orders?account_email=${encodeURIComponent(neu)}`);
+      assert.deepEqual(hist.json.items.map((o) => o.order_id), [order.order_id]);
+      const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
+      assert.equal(list.json.items[0].email, neu);
+      // offline accounts go through the license desk: an offline product holds no secret
+      const off = await newOrder({ quantity: 1 });
+      const offAct = await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(off, activation(off)));
+      assert.equal(offAct.status, 201, offAct.text);
+      assert.equal(offAct.json.activation_secret, undefined);
+      assertProblem(await product('POST', `/api/v1/licensing/activations/${offAct.json.id}/email`, { email: neu }, { 'x-activation-secret': 'guess' }), 401, 'activation_secret_invalid');
+      // and a wrong secret moves nothing
+      assertProblem(await product('POST', `/api/v1/licensing/activations/${a.id}/email`, { email: 'evil@example.com' }, { 'x-activation-secret': 'nope' }), 401, 'activation_secret_invalid');
+    });
+
+    test('FAQ 3.8, 5.8: the portal shows which method activated each server, the fulfillment numbers in use per server, and the order history', async () => {
+      const o1 = await newOrder({ quantity: 2 });
+      const o2 = await newOrder({ quantity: 1 });
+      await activate(activation(o1, { computer_name: 'VIEW-ONLINE' }));
+      await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(o2, activation(o2, { computer_name: 'VIEW-OFFLINE' })));
+      const on = await adminA('GET', '/api/v1/licensing/activations?method=online');
+      const off = await adminA('GET', '/api/v1/licensing/activations?method=offline');
+      const v1 = on.json.items.find((a) => a.computer_name === 'VIEW-ONLINE');
+      const v2 = off.json.items.find((a) => a.computer_name === 'VIEW-OFFLINE');
+      assert.equal(v1.method, 'online');
+      assert.equal(v1.fulfillment_number, o1.fulfillment_number);
+      assert.equal(v2.method, 'offline');
+      assert.equal(v2.fulfillment_number, o2.fulfillment_number);
+      assert.ok(!on.json.items.some((a) => a.method !== 'online'));
+      const hist = await adminA('GET', `/api/v1/licensing/orders?tenant_id=${mspA.id}&limit=2`);
+      assert.equal(hist.status, 200, hist.text);
+      assert.deepEqual(hist.json.items.map((o) => o.order_id), [o2.order_id, o1.order_id], 'newest first');
+      assert.ok(hist.json.next_cursor);
+      const next = await adminA('GET', `/api/v1/licensing/orders?tenant_id=${mspA.id}&limit=2&cursor=${hist.json.next_cursor}`);
+      assert.equal(next.status, 200, next.text);
+      assert.ok(!next.json.items.some((o) => o.order_id === o2.order_id));
+    });
+
+    test('FAQ 3.9: a subscription renewal order extends the term from the end of the renewed one', async () => {
+      const sub = (months) => [{ product: 'Arcserve UDP', edition: 'Advanced', quantity: 1, license_type: 'subscription', term_months: months }];
+      const first = await newOrder({ lines: sub(12) });
+      const renewal = await newOrder({ lines: sub(12), renews: first.order_id });
+      const end1 = Date.parse(first.lines[0].expires_at), end2 = Date.parse(renewal.lines[0].expires_at);
+      const diffDays = (end2 - end1) / 86400000;
+      assert.ok(diffDays >= 365 && diffDays <= 366, `extended by a year: ${diffDays}`);
+      assert.equal(renewal.renews, first.order_id);
+    });
+  });
+
+  describe('MSP dimension', () => {
+    test('an MSP sub-allocates licenses to a customer, whose pools are listed per customer', async () => {
+      const order = await newOrder({ quantity: 10 });
+      const r = await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: '顧客会社A 用', quantity: 3, tenant_id: custA1.id });
+      assert.equal(r.status, 201, r.text);
+      assert.equal(r.json.tenant_id, custA1.id);
+      const mine = await adminA('GET', `/api/v1/licensing/pools?tenant_id=${custA1.id}`);
+      assert.deepEqual(mine.json.items.map((p) => p.quantity), [3]);
+      assertProblem(await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'x', quantity: 1, tenant_id: mspB.id }), 404, 'not_found');
+    });
+  });
+
+  describe('FAQ 2.6 by mail', () => {
+    test('FAQ 2.6: the approval mail links to a page whose "approve this user" button completes the activation', async () => {
+      const order = await newOrder({ quantity: 2, endUser: 'buyer-page@example.com' });
+      await activate(activation(order, { email: 'one@example.com' }));
+      const second = await activate(activation(order, { email: 'two@example.com', computer_name: 'TWO' }));
+      assert.equal(second.status, 202, second.text);
+      const link = linkIn(mailsTo('buyer-page@example.com').at(-1));
+      assert.equal(link[1], 'approve');
+      const pageR = await product('GET', `/licensing/approve?token=${link[2]}`);
+      assert.equal(pageR.status, 200, pageR.text);
+      assert.match(pageR.headers.get('content-type'), /^text\/html/);
+      assert.match(pageR.text, /two@example\.com/);
+      assert.match(pageR.text, /<form method="post" action="\/licensing\/approve">/);
+      assert.equal(pageR.headers.get('x-frame-options'), 'DENY');
+      const posted = await st().request('/licensing/approve', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `token=${link[2]}&decision=approve`,
+      });
+      assert.equal(posted.status, 200, posted.text);
+      assert.match(posted.text, /approved/i);
+      assert.equal((await checkIn(second.json)).json.state, 'active');
+      const again = await product('GET', `/licensing/approve?token=${link[2]}`);
+      assert.equal(again.status, 409);
+      // the approved user gets the registration mail
+      assert.ok(mailsTo('two@example.com').some((m) => /registration/i.test(m.headers.subject)));
+    });
+  });
+
+  describe('MSP usage', () => {
+    test("an MSP moves a server's licenses to its customer and the customer's use shows in the usage report", async () => {
+      const order = await newOrder({ quantity: 5 });
+      const a = (await activate(activation(order, { computer_name: 'CUST-SRV' }))).json;
+      const pool = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
+      let r = await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { tenant_id: custA1.id });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.tenant_id, custA1.id);
+      r = await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'reserve', quantity: 2, tenant_id: custA1.id });
+      assert.equal(r.status, 201, r.text);
+      const u = await adminA('GET', `/api/v1/licensing/usage?parent_id=${mspA.id}`);
+      assert.equal(u.status, 200, u.text);
+      const row = u.json.items.find((i) => i.tenant_id === custA1.id);
+      assert.ok(row, u.text);
+      assert.equal(row.tenant_name, '顧客会社A');
+      assert.ok(row.in_use >= 1 && row.allocated >= 2, u.text);
+      const other = await adminB('GET', `/api/v1/licensing/usage?parent_id=${mspA.id}`);
+      assert.equal(other.json.items.length, 0);
+      assertProblem(await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { tenant_id: mspB.id }), 404, 'not_found');
+    });
+  });
+
+  describe('bad input', () => {
+    test('an unknown order and a wrong fulfillment number give the same 404 order_not_found', async () => {
+      const order = await newOrder({ quantity: 1 });
+      const unknown = await activate(activation({ order_id: uniq('NOPE'), fulfillment_number: order.fulfillment_number }));
+      const wrong = await activate(activation({ order_id: order.order_id, fulfillment_number: 'WRONG-FN' }));
+      assertProblem(unknown, 404, 'order_not_found');
+      assertProblem(wrong, 404, 'order_not_found');
+      for (const k of ['title', 'detail', 'type']) assert.equal(unknown.json[k], wrong.json[k]);
+    });
+
+    test('repeated wrong fulfillment numbers for one order are refused for a while (429 too_many_attempts)', async () => {
+      const order = await newOrder({ quantity: 1 });
+      for (let i = 0; i < 10; i++)
+        assertProblem(await activate(activation({ order_id: order.order_id, fulfillment_number: `GUESS-${i}` })), 404, 'order_not_found');
+      assertProblem(await activate(activation(order)), 429, 'too_many_attempts');
+      try {
+        await setClock(0.02);
+        assert.equal((await activate(activation(order))).status, 201, 'the window passes');
+      } finally {
+        await setClock(0);
+      }
+    });
+
+    test('absurd fingerprint fields are refused: missing, too long, control characters, wrong types, not a GUID', async () => {
+      const order = await newOrder({ quantity: 1 });
+      const bad = [
+        { bios_serial: 'x'.repeat(129), cpu_id: 'a', machine_guid: randomUUID() },
+        { bios_serial: 'a\u0007b', cpu_id: 'a', machine_guid: randomUUID() },
+        { bios_serial: 'ｂｉｏｓ', cpu_id: 'a', machine_guid: randomUUID() },
+        { bios_serial: 'a', cpu_id: 42, machine_guid: randomUUID() },
+        { bios_serial: 'a', cpu_id: 'b', machine_guid: "'; DROP TABLE licensing.orders; --" },
+        { bios_serial: 'a', cpu_id: 'b' },
+        'fingerprint',
+        [],
+      ];
+      for (const fp of bad) assertProblem(await activate(activation(order, { fingerprint: fp })), 400, 'validation_failed');
+      assertProblem(await activate(activation(order, { computer_name: 'x'.repeat(64) })), 400, 'validation_failed');
+      assertProblem(await activate(activation(order, { email: 'not an email' })), 400, 'validation_failed');
+      assertProblem(await activate('{"order_id": '), 400, 'malformed_json');
+      assertProblem(await st().request('/api/v1/licensing/activations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) }), 400, 'invalid_utf8');
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1, 'nothing was taken');
+    });
+
+    test('a tampered request file fails its integrity check; a tampered license fails its signature', async () => {
+      const order = await newOrder({ quantity: 2 });
+      const file = requestFile(order, activation(order));
+      const other = JSON.parse(Buffer.from(file.request, 'base64url'));
+      other.computer_name = 'SOMEONE-ELSE';
+      const tampered = { ...file, request: Buffer.from(JSON.stringify(other)).toString('base64url') };
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-requests', tampered), 422, 'request_file_invalid');
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(order, activation(order), 'guessed-key')), 422, 'request_file_invalid');
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-requests', { format: 'console-license-request/1', request: '!!', mac: 'x' }), 422, 'request_file_invalid');
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-requests', { hello: 1 }), 422, 'request_file_invalid');
+      const ok = await adminA('POST', '/api/v1/licensing/offline-requests', file);
+      assert.equal(ok.status, 201, ok.text);
+      const [h, p, sig] = ok.json.response_file.license.split('.');
+      const payload = JSON.parse(Buffer.from(p, 'base64url'));
+      payload.products[0].quantity = 1000;
+      const forged = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`;
+      assert.equal(await verifyLicense(forged), null, 'the product rejects it');
+      assert.ok(await verifyLicense(ok.json.response_file.license));
+    });
+
+    test('check-in and deactivation need the activation secret; approval tokens are single-use', async () => {
+      const order = await newOrder({ quantity: 2 });
+      const a = (await activate(activation(order))).json;
+      assertProblem(await checkIn(a, 'wrong'), 401, 'activation_secret_invalid');
+      assertProblem(await product('POST', `/api/v1/licensing/activations/${a.id}/check-in`), 401, 'activation_secret_invalid');
+      assertProblem(await checkIn({ id: randomUUID(), activation_secret: a.activation_secret }), 401, 'activation_secret_invalid');
+      assertProblem(await product('DELETE', `/api/v1/licensing/activations/${a.id}`, undefined, { 'x-activation-secret': 'nope' }), 401, 'activation_secret_invalid');
+      assertProblem(await product('DELETE', `/api/v1/licensing/activations/${a.id}`), 401, 'unauthorized');
+    });
+  });
+
+  describe('concurrency', () => {
+    test('concurrent activations of one order never take more licenses than it has, and one machine activates once', async () => {
+      const order = await newOrder({ quantity: 5 });
+      const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => activate(activation(order, { computer_name: `PAR-${i}` }))));
+      const by = (st_) => rs.filter((r) => r.status === st_).length;
+      assert.equal(by(201), 5, rs.map((r) => r.status).join(','));
+      assert.equal(by(409), 15);
+      for (const r of rs.filter((x) => x.status === 409)) assertProblem(r, 409, 'no_licenses_available');
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 0);
+      const twin = await newOrder({ quantity: 3 });
+      const body = activation(twin);
+      const both = await Promise.all([activate(body), activate(body)]);
+      assert.deepEqual(both.map((r) => r.status).sort(), [200, 201]);
+      assert.equal(both[0].json.id, both[1].json.id);
+      assert.equal((await defaultPool(adminA, twin.order_id)).quantity, 2);
+    });
+  });
+
+  describe('isolation', () => {
+    test("another MSP's admin sees none of your orders, pools, activations or keys, and cannot change them", async () => {
+      const order = await newOrder({ quantity: 3 });
+      const a = (await activate(activation(order))).json;
+      const pool = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
+      assert.equal((await adminB('GET', `/api/v1/licensing/pools?order_id=${order.order_id}`)).json.items.length, 0);
+      assert.equal((await adminB('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`)).json.items.length, 0);
+      assert.ok(!(await adminB('GET', '/api/v1/licensing/orders')).json.items.some((o) => o.order_id === order.order_id));
+      assertProblem(await adminB('GET', `/api/v1/licensing/orders/${order.id}`), 404, 'not_found');
+      assertProblem(await adminB('PATCH', `/api/v1/licensing/pools/${pool.id}`, { quantity: 2 }), 404, 'not_found');
+      assertProblem(await adminB('POST', `/api/v1/licensing/pools/${pool.id}/release`), 404, 'not_found');
+      assertProblem(await adminB('DELETE', `/api/v1/licensing/activations/${a.id}`), 404, 'not_found');
+      assertProblem(await adminB('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'steal', quantity: 1 }), 404, 'order_not_found');
+      assertProblem(await adminB('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP', version: '7.0', quantity: 1 }), 422, 'product_not_in_order');
+      assertProblem(await adminB('POST', '/api/v1/licensing/offline-requests', requestFile(order, activation(order))), 404, 'order_not_found');
+      assertProblem(await adminA('POST', '/api/v1/licensing/orders', { order_id: 'X1', fulfillment_number: 'Y1', tenant_id: mspA.id, lines: [{ product: 'p', edition: 'e', quantity: 1, license_type: 'perpetual' }] }), 403, 'forbidden');
+      // the owner still can
+      const d = await adminA('DELETE', `/api/v1/licensing/activations/${a.id}`);
+      assert.equal(d.status, 200, d.text);
+    });
+  });
+});
