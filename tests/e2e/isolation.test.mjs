@@ -21,7 +21,7 @@
 // ISOLATION_ONLY=<part of "METHOD /path"> only the matching operations are tried.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,6 +116,36 @@ describe('isolation matrix', () => {
   };
   const roleFor = (t, customerRole, directRole) => (t.kind === 'direct' ? directRole : customerRole);
   const ok = (r, what) => assert.ok(r.status < 300, `${what}: ${r.status} ${r.text}`);
+  const orderBody = (t) => ({
+    order_id: `ISO-${tag()}`, fulfillment_number: `FN-${tag()}`, end_user_email: 'buyer@example.com', tenant_id: t.id,
+    lines: [{ product: 'Arcserve UDP', edition: 'Advanced', quantity: 3, license_type: 'perpetual', unit: 'server' }],
+  });
+  /** An order of account t, added by the platform. */
+  const newOrder = async (t) => {
+    const r = await platform('POST', '/api/v1/licensing/orders', orderBody(t));
+    ok(r, 'order');
+    return r.json;
+  };
+  /** A server activated online on a new order of account t (the product's call, no token). */
+  const newActivation = async (t) => {
+    const o = await newOrder(t);
+    const r = await s.stack.request('/api/v1/licensing/activations', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        order_id: o.order_id, fulfillment_number: o.fulfillment_number, email: 'buyer@example.com', computer_name: 'ISO-01',
+        fingerprint: { bios_serial: `VMware-${tag()}`, cpu_id: 'BFEBFBFF000906EA', machine_guid: randomUUID() },
+      }),
+    });
+    ok(r, 'activation');
+    return r.json;
+  };
+  /** A pool of one license on a new order of account t. */
+  const newPool = async (t) => {
+    const o = await newOrder(t);
+    const r = await platform('POST', '/api/v1/licensing/pools', { order_id: o.order_id, name: `Iso ${tag()}`, quantity: 1 });
+    ok(r, 'pool');
+    return r.json;
+  };
   /** Ends the MSP user's assignment to customer t, if the call under test made one. */
   const unassign = async (t) => {
     if (t.kind !== 'customer') return;
@@ -250,6 +280,44 @@ describe('isolation matrix', () => {
       run: (api, t) => api('PUT', `/api/v1/tenants/${t.id}/billing-plan`, { unit: 'GB', period: 'month', price_per_unit: '0.05', currency: 'USD' }),
     },
     'GET /api/v1/billing/export': { run: (api, t) => api('GET', `/api/v1/billing/export?period=2026-10&parent_id=${t.id}&format=json`) },
+    // ---- licensing (orders are the platform's to add; an account's pools, keys, servers) ----
+    'POST /api/v1/licensing/orders': { run: (api, t) => api('POST', '/api/v1/licensing/orders', orderBody(t)) },
+    'GET /api/v1/licensing/orders': { run: (api, t) => api('GET', `/api/v1/licensing/orders?tenant_id=${t.id}`) },
+    'GET /api/v1/licensing/orders/{id}': { before: (t) => newOrder(t), run: (api, t, o) => api('GET', `/api/v1/licensing/orders/${o.id}`) },
+    'GET /api/v1/licensing/activations': {
+      before: (t) => newOrder(t),
+      run: async (api, t, o) => {
+        // the list is filtered by order; seeing another account's order's servers is the leak
+        const r = await api('GET', `/api/v1/licensing/activations?order_id=${encodeURIComponent(o.order_id)}`);
+        return r.status === 200 && r.json.items.length === 0 ? { status: 404, text: 'empty' } : r;
+      },
+    },
+    'GET /api/v1/licensing/activations/{id}/nodes': { before: (t) => newActivation(t), run: (api, t, a) => api('GET', `/api/v1/licensing/activations/${a.id}/nodes`) },
+    'POST /api/v1/licensing/activations/{id}/nodes/release': {
+      before: (t) => newActivation(t),
+      run: (api, t, a) => api('POST', `/api/v1/licensing/activations/${a.id}/nodes/release`, { nodes: ['iso-node'] }),
+    },
+    'POST /api/v1/licensing/activations/{id}/orders': {
+      before: async (t) => ({ a: await newActivation(t), o: await newOrder(t) }),
+      run: (api, t, x) => api('POST', `/api/v1/licensing/activations/${x.a.id}/orders`, { order_id: x.o.order_id, fulfillment_number: x.o.fulfillment_number }),
+    },
+    'GET /api/v1/licensing/pools': { run: (api, t) => api('GET', `/api/v1/licensing/pools?tenant_id=${t.id}`) },
+    'POST /api/v1/licensing/pools': {
+      before: (t) => newOrder(t),
+      run: (api, t, o) => api('POST', '/api/v1/licensing/pools', { order_id: o.order_id, name: `Iso ${tag()}`, quantity: 1 }),
+    },
+    'PATCH /api/v1/licensing/pools': { before: (t) => newPool(t), run: (api, t, p) => api('PATCH', '/api/v1/licensing/pools', { id: p.id, name: `Iso ${tag()}` }) },
+    'PATCH /api/v1/licensing/pools/{id}': { before: (t) => newPool(t), run: (api, t, p) => api('PATCH', `/api/v1/licensing/pools/${p.id}`, { name: `Iso ${tag()}` }) },
+    'POST /api/v1/licensing/pools/{id}/release': { before: (t) => newPool(t), run: (api, t, p) => api('POST', `/api/v1/licensing/pools/${p.id}/release`) },
+    'GET /api/v1/licensing/usage': { run: (api, t) => api('GET', `/api/v1/licensing/usage?parent_id=${t.id}`) },
+    'POST /api/v1/licensing/keys': {
+      before: (t) => newOrder(t),
+      run: (api, t, o) => api('POST', '/api/v1/licensing/keys', { order_id: o.order_id, product: 'Arcserve UDP', version: '7.0', quantity: 1 }),
+    },
+    'GET /api/v1/licensing/keys': {
+      before: (t) => newOrder(t),
+      run: (api, t, o) => api('GET', `/api/v1/licensing/keys?order_id=${encodeURIComponent(o.order_id)}`),
+    },
     'GET /api/v1/audit-events': { run: (api, t) => api('GET', `/api/v1/audit-events?tenant_id=${t.id}`) },
     'GET /api/v1/audit-events/export': { run: (api, t) => api('GET', `/api/v1/audit-events/export?tenant_id=${t.id}`) },
   };
