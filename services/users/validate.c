@@ -153,66 +153,12 @@ bool users_valid_time_zone(const char *s)
 
 bool users_valid_email(const char *s)
 {
-    size_t n = strlen(s);
-    const char *at = strrchr(s, '@');
-    if (n < 3 || n > 254 || at == NULL || at == s)
-        return false;
-    size_t local = (size_t)(at - s);
-    if (local > 64 || s[0] == '.' || at[-1] == '.')
-        return false;
-    for (size_t i = 0; i < local; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(isalnum(c) || strchr(".!#$%&'*+/=?^_`{|}~-", c)) || c == '\0')
-            return false;
-        if (c == '.' && s[i + 1] == '.')
-            return false;
-    }
-    const char *d = at + 1;
-    size_t dn = strlen(d);
-    if (dn < 3 || dn > 253 || strchr(d, '.') == NULL)
-        return false;
-    const char *label = d;
-    for (const char *p = d;; p++) {
-        if (*p == '.' || *p == '\0') {
-            size_t ln = (size_t)(p - label);
-            if (ln == 0 || ln > 63 || label[0] == '-' || p[-1] == '-')
-                return false;
-            if (*p == '\0') { /* the top-level label: letters (or xn--) */
-                if (ln < 2 || !(all(label, ln, isalpha) || strncmp(label, "xn--", 4) == 0))
-                    return false;
-                break;
-            }
-            label = p + 1;
-        } else if (!isalnum((unsigned char)*p) && *p != '-') {
-            return false;
-        }
-    }
-    return true;
+    return cc_email_valid(s);
 }
 
 bool users_valid_phone(const char *s)
 {
-    const char *p = s;
-    if (*p == '+')
-        p++;
-    int digits = 0;
-    char prev = '+';
-    for (; *p; p++) {
-        char c = *p;
-        if (c >= '0' && c <= '9') {
-            if (digits == 0 && s[0] == '+' && c == '0')
-                return false; /* country codes do not start with 0 */
-            digits++;
-        } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
-            if ((c == ' ' || c == '-' || c == '.') &&
-                (prev == ' ' || prev == '-' || prev == '.' || prev == '+'))
-                return false;
-        } else {
-            return false;
-        }
-        prev = c;
-    }
-    return digits >= 7 && digits <= 15 && strlen(s) <= 32;
+    return cc_phone_valid(s);
 }
 
 bool users_valid_username(const char *s)

@@ -68,4 +68,13 @@ bool cc_is_uuid(const char *s);
 /** Case-insensitive ASCII comparison of a[0..n) with the NUL-terminated b. */
 bool cc_strieq_n(const char *a, size_t n, const char *b);
 
+/**
+ * True when s is an e-mail address as the product accepts it: a dot-atom local part of at
+ * most 64 characters, a host name domain with a letters (or xn--) top-level label, 254 in all.
+ */
+bool cc_email_valid(const char *s);
+/** True when s is a phone number: optional +, 7..15 digits, single spaces, dashes, dots or
+ * parentheses between them, at most 32 characters. */
+bool cc_phone_valid(const char *s);
+
 #endif
