@@ -1,10 +1,13 @@
 /*
  * Mail a person meets during sign-up and sign-in: the activation link and one-time codes,
  * in the user's language (ja or en; anything else gets en), plain text and HTML, UTF-8,
- * through the common mail module (SMTP, or .eml files under CONSOLE_DATA_DIR/mail).
+ * in the brand of the user's account (console/brand.h: sender, Reply-To the support
+ * address, the product's name in subject and body), through the common mail module (SMTP,
+ * or .eml files under CONSOLE_DATA_DIR/mail).
  */
 #include <string.h>
 
+#include "console/brand.h"
 #include "console/log.h"
 #include "console/mail.h"
 #include "identity.h"
@@ -33,61 +36,76 @@ static char *html_escape(cc_pool_t *pool, const char *s)
     return out;
 }
 
-static int send(identity_app_t *app, const char *to, const char *subject, const char *text,
-                const char *html)
+static int send(identity_app_t *app, cc_db_t *db, const identity_user_t *u, const char *to,
+                const char *subject, const char *text, const char *html)
 {
-    cc_mail_t m = {
-        .from_name = "Console", .to = to, .subject = subject, .text = text, .html = html};
-    int rc = cc_mail_send(&app->svc->mail, &m);
+    cc_pool_t *pool = cc_pool_new();
+    cc_brand_t brand;
+    cc_brand_for_tenant(db, pool, u->tenant_id, &brand); /* the defaults when unavailable */
+    cc_brand_message_t m = {
+        .to = to, .lang = is_ja(u) ? "ja" : "en", .subject = subject, .text = text, .html = html};
+    int rc = cc_brand_mail_send(&app->svc->mail, &brand, app->svc->issuer, &m);
     if (rc != 0)
         cc_log_error("mail could not be sent: %s", cc_strerror(rc));
+    cc_pool_free(pool);
     return rc;
 }
 
-int identity_mail_activation(identity_app_t *app, const identity_user_t *u, const char *token)
+/* The product's name in the user's brand, for the body (pool). */
+static const char *product(cc_db_t *db, cc_pool_t *pool, const identity_user_t *u)
+{
+    cc_brand_t brand;
+    cc_brand_for_tenant(db, pool, u->tenant_id, &brand);
+    return brand.product_name;
+}
+
+int identity_mail_activation(identity_app_t *app, cc_db_t *db, const identity_user_t *u,
+                             const char *token)
 {
     cc_pool_t *pool = cc_pool_new();
+    const char *prod = product(db, pool, u), *hprod = html_escape(pool, prod);
     const char *link = cc_pool_printf(pool, "%s/activate?token=%s", app->svc->issuer, token);
     const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link), *huser = html_escape(pool, u->username);
     const char *subject, *text, *html;
     if (is_ja(u)) {
-        subject = "コンソールのアカウントを有効にしてください";
+        subject = "アカウントを有効にしてください";
         text = cc_pool_printf(pool,
-                              "%s 様\r\n\r\nコンソールのアカウント (%s) が作成されました。\r\n"
+                              "%s 様\r\n\r\n%s のアカウント (%s) が作成されました。\r\n"
                               "次のリンクからパスワードを設定し、多要素認証を登録してください"
                               "（有効期限 72 時間）:\r\n\r\n%s\r\n\r\n"
                               "お心当たりのない場合は、このメールを破棄してください。\r\n",
-                              name, u->username, link);
+                              name, prod, u->username, link);
         html = cc_pool_printf(pool,
-                              "<p>%s 様</p><p>コンソールのアカウント (%s) が作成されました。"
+                              "<p>%s 様</p><p>%s のアカウント (%s) が作成されました。"
                               "次のリンクからパスワードを設定し、多要素認証を登録してください"
                               "（有効期限 72 時間）。</p><p><a href=\"%s\">アカウントを有効にする"
                               "</a></p><p>お心当たりのない場合は、このメールを破棄してください。"
                               "</p>",
-                              hname, huser, hlink);
+                              hname, hprod, huser, hlink);
     } else {
-        subject = "Activate your console account";
+        subject = "Activate your account";
         text = cc_pool_printf(pool,
-                              "Hello %s,\r\n\r\nAn account (%s) was created for you on the "
-                              "console.\r\nSet your password and enrol multi-factor "
+                              "Hello %s,\r\n\r\nAn account (%s) was created for you on "
+                              "%s.\r\nSet your password and enrol multi-factor "
                               "authentication here (valid 72 hours):\r\n\r\n%s\r\n\r\n"
                               "If you did not expect this, ignore this message.\r\n",
-                              name, u->username, link);
+                              name, u->username, prod, link);
         html = cc_pool_printf(pool,
-                              "<p>Hello %s,</p><p>An account (%s) was created for you on the "
-                              "console. Set your password and enrol multi-factor authentication "
+                              "<p>Hello %s,</p><p>An account (%s) was created for you on "
+                              "%s. Set your password and enrol multi-factor authentication "
                               "(the link is valid 72 hours).</p><p><a href=\"%s\">Activate my "
                               "account</a></p><p>If you did not expect this, ignore this "
                               "message.</p>",
-                              hname, huser, hlink);
+                              hname, huser, hprod, hlink);
     }
-    int rc = send(app, u->email, subject, text, html);
+    int rc = send(app, db, u, u->email, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }
 
-int identity_mail_recovery(identity_app_t *app, const identity_user_t *u, const char *token)
+int identity_mail_recovery(identity_app_t *app, cc_db_t *db, const identity_user_t *u,
+                           const char *token)
 {
     cc_pool_t *pool = cc_pool_new();
     const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s", app->svc->issuer, token);
@@ -110,7 +128,7 @@ int identity_mail_recovery(identity_app_t *app, const identity_user_t *u, const 
                            "<p>お心当たりのない場合は、このメールを破棄してください。</p>",
                            hname, hlink);
     } else {
-        subject = "Reset your console password";
+        subject = "Reset your password";
         text = cc_pool_printf(pool,
                               "Hello %s,\r\n\r\nSomebody asked to reset your password. Open "
                               "this link, answer your recovery question and choose a new "
@@ -125,12 +143,12 @@ int identity_mail_recovery(identity_app_t *app, const identity_user_t *u, const 
                               "your password stays as it is.</p>",
                               hname, hlink);
     }
-    int rc = send(app, u->email, subject, text, html);
+    int rc = send(app, db, u, u->email, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }
 
-int identity_mail_code(identity_app_t *app, const identity_user_t *u, const char *to,
+int identity_mail_code(identity_app_t *app, cc_db_t *db, const identity_user_t *u, const char *to,
                        const char *code)
 {
     cc_pool_t *pool = cc_pool_new();
@@ -157,7 +175,7 @@ int identity_mail_code(identity_app_t *app, const identity_user_t *u, const char
                               "<strong>%s</strong> (valid 10 minutes).</p>",
                               hname, code);
     }
-    int rc = send(app, to, subject, text, html);
+    int rc = send(app, db, u, to, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }
