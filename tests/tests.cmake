@@ -62,6 +62,13 @@ cc_unit_test(router tests/unit/common/router.c)
 cc_unit_test(metrics tests/unit/common/metrics.c)
 cc_unit_test(http tests/unit/common/http.c)
 cc_unit_test(totp tests/unit/common/totp.c)
+# branding: validators and the asset checks (SVG sanitizer with a hostile corpus)
+cc_unit_test(branding_validate tests/unit/branding/validate.c services/branding/validate.c)
+cc_unit_test(branding_assets tests/unit/branding/assets.c services/branding/assets.c)
+foreach(t branding_validate branding_assets)
+  target_include_directories(test_${t} PRIVATE ${CMAKE_SOURCE_DIR}/services/branding)
+  target_link_libraries(test_${t} PRIVATE PkgConfig::LIBXML2)
+endforeach()
 
 # ---- integration tests (real PostgreSQL) ----
 cc_pg_test(db tests/integration/db.c tests/lib/testdb.c)
