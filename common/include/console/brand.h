@@ -17,6 +17,7 @@
 #include <stdbool.h>
 
 #include "console/db.h"
+#include "console/errors.h"
 #include "console/mail.h"
 #include "console/str.h"
 
