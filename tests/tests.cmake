@@ -80,7 +80,7 @@ cc_pg_test(users tests/integration/users.c tests/lib/testdb.c ${USERS_SOURCES})
 cc_pg_test(identity_logic tests/integration/identity_logic.c tests/lib/testdb.c
   services/identity/policy.c services/identity/store.c services/identity/store_authn.c)
 target_include_directories(test_identity_logic PRIVATE ${CMAKE_SOURCE_DIR}/services/identity)
-cc_pg_test(branding tests/integration/branding.c tests/lib/testdb.c)
+cc_pg_test(branding tests/integration/branding.c tests/lib/testdb.c services/branding/events.c)
 
 # ---- end-to-end: the real stack through the real gateway (Node's test runner) ----
 find_program(NODE node)

@@ -14,6 +14,7 @@
 #include "console/brand.h"
 #include "console/http.h"
 #include "console/json.h"
+#include "console/outbox.h"
 #include "console/service.h"
 
 typedef struct branding_app {
@@ -118,6 +119,11 @@ int branding_store_asset_put(cc_db_t *db, cc_pool_t *pool, const char *sha256,
 /** An asset's type and bytes (pool) by hash. 0, CC_ENOENT or a db error. */
 int branding_store_asset_get(cc_db_t *db, cc_pool_t *pool, const char *sha256,
                              const char **content_type, uint8_t **data, size_t *len);
+
+/* ---- events.c ---- */
+
+/** tenants.outbox consumer: "tenant.purged" removes the tenant's brand and unused assets. */
+int branding_on_tenants_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
 
 /* ---- handlers.c ---- */
 extern const cc_route_t branding_routes[];

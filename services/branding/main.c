@@ -11,18 +11,23 @@
 #include "branding.h"
 
 static branding_app_t app;
+static cc_outbox_consumer_t *tenants_events;
 
 static int on_start(cc_service_t *svc)
 {
     xmlInitParser(); /* once, before the worker threads parse SVG uploads */
     app.svc = svc;
     svc->app = &app;
-    return 0;
+    return cc_outbox_consumer_start(svc->env.database_url, "branding, public", "tenants",
+                                    "branding.tenant_purge", 10000, branding_on_tenants_event, NULL,
+                                    &tenants_events);
 }
 
 static void on_stop(cc_service_t *svc)
 {
     (void)svc;
+    cc_outbox_consumer_stop(tenants_events);
+    tenants_events = NULL;
     xmlCleanupParser();
 }
 

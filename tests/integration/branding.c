@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "../../services/branding/branding.h"
 #include "console/brand.h"
 #include "console/migrate.h"
 #include "testdb.h"
@@ -240,6 +241,51 @@ static void test_mail(void **state)
     cc_pool_free(pool);
 }
 
+static void test_purge(void **state)
+{
+    (void)state;
+    static const cc_stmt_t q_left =
+        CC_STMT("t_brand_left",
+                "SELECT (SELECT count(*) FROM brands WHERE tenant_id = $1::uuid),"
+                " (SELECT count(*) FROM assets WHERE msp_id = $2::uuid)",
+                2);
+    static const cc_scope_t sys = {.system = true};
+    cc_pool_t *pool = cc_pool_new();
+    /* B's brand and an asset of B's that nothing uses; A's logo asset, in use */
+    system_exec("INSERT INTO brands (tenant_id, msp_id, product_name) VALUES ('" MSP_B "', '" MSP_B
+                "', 'Beta')");
+    system_exec("INSERT INTO assets (sha256, content_type, bytes, width, height, msp_id) VALUES"
+                " (repeat('b', 64), 'image/png', '\\x00', 16, 16, '" MSP_B "'),"
+                " ('" LOGO "', 'image/png', '\\x00', 16, 16, '" MSP_A "')");
+    cc_outbox_event_t ev = {.id = 1, .type = "tenant.purged", .aggregate_id = MSP_B};
+    for (int replay = 0; replay < 2; replay++) { /* idempotent */
+        assert_int_equal(cc_db_begin(db, &sys), 0);
+        assert_int_equal(branding_on_tenants_event(db, pool, &ev, NULL), 0);
+        assert_int_equal(cc_db_commit(db), 0);
+    }
+    PGresult *res;
+    assert_int_equal(cc_db_read(db, pool, &sys, &q_left, (const char *const[]){MSP_B, MSP_B}, &res),
+                     0);
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    assert_string_equal(PQgetvalue(res, 0, 1), "0");
+    /* a customer's purge removes its override only; the MSP's asset in use stays */
+    ev.aggregate_id = CUST_A1;
+    assert_int_equal(cc_db_begin(db, &sys), 0);
+    assert_int_equal(branding_on_tenants_event(db, pool, &ev, NULL), 0);
+    assert_int_equal(cc_db_commit(db), 0);
+    assert_int_equal(
+        cc_db_read(db, pool, &sys, &q_left, (const char *const[]){CUST_A1, MSP_A}, &res), 0);
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    assert_string_equal(PQgetvalue(res, 0, 1), "1");
+    cc_brand_t b;
+    assert_int_equal(cc_brand_for_tenant(db, pool, CUST_A2, &b), 0);
+    assert_string_equal(b.product_name, "Alpha Backup");
+    /* other events are ignored */
+    ev.type = "tenant.renamed";
+    assert_int_equal(branding_on_tenants_event(db, pool, &ev, NULL), 0);
+    cc_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_host),
         cmocka_unit_test(test_rls_and_unique_domain),
         cmocka_unit_test(test_mail),
+        cmocka_unit_test(test_purge),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
