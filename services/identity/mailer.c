@@ -64,7 +64,8 @@ int identity_mail_activation(identity_app_t *app, cc_db_t *db, const identity_us
 {
     cc_pool_t *pool = cc_pool_new();
     const char *prod = product(db, pool, u), *hprod = html_escape(pool, prod);
-    const char *link = cc_pool_printf(pool, "%s/activate?token=%s", app->svc->issuer, token);
+    const char *link = cc_pool_printf(pool, "%s/activate?token=%s&lang=%s", app->svc->issuer, token,
+                                      is_ja(u) ? "ja" : "en"); /* the page in their language */
     const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link), *huser = html_escape(pool, u->username);
     const char *subject, *text, *html;
@@ -108,7 +109,8 @@ int identity_mail_recovery(identity_app_t *app, cc_db_t *db, const identity_user
                            const char *token)
 {
     cc_pool_t *pool = cc_pool_new();
-    const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s", app->svc->issuer, token);
+    const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s&lang=%s", app->svc->issuer,
+                                      token, is_ja(u) ? "ja" : "en");
     const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link);
     const char *subject, *text, *html;

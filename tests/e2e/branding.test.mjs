@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 import { deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { useStack, waitFor } from './lib/stack.mjs';
@@ -90,6 +91,21 @@ const FULL = {
   footer_text: '© Alpha K.K. — your data, kept safe',
   default_language: 'en',
 };
+/** GET through the gateway with exactly these headers (fetch() cannot set Host). */
+function rawGet(path, headers) {
+  const u = new URL(st().url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 const PRESENTATION = [
   'accent_color', 'default_language', 'favicon_url', 'footer_text', 'logo_url', 'primary_color', 'product_name',
   'secondary_color', 'social_links', 'support_email', 'support_phone', 'support_url',
@@ -195,8 +211,22 @@ describe('branding', () => {
     assertProblem(r, 409, 'login_domain_taken');
     const host = new URL(st().url).hostname === '127.0.0.1' ? null : new URL(st().url).hostname;
     if (host) assertProblem(await superB('PUT', `/api/v1/tenants/${mspB.id}/branding`, { login_domain: host }), 409, 'login_domain_taken');
-    const ok = await superB('PUT', `/api/v1/tenants/${mspB.id}/branding`, { product_name: 'Beta Vault', primary_color: '#333333', login_domain: `beta-${tag()}.example` });
+    const betaDomain = `beta-${tag()}.example`;
+    const ok = await superB('PUT', `/api/v1/tenants/${mspB.id}/branding`, { product_name: 'Beta Vault', primary_color: '#333333', default_language: 'ja', login_domain: betaDomain });
     assert.equal(ok.status, 200, ok.text);
+    // its login page, by the Host the browser sends, in the brand's language when the
+    // browser states none we serve
+    const page = await rawGet('/login', { host: `${betaDomain}:443`, 'accept-language': 'de-DE' });
+    assert.equal(page.status, 200, page.text);
+    assert.match(page.text, /<html lang="ja">/);
+    assert.match(page.text, /<span id="brand-name">Beta Vault<\/span>/);
+    assert.match(page.text, /サインイン/);
+    assert.match(page.text, /background:#333333/);
+    const other = await rawGet('/login', { host: 'unknown.example.org', 'accept-language': 'en' });
+    assert.match(other.text, /<span id="brand-name">Console<\/span>/);
+    // a client cannot pose as a login domain through X-Forwarded-Host (the gateway sets it)
+    const posed = await rawGet('/login', { host: 'unknown.example.org', 'x-forwarded-host': betaDomain, 'accept-language': 'en' });
+    assert.match(posed.text, /<span id="brand-name">Console<\/span>/);
   });
 
   test('isolation: another MSP cannot read or write the brand; branding:manage is required to change it', async () => {
@@ -337,6 +367,7 @@ describe('branding', () => {
     assert.match(mail.headers.from, /Alpha Backup Team.*<noreply@alpha\.example>/);
     assert.equal(mail.headers['reply-to'], FULL.support_email);
     assert.match(mail.text, /on Alpha Backup/);
+    assert.match(mail.text, /&lang=en/, 'the link opens the page in the person\'s language');
     assert.match(mail.text, /Support: support@alpha\.example/);
     assert.match(mail.html, /background:#aa2200/);
     assert.match(mail.html, /\/branding\/assets\/[0-9a-f]{64}/, 'the logo');
