@@ -35,17 +35,15 @@ void cc_brand_defaults(cc_brand_t *b)
 static const cc_stmt_t q_by_tenant = CC_STMT(
     "cc_brand_by_tenant",
     "SELECT " BRAND_COLUMNS " FROM branding.effective_brands e WHERE e.tenant_id = $1::uuid", 1);
+/* the login domain's tenant, else the platform's brand, in one round trip; the last
+ * column says whether the domain matched */
 static const cc_stmt_t q_by_host =
     CC_STMT("cc_brand_by_host",
-            "SELECT " BRAND_COLUMNS " FROM branding.login_domains d"
-            " JOIN branding.effective_brands e ON e.tenant_id = d.tenant_id"
-            " WHERE d.login_domain = $1",
+            "SELECT " BRAND_COLUMNS ", s.matched FROM (SELECT d.tenant_id AS id, true AS matched"
+            " FROM branding.login_domains d WHERE d.login_domain = $1"
+            " UNION ALL SELECT t.id, false FROM tenants.tenant_tree t WHERE t.kind = 'platform'"
+            " ORDER BY 2 DESC LIMIT 1) s JOIN branding.effective_brands e ON e.tenant_id = s.id",
             1);
-static const cc_stmt_t q_platform =
-    CC_STMT("cc_brand_platform",
-            "SELECT " BRAND_COLUMNS " FROM branding.effective_brands e"
-            " JOIN tenants.tenant_tree t ON t.id = e.tenant_id WHERE t.kind = 'platform'",
-            0);
 
 static const cc_scope_t system_scope = {.system = true};
 
@@ -132,24 +130,17 @@ int cc_brand_for_host(cc_db_t *db, cc_pool_t *pool, const char *host, cc_brand_t
         *tenant_id = NULL;
     const char *h = cc_brand_host_normalize(pool, host);
     PGresult *res;
-    int rc;
-    if (h != NULL) {
-        rc = run(db, pool, &q_by_host, (const char *const[]){h}, &res);
-        if (rc != 0)
-            return rc;
-        if (PQntuples(res) == 1) {
-            apply_row(pool, res, b);
-            if (tenant_id)
-                *tenant_id = cc_db_get(res, 0, 14);
-            return 0;
-        }
-    }
-    rc = run(db, pool, &q_platform, NULL, &res);
+    int rc = run(db, pool, &q_by_host, (const char *const[]){h ? h : ""}, &res);
     if (rc != 0)
         return rc;
-    if (PQntuples(res) == 1)
-        apply_row(pool, res, b);
-    return CC_ENOENT;
+    if (PQntuples(res) != 1)
+        return CC_ENOENT; /* no platform tenant yet: the defaults */
+    apply_row(pool, res, b);
+    if (strcmp(PQgetvalue(res, 0, 15), "t") != 0)
+        return CC_ENOENT;
+    if (tenant_id)
+        *tenant_id = cc_db_get(res, 0, 14);
+    return 0;
 }
 
 const char *cc_brand_asset_path(cc_pool_t *pool, const char *asset)
