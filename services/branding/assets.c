@@ -344,31 +344,7 @@ static bool href_safe(const char *element, const char *v)
     return true;
 }
 
-static void xml_escape(cc_buf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            cc_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            cc_buf_puts(b, "&gt;");
-            break;
-        case '&':
-            cc_buf_puts(b, "&amp;");
-            break;
-        case '"':
-            cc_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            cc_buf_puts(b, "&#39;");
-            break;
-        default:
-            cc_buf_putc(b, *s);
-        }
-    }
-}
-
+/* text and attribute values are escaped with cc_buf_html: the five XML special characters */
 typedef struct svg_out {
     cc_buf_t buf;
     int removed;
@@ -398,7 +374,7 @@ static void write_element(svg_out_t *o, xmlNode *el, bool root)
             o->removed++;
         } else {
             cc_buf_printf(&o->buf, " %s%s=\"", xlink ? "xlink:" : xmlns ? "xml:" : "", an);
-            xml_escape(&o->buf, v);
+            cc_buf_html(&o->buf, v);
             cc_buf_putc(&o->buf, '"');
         }
         xmlFree(val);
@@ -407,7 +383,7 @@ static void write_element(svg_out_t *o, xmlNode *el, bool root)
     for (xmlNode *c = el->children; c; c = c->next) {
         if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
             if (c->content)
-                xml_escape(&o->buf, (const char *)c->content);
+                cc_buf_html(&o->buf, (const char *)c->content);
         } else if (c->type == XML_ELEMENT_NODE) {
             if (ns_is(c->ns, SVG_NS) && in_list((const char *)c->name, svg_elements) &&
                 strcmp((const char *)c->name, "svg") != 0)

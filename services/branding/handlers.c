@@ -203,6 +203,17 @@ static void finish(cc_req_t *req, int rc, const brand_tenant_t *t, const stored_
         cc_res_db_error(req, rc);
 }
 
+/* The end of a removal: commits and answers 204, or rolls back and answers the error. */
+static void finish_removal(cc_req_t *req, int rc)
+{
+    if (rc == 0 && (rc = cc_db_commit(req->db)) == 0) {
+        cc_res_json(req, 204, NULL);
+        return;
+    }
+    cc_db_rollback(req->db);
+    cc_res_db_error(req, rc);
+}
+
 /* Names of the fields that differ between two field sets (audit details). */
 static json_t *changed_fields(const brand_fields_t *a, const brand_fields_t *b)
 {
@@ -227,6 +238,33 @@ static json_t *changed_fields(const brand_fields_t *a, const brand_fields_t *b)
                     b->social_links ? b->social_links : json_null()))
         json_array_append_new(out, json_string("social_links"));
     return out;
+}
+
+/* The brand of a PUT or preview body, validated; answers 400/415 and returns false. */
+static bool brand_body(cc_req_t *req, brand_fields_t *f)
+{
+    json_t *body;
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || cc_req_json(req, &body) != 0)
+        return false;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    branding_validate(&v, body, f);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return false;
+    }
+    return true;
+}
+
+/* If-Match against the brand's version; rolls back and answers 412 when it differs. */
+static bool if_match(cc_req_t *req, int version)
+{
+    if (cc_req_if_match(req, version))
+        return true;
+    cc_db_rollback(req->db);
+    cc_res_problem(req, CC_ERR_PRECONDITION_FAILED,
+                   "The brand changed since you read it (ETag \"%d\"); read it again.", version);
+    return false;
 }
 
 /* ---- GET|PUT|DELETE /api/v1/tenants/{id}/branding ---- */
@@ -265,17 +303,9 @@ static bool platform_host(cc_req_t *req, const char *domain)
 
 static void handle_put(cc_req_t *req)
 {
-    json_t *body;
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || cc_req_json(req, &body) != 0)
-        return;
-    cc_validator_t v;
-    cc_v_init(&v, req->pool);
     brand_fields_t f;
-    branding_validate(&v, body, &f);
-    if (!cc_v_ok(&v)) {
-        cc_res_invalid(req, &v);
+    if (!brand_body(req, &f))
         return;
-    }
     if (f.login_domain && platform_host(req, f.login_domain)) {
         cc_res_problem(req, CC_ERR_LOGIN_DOMAIN_TAKEN,
                        "This is the platform's own host; choose your own domain.");
@@ -288,13 +318,8 @@ static void handle_put(cc_req_t *req)
     int rc = branding_store_get(req->db, req->pool, t.id, true, &old);
     if (rc == CC_ENOENT)
         rc = 0;
-    if (rc == 0 && !cc_req_if_match(req, old.version)) {
-        cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_PRECONDITION_FAILED,
-                       "The brand changed since you read it (ETag \"%d\"); read it again.",
-                       old.version);
+    if (rc == 0 && !if_match(req, old.version))
         return;
-    }
     if (rc == 0)
         rc = branding_store_put(req->db, req->pool, &t, &f, req->principal->sub, &s);
     if (rc == 0)
@@ -317,23 +342,13 @@ static void handle_delete(cc_req_t *req)
         cc_res_json(req, 204, NULL);
         return;
     }
-    if (rc == 0 && !cc_req_if_match(req, s.version)) {
-        cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_PRECONDITION_FAILED,
-                       "The brand changed since you read it (ETag \"%d\"); read it again.",
-                       s.version);
+    if (rc == 0 && !if_match(req, s.version))
         return;
-    }
     if (rc == 0)
         rc = branding_store_delete(req->db, req->pool, t.id);
     if (rc == 0)
         rc = record(req, "branding.deleted", &t, NULL);
-    if (rc == 0 && (rc = cc_db_commit(req->db)) == 0) {
-        cc_res_json(req, 204, NULL);
-        return;
-    }
-    cc_db_rollback(req->db);
-    cc_res_db_error(req, rc);
+    finish_removal(req, rc);
 }
 
 /* ---- PUT|DELETE /api/v1/tenants/{id}/branding/logo and /favicon ---- */
@@ -419,12 +434,7 @@ static void delete_asset(cc_req_t *req, asset_kind_t kind)
     if (rc == 0)
         rc = record(req, kind == ASSET_LOGO ? "branding.logo_removed" : "branding.favicon_removed",
                     &t, NULL);
-    if (rc == 0 && (rc = cc_db_commit(req->db)) == 0) {
-        cc_res_json(req, 204, NULL);
-        return;
-    }
-    cc_db_rollback(req->db);
-    cc_res_db_error(req, rc);
+    finish_removal(req, rc);
 }
 
 static void handle_put_logo(cc_req_t *req)
@@ -471,17 +481,9 @@ static void sample_message(cc_pool_t *pool, const cc_brand_t *b, const char *lan
 
 static void handle_preview(cc_req_t *req)
 {
-    json_t *body;
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || cc_req_json(req, &body) != 0)
-        return;
-    cc_validator_t v;
-    cc_v_init(&v, req->pool);
     brand_fields_t f;
-    branding_validate(&v, body, &f);
-    if (!cc_v_ok(&v)) {
-        cc_res_invalid(req, &v);
+    if (!brand_body(req, &f))
         return;
-    }
     brand_tenant_t t;
     if (!tenant_for(req, "branding:manage", false, &t) || !begin(req))
         return;

@@ -141,18 +141,34 @@ static const char *cookie_get(cc_req_t *req, const char *name);
 
 /* ---- the brand of a page ---- */
 
-/* The tenant of the person a page is about: the activation or recovery link's token, or
- * the sign-in in progress (its state cookie). */
-static const cc_stmt_t q_page_tenant = CC_STMT(
-    "identity_page_tenant",
-    "SELECT u.tenant_id FROM activation_tokens a JOIN users.sign_in_profiles u ON u.id = a.user_id"
-    " WHERE a.token_hash = $1"
-    " UNION ALL SELECT u.tenant_id FROM recovery_tokens r"
-    " JOIN users.sign_in_profiles u ON u.id = r.user_id WHERE r.token_hash = $1"
-    " UNION ALL SELECT u.tenant_id FROM authn_transactions t"
-    " JOIN users.sign_in_profiles u ON u.id = t.user_id"
-    " WHERE t.state_hash = $2 AND t.expires_at > now() LIMIT 1",
-    2);
+/* The tenant a page is for when the host is no login domain: the person's (the activation
+ * or recovery link's token, the sign-in in progress), else the OAuth client's the sign-in
+ * continues to. */
+static const cc_stmt_t q_page_tenant =
+    CC_STMT("identity_page_tenant",
+            "SELECT tenant_id FROM (SELECT 1 AS o, u.tenant_id FROM activation_tokens a"
+            " JOIN users.sign_in_profiles u ON u.id = a.user_id WHERE a.token_hash = $1"
+            " UNION ALL SELECT 1, u.tenant_id FROM recovery_tokens r"
+            " JOIN users.sign_in_profiles u ON u.id = r.user_id WHERE r.token_hash = $1"
+            " UNION ALL SELECT 1, u.tenant_id FROM authn_transactions t"
+            " JOIN users.sign_in_profiles u ON u.id = t.user_id"
+            " WHERE t.state_hash = $2 AND t.expires_at > now()"
+            " UNION ALL SELECT 2, c.tenant_id FROM clients c WHERE c.client_id = $3"
+            " AND c.tenant_id IS NOT NULL) x ORDER BY o LIMIT 1",
+            3);
+
+/* A parameter of the query, else of the posted form; NULL when absent or unreadable. */
+static const char *page_param(cc_req_t *req, const char *name)
+{
+    const char *v = NULL, *ct = cc_req_header(req, "content-type");
+    if (cc_query_get(req->pool, req->query, name, &v) == 1)
+        return v;
+    if (req->body && ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
+        cc_utf8_valid(req->body, req->body_len) && strlen(req->body) == req->body_len &&
+        cc_query_get(req->pool, req->body, name, &v) == 1)
+        return v;
+    return NULL;
+}
 
 static void page_brand(cc_req_t *req, cc_brand_t *b)
 {
@@ -161,14 +177,11 @@ static void page_brand(cc_req_t *req, cc_brand_t *b)
         host = cc_req_header(req, "host");
     if (cc_brand_for_host(req->db, req->pool, host, b, NULL) != CC_ENOENT)
         return; /* the login domain's brand (or, the database down, the defaults) */
-    const char *token = NULL, *ct = cc_req_header(req, "content-type");
-    if (cc_query_get(req->pool, req->query, "token", &token) != 1 && req->body && ct &&
-        strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
-        cc_utf8_valid(req->body, req->body_len) && strlen(req->body) == req->body_len &&
-        cc_query_get(req->pool, req->body, "token", &token) != 1)
-        token = NULL;
-    const char *state = cookie_get(req, AUTHN_COOKIE);
-    if ((token == NULL || *token == '\0') && (state == NULL || *state == '\0'))
+    const char *token = page_param(req, "token"), *cont = page_param(req, "continue");
+    const char *state = cookie_get(req, AUTHN_COOKIE), *client = NULL;
+    if (cont != NULL && cc_query_get(req->pool, cont, "client_id", &client) != 1)
+        client = NULL;
+    if ((token == NULL || *token == '\0') && (state == NULL || *state == '\0') && client == NULL)
         return;
     char dt[65] = "", ds[65] = "";
     if (token && *token)
@@ -176,7 +189,7 @@ static void page_brand(cc_req_t *req, cc_brand_t *b)
     if (state && *state)
         identity_secret_digest(state, ds);
     PGresult *res;
-    const char *p[] = {dt, ds};
+    const char *p[] = {dt, ds, client ? client : ""};
     int rc = cc_db_in_tx(req->db)
                  ? cc_db_query(req->db, req->pool, &q_page_tenant, p, &res)
                  : cc_db_read(req->db, req->pool, &identity_system_scope, &q_page_tenant, p, &res);

@@ -157,8 +157,10 @@ describe('branding', () => {
     r = await superA('PUT', `/api/v1/tenants/${mspA.id}/branding`, { ...FULL, login_domain: domainA }, { 'if-match': '"1"' });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.version, 2);
-    const audit = await sql(st(), `SELECT count(*) FROM branding.audit_events WHERE action = 'branding.updated' AND target_id = '${mspA.id}'`);
-    assert.equal(Number(audit), 2);
+    const audit = await superA('GET', `/api/v1/audit-events?tenant_id=${mspA.id}&action=branding.updated`);
+    assert.equal(audit.status, 200, audit.text);
+    assert.equal(audit.json.items.length, 2, 'both changes are in the audit log');
+    assert.ok(audit.json.items.every((e) => e.target_id === mspA.id), audit.text);
   });
 
   test('bad inputs are refused field by field; nothing is written', async () => {
@@ -378,7 +380,17 @@ describe('branding', () => {
     assert.equal(page.status, 200);
     assert.match(page.text, /<span id="brand-name">Alpha Backup<\/span>/);
     assert.match(page.headers.get('content-security-policy'), /style-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
-    // the same page on another MSP's login domain would show that MSP: here, the test mail
+    // the login page of an OAuth client registered in the MSP's account shows the MSP
+    const clientId = `alpha-portal-${tag()}`;
+    await sql(st(), `INSERT INTO identity.clients (id, client_id, name, kind, tenant_id, msp_id, scopes, grant_types, redirect_uris, post_logout_redirect_uris, created_by)
+      VALUES (gen_random_uuid(), :'p1', 'Alpha portal', 'public', :'p2', :'p2', '{openid}', '{authorization_code}', '{https://portal.alpha.example/cb}', '{}', 'e2e')`, [clientId, mspA.id]);
+    const cont = encodeURIComponent(`response_type=code&client_id=${clientId}&redirect_uri=https://portal.alpha.example/cb`);
+    const login = await st().request(`/login?continue=${cont}`, { headers: { 'accept-language': 'en' } });
+    assert.equal(login.status, 200);
+    assert.match(login.text, /<span id="brand-name">Alpha Backup<\/span>/);
+    const plain = await st().request('/login', { headers: { 'accept-language': 'en' } });
+    assert.match(plain.text, /<span id="brand-name">Console<\/span>/);
+    // the test mail goes to the person calling
     const staged = await stageUser(st(), { tenantId: mspA.id });
     const account = await activateWithTotp(st(), staged);
     await grant(st(), staged.id, 'msp_super_admin', mspA.id);
