@@ -328,20 +328,32 @@ static void handle_put(cc_req_t *req)
     finish(req, rc, &t, &s);
 }
 
-static void handle_delete(cc_req_t *req)
+/*
+ * The start of a removal: the tenant with branding:manage, a transaction, and its own
+ * brand locked. False when answered (refused, or 204: no brand of its own, nothing to
+ * remove); else *rc is 0 (the brand in s) or a db error for the caller to answer.
+ */
+static bool begin_removal(cc_req_t *req, brand_tenant_t *t, stored_brand_t *s, int *rc)
 {
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
-        return;
-    brand_tenant_t t;
-    if (!tenant_for(req, "branding:manage", true, &t) || !begin(req))
-        return;
-    stored_brand_t s;
-    int rc = branding_store_get(req->db, req->pool, t.id, true, &s);
-    if (rc == CC_ENOENT) { /* nothing of its own: already inherits everything */
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 ||
+        !tenant_for(req, "branding:manage", true, t) || !begin(req))
+        return false;
+    *rc = branding_store_get(req->db, req->pool, t->id, true, s);
+    if (*rc == CC_ENOENT) {
         cc_db_rollback(req->db);
         cc_res_json(req, 204, NULL);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void handle_delete(cc_req_t *req)
+{
+    brand_tenant_t t;
+    stored_brand_t s;
+    int rc;
+    if (!begin_removal(req, &t, &s, &rc)) /* none of its own: already inherits everything */
+        return;
     if (rc == 0 && !if_match(req, s.version))
         return;
     if (rc == 0)
@@ -416,15 +428,12 @@ static void put_asset(cc_req_t *req, asset_kind_t kind)
 
 static void delete_asset(cc_req_t *req, asset_kind_t kind)
 {
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
-        return;
     brand_tenant_t t;
-    if (!tenant_for(req, "branding:manage", true, &t) || !begin(req))
-        return;
     stored_brand_t s;
-    int rc = branding_store_get(req->db, req->pool, t.id, true, &s);
-    if (rc == CC_ENOENT ||
-        (rc == 0 && (kind == ASSET_LOGO ? s.logo_asset : s.favicon_asset) == NULL)) {
+    int rc;
+    if (!begin_removal(req, &t, &s, &rc))
+        return;
+    if (rc == 0 && (kind == ASSET_LOGO ? s.logo_asset : s.favicon_asset) == NULL) {
         cc_db_rollback(req->db);
         cc_res_json(req, 204, NULL);
         return;

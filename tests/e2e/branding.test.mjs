@@ -337,6 +337,12 @@ describe('branding', () => {
     assert.match(g.json.logo_url, /^\/branding\/assets\//);
     const logos = await sql(st(), `SELECT count(*) FROM branding.audit_events WHERE action IN ('branding.logo_set', 'branding.favicon_set') AND target_id = '${mspA.id}'`);
     assert.equal(Number(logos), 2);
+    // removing the favicon: the inherited (none) shows again; removing it twice is fine
+    assert.equal((await superA('DELETE', `/api/v1/tenants/${mspA.id}/branding/favicon`)).status, 204);
+    assert.equal((await superA('DELETE', `/api/v1/tenants/${mspA.id}/branding/favicon`)).status, 204);
+    assert.equal((await st().request(`/api/v1/branding/effective?tenant_id=${mspA.id}`)).json.favicon_url, null);
+    assertProblem(await adminA('DELETE', `/api/v1/tenants/${mspA.id}/branding/logo`), 403, 'forbidden');
+    assert.equal((await st().fetch(r.json.url)).status, 200, 'a replaced asset stays reachable (mail already sent shows it)');
   });
 
   test('preview renders the login page and a sample mail with an unsaved brand', async () => {
