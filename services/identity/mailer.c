@@ -1,9 +1,9 @@
 /*
  * Mail a person meets during sign-up and sign-in: the activation link and one-time codes,
- * in the user's language (ja or en; anything else gets en), plain text and HTML, UTF-8,
- * in the brand of the user's account (console/brand.h: sender, Reply-To the support
- * address, the product's name in subject and body), through the common mail module (SMTP,
- * or .eml files under CONSOLE_DATA_DIR/mail).
+ * in the user's language (ja or en; anything else gets the brand's default language),
+ * plain text and HTML, UTF-8, in the brand of the user's account (console/brand.h: sender,
+ * Reply-To the support address, the product's name in subject and body), through the
+ * common mail module (SMTP, or .eml files under CONSOLE_DATA_DIR/mail).
  */
 #include <string.h>
 
@@ -12,15 +12,27 @@
 #include "console/mail.h"
 #include "identity.h"
 
-static bool is_ja(const identity_user_t *u)
+/* A message being written: its pool, the brand of the user's account, the language (the
+ * user's when ja or en, else the brand's default language). */
+typedef struct letter {
+    cc_pool_t *pool;
+    cc_brand_t brand;
+    bool ja;
+} letter_t;
+
+static void letter_open(letter_t *l, cc_db_t *db, const identity_user_t *u)
 {
-    return u->language != NULL && strncmp(u->language, "ja", 2) == 0;
+    l->pool = cc_pool_new();
+    cc_brand_for_tenant(db, l->pool, u->tenant_id, &l->brand); /* the defaults when unavailable */
+    const char *lang = u->language ? u->language : "";
+    l->ja = strncmp(lang, "ja", 2) == 0 ||
+            (strncmp(lang, "en", 2) != 0 && strcmp(l->brand.default_language, "ja") == 0);
 }
 
 /* The name in the greeting: "Last First" in Japanese, "First" in English. Pool memory. */
-static const char *greeting_name(const identity_user_t *u, cc_pool_t *pool)
+static const char *greeting_name(const identity_user_t *u, bool ja, cc_pool_t *pool)
 {
-    if (is_ja(u))
+    if (ja)
         return cc_pool_printf(pool, "%s %s", u->last_name ? u->last_name : "",
                               u->first_name ? u->first_name : "");
     return u->first_name ? u->first_name : "";
@@ -36,40 +48,30 @@ static char *html_escape(cc_pool_t *pool, const char *s)
     return out;
 }
 
-static int send(identity_app_t *app, cc_db_t *db, const identity_user_t *u, const char *to,
-                const char *subject, const char *text, const char *html)
+static int send(identity_app_t *app, const letter_t *l, const char *to, const char *subject,
+                const char *text, const char *html)
 {
-    cc_pool_t *pool = cc_pool_new();
-    cc_brand_t brand;
-    cc_brand_for_tenant(db, pool, u->tenant_id, &brand); /* the defaults when unavailable */
     cc_brand_message_t m = {
-        .to = to, .lang = is_ja(u) ? "ja" : "en", .subject = subject, .text = text, .html = html};
-    int rc = cc_brand_mail_send(&app->svc->mail, &brand, app->svc->issuer, &m);
+        .to = to, .lang = l->ja ? "ja" : "en", .subject = subject, .text = text, .html = html};
+    int rc = cc_brand_mail_send(&app->svc->mail, &l->brand, app->svc->issuer, &m);
     if (rc != 0)
         cc_log_error("mail could not be sent: %s", cc_strerror(rc));
-    cc_pool_free(pool);
     return rc;
-}
-
-/* The product's name in the user's brand, for the body (pool). */
-static const char *product(cc_db_t *db, cc_pool_t *pool, const identity_user_t *u)
-{
-    cc_brand_t brand;
-    cc_brand_for_tenant(db, pool, u->tenant_id, &brand);
-    return brand.product_name;
 }
 
 int identity_mail_activation(identity_app_t *app, cc_db_t *db, const identity_user_t *u,
                              const char *token)
 {
-    cc_pool_t *pool = cc_pool_new();
-    const char *prod = product(db, pool, u), *hprod = html_escape(pool, prod);
+    letter_t l;
+    letter_open(&l, db, u);
+    cc_pool_t *pool = l.pool;
+    const char *prod = l.brand.product_name, *hprod = html_escape(pool, prod);
     const char *link = cc_pool_printf(pool, "%s/activate?token=%s&lang=%s", app->svc->issuer, token,
-                                      is_ja(u) ? "ja" : "en"); /* the page in their language */
-    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+                                      l.ja ? "ja" : "en"); /* the page in their language */
+    const char *name = greeting_name(u, l.ja, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link), *huser = html_escape(pool, u->username);
     const char *subject, *text, *html;
-    if (is_ja(u)) {
+    if (l.ja) {
         subject = "アカウントを有効にしてください";
         text = cc_pool_printf(pool,
                               "%s 様\r\n\r\n%s のアカウント (%s) が作成されました。\r\n"
@@ -100,7 +102,7 @@ int identity_mail_activation(identity_app_t *app, cc_db_t *db, const identity_us
                               "message.</p>",
                               hname, huser, hprod, hlink);
     }
-    int rc = send(app, db, u, u->email, subject, text, html);
+    int rc = send(app, &l, u->email, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }
@@ -108,13 +110,15 @@ int identity_mail_activation(identity_app_t *app, cc_db_t *db, const identity_us
 int identity_mail_recovery(identity_app_t *app, cc_db_t *db, const identity_user_t *u,
                            const char *token)
 {
-    cc_pool_t *pool = cc_pool_new();
+    letter_t l;
+    letter_open(&l, db, u);
+    cc_pool_t *pool = l.pool;
     const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s&lang=%s", app->svc->issuer,
-                                      token, is_ja(u) ? "ja" : "en");
-    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+                                      token, l.ja ? "ja" : "en");
+    const char *name = greeting_name(u, l.ja, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link);
     const char *subject, *text, *html;
-    if (is_ja(u)) {
+    if (l.ja) {
         subject = "パスワードの再設定";
         text = cc_pool_printf(pool,
                               "%s 様\r\n\r\nパスワードの再設定が依頼されました。次のリンクを開き、"
@@ -145,7 +149,7 @@ int identity_mail_recovery(identity_app_t *app, cc_db_t *db, const identity_user
                               "your password stays as it is.</p>",
                               hname, hlink);
     }
-    int rc = send(app, db, u, u->email, subject, text, html);
+    int rc = send(app, &l, u->email, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }
@@ -153,10 +157,12 @@ int identity_mail_recovery(identity_app_t *app, cc_db_t *db, const identity_user
 int identity_mail_code(identity_app_t *app, cc_db_t *db, const identity_user_t *u, const char *to,
                        const char *code)
 {
-    cc_pool_t *pool = cc_pool_new();
-    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+    letter_t l;
+    letter_open(&l, db, u);
+    cc_pool_t *pool = l.pool;
+    const char *name = greeting_name(u, l.ja, pool), *hname = html_escape(pool, name);
     const char *subject, *text, *html;
-    if (is_ja(u)) {
+    if (l.ja) {
         subject = cc_pool_printf(pool, "確認コード: %s", code);
         text = cc_pool_printf(pool,
                               "%s 様\r\n\r\nサインインの確認コードは %s です（10 分間有効）。\r\n"
@@ -177,7 +183,7 @@ int identity_mail_code(identity_app_t *app, cc_db_t *db, const identity_user_t *
                               "<strong>%s</strong> (valid 10 minutes).</p>",
                               hname, code);
     }
-    int rc = send(app, db, u, to, subject, text, html);
+    int rc = send(app, &l, to, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }

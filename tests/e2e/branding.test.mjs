@@ -380,6 +380,13 @@ describe('branding', () => {
     assert.match(mail.html, /background:#aa2200/);
     assert.match(mail.html, /\/branding\/assets\/[0-9a-f]{64}/, 'the logo');
     assert.match(mail.html, /linkedin/);
+    // a language the mail does not speak gets the brand's default language (Beta: ja)
+    const fr = `brand-fr-${tag()}@customer.example`;
+    const ub = await superB('POST', '/api/v1/users', { ...body, tenant_id: mspB.id, primary_email: fr, language: 'fr' });
+    assert.equal(ub.status, 201, ub.text);
+    const frMail = await waitFor(() => readMails(st()).find((m) => m.headers.to?.includes(fr)), { what: 'the mail in the brand\'s language', timeout: 15000 });
+    assert.equal(frMail.headers.subject, 'Beta Vault: アカウントを有効にしてください');
+    assert.match(frMail.text, /&lang=ja/);
     // the activation page (no login domain) is branded by the link's account
     const link = /(http\S+\/activate\?token=[A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
     const page = await st().request(new URL(link).pathname + new URL(link).search);
