@@ -395,3 +395,28 @@ bool cc_email_valid(const char *s)
     }
     return true;
 }
+
+bool cc_phone_valid(const char *s)
+{
+    const char *p = s;
+    if (*p == '+')
+        p++;
+    int digits = 0;
+    char prev = '+';
+    for (; *p; p++) {
+        char c = *p;
+        if (c >= '0' && c <= '9') {
+            if (digits == 0 && s[0] == '+' && c == '0')
+                return false; /* country codes do not start with 0 */
+            digits++;
+        } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
+            if ((c == ' ' || c == '-' || c == '.') &&
+                (prev == ' ' || prev == '-' || prev == '.' || prev == '+'))
+                return false;
+        } else {
+            return false;
+        }
+        prev = c;
+    }
+    return digits >= 7 && digits <= 15 && strlen(s) <= 32;
+}

@@ -62,6 +62,13 @@ cc_unit_test(router tests/unit/common/router.c)
 cc_unit_test(metrics tests/unit/common/metrics.c)
 cc_unit_test(http tests/unit/common/http.c)
 cc_unit_test(totp tests/unit/common/totp.c)
+# branding: validators and the asset checks (SVG sanitizer with a hostile corpus)
+cc_unit_test(branding_validate tests/unit/branding/validate.c services/branding/validate.c)
+cc_unit_test(branding_assets tests/unit/branding/assets.c services/branding/assets.c)
+foreach(t branding_validate branding_assets)
+  target_include_directories(test_${t} PRIVATE ${CMAKE_SOURCE_DIR}/services/branding)
+  target_link_libraries(test_${t} PRIVATE PkgConfig::LIBXML2)
+endforeach()
 
 # ---- integration tests (real PostgreSQL) ----
 cc_pg_test(db tests/integration/db.c tests/lib/testdb.c)
@@ -76,6 +83,7 @@ cc_pg_test(licensing tests/integration/licensing.c tests/lib/testdb.c tests/lib/
 cc_pg_test(identity_logic tests/integration/identity_logic.c tests/lib/testdb.c
   services/identity/policy.c services/identity/store.c services/identity/store_authn.c)
 target_include_directories(test_identity_logic PRIVATE ${CMAKE_SOURCE_DIR}/services/identity)
+cc_pg_test(branding tests/integration/branding.c tests/lib/testdb.c services/branding/events.c)
 
 # ---- end-to-end: the real stack through the real gateway (Node's test runner) ----
 find_program(NODE node)

@@ -499,6 +499,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         delete_headers(req, H2O_STRLIT("x-forwarded-host"));
         delete_headers(req, H2O_STRLIT("forwarded"));
     }
+    /* the proxy rewrites Host to the upstream's: pass the client's on, so that identity's
+     * pages and the branding service find the brand of a login domain */
+    h2o_iovec_t fwd_host;
+    if (!header_value(req, H2O_STRLIT("x-forwarded-host"), &fwd_host) && req->authority.len > 0 &&
+        req->authority.len < 256)
+        h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, NULL,
+                              req->authority.base, req->authority.len);
     gw_prefilter_t *pf = (gw_prefilter_t *)h2o_add_prefilter(req, sizeof(*pf));
     pf->super.on_setup_ostream = on_prefilter;
     pf->upstream = -1;

@@ -268,7 +268,7 @@ void identity_authn_activate(cc_req_t *req, const char *token, const char *passw
             goto DbError;
         }
         if (commit(req, o)) {
-            identity_mail_activation(app, u, fresh);
+            identity_mail_activation(app, req->db, u, fresh);
             fail(o, CC_ERR_ACTIVATION_TOKEN_EXPIRED,
                  "This activation link has expired; a new one has been mailed.");
         }
@@ -539,7 +539,7 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
     if ((rc = identity_factor_create(req, u, type, o, code)) != 0)
         goto DbError;
     if (commit(req, o) && code[0])
-        identity_mail_code(app, u, u->email, code);
+        identity_mail_code(app, req->db, u, u->email, code);
     o->status = "PENDING_ACTIVATION";
     return;
 DbError:
@@ -601,7 +601,7 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
         if ((rc = email_code_issue(req, f.id, fresh)) != 0)
             goto DbError;
         if (commit(req, o)) {
-            identity_mail_code(app, u, f.email ? f.email : u->email, fresh);
+            identity_mail_code(app, req->db, u, f.email ? f.email : u->email, fresh);
             o->status = "MFA_CHALLENGE";
             o->state_token = state_token;
         }
@@ -680,7 +680,7 @@ void identity_recovery_start(cc_req_t *req, const char *username, identity_authn
         rc = identity_audit(req, "user.password_recovery_mailed", u->id, u->tenant_id, u->msp_id,
                             NULL);
     if (rc == 0 && commit(req, o))
-        identity_mail_recovery(app, u, token);
+        identity_mail_recovery(app, req->db, u, token);
     cc_wipe(token, strlen(token));
     free(token);
     if (rc == 0)

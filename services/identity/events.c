@@ -90,7 +90,7 @@ int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_
     /* one valid link at a time: a new one replaces any unused earlier one */
     if ((rc = cc_db_query(db, pool, &identity_q_activation_clear, pu, NULL)) == 0 &&
         (rc = cc_db_query(db, pool, &identity_q_activation_insert, pi, NULL)) == 0)
-        rc = identity_mail_activation(app, &u, token);
+        rc = identity_mail_activation(app, db, &u, token);
     if (rc == 0)
         cc_log_info("activation link mailed to user %s", u.id);
     cc_wipe(token, strlen(token));

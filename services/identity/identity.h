@@ -129,6 +129,8 @@ bool identity_json_has(json_t *arr, const char *s);
 void identity_html_page(cc_req_t *req, int status, int id, const char *title, const char *message);
 /** Adds the security headers every HTML page and redirect of identity carries. */
 void identity_page_headers(cc_req_t *req);
+/** The same, also allowing the inline style whose CSP source (cc_brand_css_hash) is given. */
+void identity_page_headers_style(cc_req_t *req, const char *style_src);
 /** Answers 302 to location (copied). */
 void identity_redirect(cc_req_t *req, const char *location);
 
@@ -138,12 +140,14 @@ int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_
 /* ---- mail (mailer.c) ---- */
 
 /** Mails the activation link (ja or en by user->language). Logs and returns an error. */
-int identity_mail_activation(identity_app_t *app, const identity_user_t *user, const char *token);
+int identity_mail_activation(identity_app_t *app, cc_db_t *db, const identity_user_t *user,
+                             const char *token);
 /** Mails a password recovery link (1 hour). */
-int identity_mail_recovery(identity_app_t *app, const identity_user_t *user, const char *token);
+int identity_mail_recovery(identity_app_t *app, cc_db_t *db, const identity_user_t *user,
+                           const char *token);
 /** Mails a one-time code of the email factor. */
-int identity_mail_code(identity_app_t *app, const identity_user_t *user, const char *to,
-                       const char *code);
+int identity_mail_code(identity_app_t *app, cc_db_t *db, const identity_user_t *user,
+                       const char *to, const char *code);
 
 /* pages.c: the hosted HTML pages */
 void identity_page_login(cc_req_t *req);

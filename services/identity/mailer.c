@@ -1,23 +1,38 @@
 /*
  * Mail a person meets during sign-up and sign-in: the activation link and one-time codes,
- * in the user's language (ja or en; anything else gets en), plain text and HTML, UTF-8,
- * through the common mail module (SMTP, or .eml files under CONSOLE_DATA_DIR/mail).
+ * in the user's language (ja or en; anything else gets the brand's default language),
+ * plain text and HTML, UTF-8, in the brand of the user's account (console/brand.h: sender,
+ * Reply-To the support address, the product's name in subject and body), through the
+ * common mail module (SMTP, or .eml files under CONSOLE_DATA_DIR/mail).
  */
 #include <string.h>
 
+#include "console/brand.h"
 #include "console/log.h"
 #include "console/mail.h"
 #include "identity.h"
 
-static bool is_ja(const identity_user_t *u)
+/* A message being written: its pool, the brand of the user's account, the language (the
+ * user's when ja or en, else the brand's default language). */
+typedef struct letter {
+    cc_pool_t *pool;
+    cc_brand_t brand;
+    bool ja;
+} letter_t;
+
+static void letter_open(letter_t *l, cc_db_t *db, const identity_user_t *u)
 {
-    return u->language != NULL && strncmp(u->language, "ja", 2) == 0;
+    l->pool = cc_pool_new();
+    cc_brand_for_tenant(db, l->pool, u->tenant_id, &l->brand); /* the defaults when unavailable */
+    const char *lang = u->language ? u->language : "";
+    l->ja = strncmp(lang, "ja", 2) == 0 ||
+            (strncmp(lang, "en", 2) != 0 && strcmp(l->brand.default_language, "ja") == 0);
 }
 
 /* The name in the greeting: "Last First" in Japanese, "First" in English. Pool memory. */
-static const char *greeting_name(const identity_user_t *u, cc_pool_t *pool)
+static const char *greeting_name(const identity_user_t *u, bool ja, cc_pool_t *pool)
 {
-    if (is_ja(u))
+    if (ja)
         return cc_pool_printf(pool, "%s %s", u->last_name ? u->last_name : "",
                               u->first_name ? u->first_name : "");
     return u->first_name ? u->first_name : "";
@@ -33,68 +48,77 @@ static char *html_escape(cc_pool_t *pool, const char *s)
     return out;
 }
 
-static int send(identity_app_t *app, const char *to, const char *subject, const char *text,
-                const char *html)
+static int send(identity_app_t *app, const letter_t *l, const char *to, const char *subject,
+                const char *text, const char *html)
 {
-    cc_mail_t m = {
-        .from_name = "Console", .to = to, .subject = subject, .text = text, .html = html};
-    int rc = cc_mail_send(&app->svc->mail, &m);
+    cc_brand_message_t m = {
+        .to = to, .lang = l->ja ? "ja" : "en", .subject = subject, .text = text, .html = html};
+    int rc = cc_brand_mail_send(&app->svc->mail, &l->brand, app->svc->issuer, &m);
     if (rc != 0)
         cc_log_error("mail could not be sent: %s", cc_strerror(rc));
     return rc;
 }
 
-int identity_mail_activation(identity_app_t *app, const identity_user_t *u, const char *token)
+int identity_mail_activation(identity_app_t *app, cc_db_t *db, const identity_user_t *u,
+                             const char *token)
 {
-    cc_pool_t *pool = cc_pool_new();
-    const char *link = cc_pool_printf(pool, "%s/activate?token=%s", app->svc->issuer, token);
-    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+    letter_t l;
+    letter_open(&l, db, u);
+    cc_pool_t *pool = l.pool;
+    const char *prod = l.brand.product_name, *hprod = html_escape(pool, prod);
+    const char *link = cc_pool_printf(pool, "%s/activate?token=%s&lang=%s", app->svc->issuer, token,
+                                      l.ja ? "ja" : "en"); /* the page in their language */
+    const char *name = greeting_name(u, l.ja, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link), *huser = html_escape(pool, u->username);
     const char *subject, *text, *html;
-    if (is_ja(u)) {
-        subject = "コンソールのアカウントを有効にしてください";
+    if (l.ja) {
+        subject = "アカウントを有効にしてください";
         text = cc_pool_printf(pool,
-                              "%s 様\r\n\r\nコンソールのアカウント (%s) が作成されました。\r\n"
+                              "%s 様\r\n\r\n%s のアカウント (%s) が作成されました。\r\n"
                               "次のリンクからパスワードを設定し、多要素認証を登録してください"
                               "（有効期限 72 時間）:\r\n\r\n%s\r\n\r\n"
                               "お心当たりのない場合は、このメールを破棄してください。\r\n",
-                              name, u->username, link);
+                              name, prod, u->username, link);
         html = cc_pool_printf(pool,
-                              "<p>%s 様</p><p>コンソールのアカウント (%s) が作成されました。"
+                              "<p>%s 様</p><p>%s のアカウント (%s) が作成されました。"
                               "次のリンクからパスワードを設定し、多要素認証を登録してください"
                               "（有効期限 72 時間）。</p><p><a href=\"%s\">アカウントを有効にする"
                               "</a></p><p>お心当たりのない場合は、このメールを破棄してください。"
                               "</p>",
-                              hname, huser, hlink);
+                              hname, hprod, huser, hlink);
     } else {
-        subject = "Activate your console account";
+        subject = "Activate your account";
         text = cc_pool_printf(pool,
-                              "Hello %s,\r\n\r\nAn account (%s) was created for you on the "
-                              "console.\r\nSet your password and enrol multi-factor "
+                              "Hello %s,\r\n\r\nAn account (%s) was created for you on "
+                              "%s.\r\nSet your password and enrol multi-factor "
                               "authentication here (valid 72 hours):\r\n\r\n%s\r\n\r\n"
                               "If you did not expect this, ignore this message.\r\n",
-                              name, u->username, link);
+                              name, u->username, prod, link);
         html = cc_pool_printf(pool,
-                              "<p>Hello %s,</p><p>An account (%s) was created for you on the "
-                              "console. Set your password and enrol multi-factor authentication "
+                              "<p>Hello %s,</p><p>An account (%s) was created for you on "
+                              "%s. Set your password and enrol multi-factor authentication "
                               "(the link is valid 72 hours).</p><p><a href=\"%s\">Activate my "
                               "account</a></p><p>If you did not expect this, ignore this "
                               "message.</p>",
-                              hname, huser, hlink);
+                              hname, huser, hprod, hlink);
     }
-    int rc = send(app, u->email, subject, text, html);
+    int rc = send(app, &l, u->email, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }
 
-int identity_mail_recovery(identity_app_t *app, const identity_user_t *u, const char *token)
+int identity_mail_recovery(identity_app_t *app, cc_db_t *db, const identity_user_t *u,
+                           const char *token)
 {
-    cc_pool_t *pool = cc_pool_new();
-    const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s", app->svc->issuer, token);
-    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+    letter_t l;
+    letter_open(&l, db, u);
+    cc_pool_t *pool = l.pool;
+    const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s&lang=%s", app->svc->issuer,
+                                      token, l.ja ? "ja" : "en");
+    const char *name = greeting_name(u, l.ja, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link);
     const char *subject, *text, *html;
-    if (is_ja(u)) {
+    if (l.ja) {
         subject = "パスワードの再設定";
         text = cc_pool_printf(pool,
                               "%s 様\r\n\r\nパスワードの再設定が依頼されました。次のリンクを開き、"
@@ -110,7 +134,7 @@ int identity_mail_recovery(identity_app_t *app, const identity_user_t *u, const 
                            "<p>お心当たりのない場合は、このメールを破棄してください。</p>",
                            hname, hlink);
     } else {
-        subject = "Reset your console password";
+        subject = "Reset your password";
         text = cc_pool_printf(pool,
                               "Hello %s,\r\n\r\nSomebody asked to reset your password. Open "
                               "this link, answer your recovery question and choose a new "
@@ -125,18 +149,20 @@ int identity_mail_recovery(identity_app_t *app, const identity_user_t *u, const 
                               "your password stays as it is.</p>",
                               hname, hlink);
     }
-    int rc = send(app, u->email, subject, text, html);
+    int rc = send(app, &l, u->email, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }
 
-int identity_mail_code(identity_app_t *app, const identity_user_t *u, const char *to,
+int identity_mail_code(identity_app_t *app, cc_db_t *db, const identity_user_t *u, const char *to,
                        const char *code)
 {
-    cc_pool_t *pool = cc_pool_new();
-    const char *name = greeting_name(u, pool), *hname = html_escape(pool, name);
+    letter_t l;
+    letter_open(&l, db, u);
+    cc_pool_t *pool = l.pool;
+    const char *name = greeting_name(u, l.ja, pool), *hname = html_escape(pool, name);
     const char *subject, *text, *html;
-    if (is_ja(u)) {
+    if (l.ja) {
         subject = cc_pool_printf(pool, "確認コード: %s", code);
         text = cc_pool_printf(pool,
                               "%s 様\r\n\r\nサインインの確認コードは %s です（10 分間有効）。\r\n"
@@ -157,7 +183,7 @@ int identity_mail_code(identity_app_t *app, const identity_user_t *u, const char
                               "<strong>%s</strong> (valid 10 minutes).</p>",
                               hname, code);
     }
-    int rc = send(app, to, subject, text, html);
+    int rc = send(app, &l, to, subject, text, html);
     cc_pool_free(pool);
     return rc;
 }

@@ -120,7 +120,7 @@ void identity_handle_me_factor_enroll(cc_req_t *req)
     if (!identity_commit(req))
         return;
     if (code[0])
-        identity_mail_code(req->app, &u, u.email, code);
+        identity_mail_code(req->app, req->db, &u, u.email, code);
     json_t *out = json_pack("{s:s, s:s, s:s}", "id", o.factor_id, "type", type, "status",
                             "PENDING_ACTIVATION");
     if (o.secret) {

@@ -2,7 +2,9 @@
  * The hosted HTML pages a person meets: /login, /mfa (verify), /mfa/enroll (TOTP
  * enrolment), /activate. No JavaScript: plain forms that post back to the same path, on
  * the same authentication steps as the JSON API (identity_authn_*). English or Japanese
- * by ?lang=, else Accept-Language.
+ * by ?lang=, else Accept-Language, else the brand's default language. Branded
+ * (console/brand.h) by the login domain the browser asked for, else by the person the page
+ * is about (the activation or recovery link, the sign-in in progress).
  *
  * Protections: a CSRF token (double submit: an HttpOnly SameSite=Strict cookie and a
  * hidden field, compared in constant time), the sign-in state token only in an HttpOnly
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "console/brand.h"
 #include "console/crypto.h"
 #include "console/log.h"
 #include "identity.h"
@@ -134,13 +137,79 @@ static const text_t ja = {
                     "依頼してください。",
 };
 
+static const char *cookie_get(cc_req_t *req, const char *name);
+
+/* ---- the brand of a page ---- */
+
+/* The tenant a page is for when the host is no login domain: the person's (the activation
+ * or recovery link's token, the sign-in in progress), else the OAuth client's the sign-in
+ * continues to. */
+static const cc_stmt_t q_page_tenant =
+    CC_STMT("identity_page_tenant",
+            "SELECT tenant_id FROM (SELECT 1 AS o, u.tenant_id FROM activation_tokens a"
+            " JOIN users.sign_in_profiles u ON u.id = a.user_id WHERE a.token_hash = $1"
+            " UNION ALL SELECT 1, u.tenant_id FROM recovery_tokens r"
+            " JOIN users.sign_in_profiles u ON u.id = r.user_id WHERE r.token_hash = $1"
+            " UNION ALL SELECT 1, u.tenant_id FROM authn_transactions t"
+            " JOIN users.sign_in_profiles u ON u.id = t.user_id"
+            " WHERE t.state_hash = $2 AND t.expires_at > now()"
+            " UNION ALL SELECT 2, c.tenant_id FROM clients c WHERE c.client_id = $3"
+            " AND c.tenant_id IS NOT NULL) x ORDER BY o LIMIT 1",
+            3);
+
+/* A parameter of the query, else of the posted form; NULL when absent or unreadable. */
+static const char *page_param(cc_req_t *req, const char *name)
+{
+    const char *v = NULL, *ct = cc_req_header(req, "content-type");
+    if (cc_query_get(req->pool, req->query, name, &v) == 1)
+        return v;
+    if (req->body && ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
+        cc_utf8_valid(req->body, req->body_len) && strlen(req->body) == req->body_len &&
+        cc_query_get(req->pool, req->body, name, &v) == 1)
+        return v;
+    return NULL;
+}
+
+static void page_brand(cc_req_t *req, cc_brand_t *b)
+{
+    const char *host = cc_req_header(req, "x-forwarded-host");
+    if (host == NULL)
+        host = cc_req_header(req, "host");
+    if (cc_brand_for_host(req->db, req->pool, host, b, NULL) != CC_ENOENT)
+        return; /* the login domain's brand (or, the database down, the defaults) */
+    const char *token = page_param(req, "token"), *cont = page_param(req, "continue");
+    const char *state = cookie_get(req, AUTHN_COOKIE), *client = NULL;
+    if (cont != NULL && cc_query_get(req->pool, cont, "client_id", &client) != 1)
+        client = NULL;
+    if ((token == NULL || *token == '\0') && (state == NULL || *state == '\0') && client == NULL)
+        return;
+    char dt[65] = "", ds[65] = "";
+    if (token && *token)
+        identity_secret_digest(token, dt);
+    if (state && *state)
+        identity_secret_digest(state, ds);
+    PGresult *res;
+    const char *p[] = {dt, ds, client ? client : ""};
+    int rc = cc_db_in_tx(req->db)
+                 ? cc_db_query(req->db, req->pool, &q_page_tenant, p, &res)
+                 : cc_db_read(req->db, req->pool, &identity_system_scope, &q_page_tenant, p, &res);
+    cc_brand_t tb;
+    if (rc == 0 && PQntuples(res) == 1 &&
+        cc_brand_for_tenant(req->db, req->pool, PQgetvalue(res, 0, 0), &tb) == 0)
+        *b = tb;
+}
+
 static const text_t *text_for(cc_req_t *req)
 {
     const char *lang = NULL;
     if (cc_query_get(req->pool, req->query, "lang", &lang) == 1 && lang)
         return strcmp(lang, "ja") == 0 ? &ja : &en;
     const char *al = cc_req_header(req, "accept-language");
-    return al && strncasecmp(al, "ja", 2) == 0 ? &ja : &en;
+    if (al && (strncasecmp(al, "ja", 2) == 0 || strncasecmp(al, "en", 2) == 0))
+        return strncasecmp(al, "ja", 2) == 0 ? &ja : &en;
+    cc_brand_t b; /* no preference we can serve: the brand's language */
+    page_brand(req, &b);
+    return strcmp(b.default_language, "ja") == 0 ? &ja : &en;
 }
 
 static const char *cookie_attrs(cc_req_t *req)
@@ -194,26 +263,24 @@ static void set_authn_cookie(cc_req_t *req, const char *state, int max_age)
                                  state ? state : "", max_age, cookie_attrs(req)));
 }
 
-/* Renders a page: title, an optional error, and body (already HTML). */
+/* Renders a page in the brand's chrome: title, an optional error, and body (already HTML). */
 static void render(cc_req_t *req, int status, const text_t *t, const char *title, const char *error,
                    const char *body)
 {
+    cc_brand_t brand;
+    page_brand(req, &brand);
+    const char *css = cc_brand_page_css(req->pool, &brand);
     cc_buf_t b;
     cc_buf_init(&b);
-    cc_buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">", t->lang);
-    cc_buf_puts(&b, "<meta name=\"viewport\" content=\"width=device-width\"><title>");
-    cc_buf_html(&b, title);
-    cc_buf_puts(&b, " - Console</title></head><body><main><h1>");
-    cc_buf_html(&b, title);
-    cc_buf_puts(&b, "</h1>");
+    cc_brand_page_open(&b, &brand, t->lang, title, css);
     if (error) {
         cc_buf_puts(&b, "<p role=\"alert\" id=\"error\">");
         cc_buf_html(&b, error);
         cc_buf_puts(&b, "</p>");
     }
     cc_buf_puts(&b, body ? body : "");
-    cc_buf_puts(&b, "</main></body></html>\n");
-    identity_page_headers(req);
+    cc_brand_page_close(&b, &brand, t->lang);
+    identity_page_headers_style(req, cc_brand_css_hash(req->pool, css));
     cc_res_text(req, status, "text/html; charset=utf-8", b.data, b.len);
     cc_buf_free(&b);
 }

@@ -188,9 +188,16 @@ bool identity_json_has(json_t *arr, const char *s)
 
 void identity_page_headers(cc_req_t *req)
 {
+    identity_page_headers_style(req, NULL);
+}
+
+void identity_page_headers_style(cc_req_t *req, const char *style_src)
+{
     cc_res_header(req, "content-security-policy",
-                  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
-                  " frame-ancestors 'none'; base-uri 'none'");
+                  cc_pool_printf(req->pool,
+                                 "default-src 'none'; style-src 'self'%s%s; img-src 'self';"
+                                 " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                                 style_src ? " " : "", style_src ? style_src : ""));
     cc_res_header(req, "x-frame-options", "DENY");
     cc_res_header(req, "x-content-type-options", "nosniff");
     cc_res_header(req, "referrer-policy", "no-referrer");

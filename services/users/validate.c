@@ -158,27 +158,7 @@ bool users_valid_email(const char *s)
 
 bool users_valid_phone(const char *s)
 {
-    const char *p = s;
-    if (*p == '+')
-        p++;
-    int digits = 0;
-    char prev = '+';
-    for (; *p; p++) {
-        char c = *p;
-        if (c >= '0' && c <= '9') {
-            if (digits == 0 && s[0] == '+' && c == '0')
-                return false; /* country codes do not start with 0 */
-            digits++;
-        } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
-            if ((c == ' ' || c == '-' || c == '.') &&
-                (prev == ' ' || prev == '-' || prev == '.' || prev == '+'))
-                return false;
-        } else {
-            return false;
-        }
-        prev = c;
-    }
-    return digits >= 7 && digits <= 15 && strlen(s) <= 32;
+    return cc_phone_valid(s);
 }
 
 bool users_valid_username(const char *s)

@@ -74,4 +74,8 @@ bool cc_email_valid(const char *s);
 /** Case-insensitive ASCII comparison of a[0..n) with the NUL-terminated b. */
 bool cc_strieq_n(const char *a, size_t n, const char *b);
 
+/** True when s is a phone number: optional +, 7..15 digits, single spaces, dashes, dots or
+ * parentheses between them, at most 32 characters. */
+bool cc_phone_valid(const char *s);
+
 #endif
