@@ -33,6 +33,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const TABLE = join(here, 'isolation.expect.tsv');
 const s = useStack({ env: { CONSOLE_RATE_LIMIT_RPS: '0', CONSOLE_AUTHZ_CACHE_MS: '0' } });
 const tag = () => randomBytes(3).toString('hex');
+const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32"><rect width="32" height="32" fill="#00aa55"/></svg>';
 
 // Each role, where its grant sits, and the accounts it is tried against.
 const ROLES = [
@@ -318,6 +319,22 @@ describe('isolation matrix', () => {
       before: (t) => newOrder(t),
       run: (api, t, o) => api('GET', `/api/v1/licensing/keys?order_id=${encodeURIComponent(o.order_id)}`),
     },
+    // ---- branding ----
+    'GET /api/v1/tenants/{id}/branding': { run: (api, t) => api('GET', `/api/v1/tenants/${t.id}/branding`) },
+    'PUT /api/v1/tenants/{id}/branding': { run: (api, t) => api('PUT', `/api/v1/tenants/${t.id}/branding`, { product_name: `Iso ${tag()}` }) },
+    'DELETE /api/v1/tenants/{id}/branding': {
+      before: async (t) => ok(await platform('PUT', `/api/v1/tenants/${t.id}/branding`, { product_name: 'Iso' }), 'brand'),
+      run: (api, t) => api('DELETE', `/api/v1/tenants/${t.id}/branding`),
+    },
+    ...Object.fromEntries(['logo', 'favicon'].flatMap((a) => [
+      [`PUT /api/v1/tenants/{id}/branding/${a}`, { run: (api, t) => api('PUT', `/api/v1/tenants/${t.id}/branding/${a}`, SVG, { 'content-type': 'application/octet-stream' }) }],
+      [`DELETE /api/v1/tenants/{id}/branding/${a}`, {
+        before: async (t) => ok(await platform('PUT', `/api/v1/tenants/${t.id}/branding/${a}`, SVG, { 'content-type': 'application/octet-stream' }), a),
+        run: (api, t) => api('DELETE', `/api/v1/tenants/${t.id}/branding/${a}`),
+      }],
+    ])),
+    'POST /api/v1/tenants/{id}/branding/preview': { run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/branding/preview`, { product_name: 'Preview' }) },
+    'POST /api/v1/tenants/{id}/branding/test-mail': { run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/branding/test-mail`) },
     'GET /api/v1/audit-events': { run: (api, t) => api('GET', `/api/v1/audit-events?tenant_id=${t.id}`) },
     'GET /api/v1/audit-events/export': { run: (api, t) => api('GET', `/api/v1/audit-events/export?tenant_id=${t.id}`) },
   };
