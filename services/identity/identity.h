@@ -187,6 +187,17 @@ void identity_handle_impersonate(cc_req_t *req);
 void identity_token_exchange(cc_req_t *req, const char *subject_token, const char *subject_type,
                              const char *resource, const char *reason, const char *read_only);
 
+/* federation.c: a tenant's upstream OpenID Provider (routes in main.c) */
+void identity_handle_idp_get(cc_req_t *req);
+void identity_handle_idp_put(cc_req_t *req);
+void identity_handle_federation_callback(cc_req_t *req);
+/**
+ * Home-realm discovery on the login page: when login is an e-mail address of a domain an
+ * enabled provider serves, answers the redirect to that upstream (cont: the authorization
+ * request to continue, may be NULL) and returns true; false when the page goes on.
+ */
+bool identity_federation_discover(cc_req_t *req, const char *login, const char *cont);
+
 /* ---- the authentication steps (authn.c), shared by the JSON API and the pages ---- */
 
 /** The outcome of one step. Strings and JSON live in the request pool. */
