@@ -820,6 +820,13 @@ static bool upstream_mfa(json_t *id, json_t *acr_values)
     return acr && identity_json_has(acr_values, acr);
 }
 
+/* The upstream's amr (borrowed) when it is an array, else JSON null (a new reference). */
+static json_t *amr_or_null(json_t *id)
+{
+    json_t *amr = json_object_get(id, "amr");
+    return json_is_array(amr) ? amr : json_null();
+}
+
 /* The roles the mappings give for these claims (a JSON array, new reference). */
 static json_t *mapped_roles(json_t *mappings, json_t *claims)
 {
@@ -977,10 +984,11 @@ static int admit(cc_req_t *req, const fed_idp_t *p, const fed_tenant_t *t, json_
     bool up_mfa = upstream_mfa(id, p->acr_values);
     o->needs_mfa = !up_mfa && strcmp(PQgetvalue(msp, 0, 0), "t") == 0;
     json_t *d =
-        json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:b, s:b}", "issuer", p->issuer, "subject",
-                  sub, "provisioned", provisioned, "profile_updated", profile_updated,
+        json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:b, s:b, s:O, s:s?}", "issuer", p->issuer,
+                  "subject", sub, "provisioned", provisioned, "profile_updated", profile_updated,
                   "mapped_roles", roles, "roles_added", roles_of(added), "roles_removed",
-                  roles_of(removed), "upstream_mfa", up_mfa, "console_mfa_required", o->needs_mfa);
+                  roles_of(removed), "upstream_mfa", up_mfa, "console_mfa_required", o->needs_mfa,
+                  "upstream_amr", amr_or_null(id), "upstream_acr", claim_str(id, "acr"));
     if (provisioned)
         rc = identity_audit(req, "user.provisioned", u.id, u.tenant_id, u.msp_id, d);
     if (rc == 0)
