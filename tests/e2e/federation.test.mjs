@@ -375,6 +375,7 @@ describe('federation: a tenant signs its people in through its own OpenID Provid
     const t1 = await signIn();
     const c1 = decodeJwt(t1.access_token);
     assert.deepEqual(c1.amr, ['fed', 'mfa']);
+    assert.equal(c1.acr, 'urn:console:loa:mfa');
     const first = JSON.parse(await sql(s.stack, `SELECT details::text FROM identity.audit_events WHERE target_id = '${c1.sub}' AND action = 'user.federated_sign_in'`));
     assert.deepEqual([first.upstream_amr, first.upstream_mfa, first.console_mfa_required], [['pwd', 'otp'], true, false]);
     assert.equal(await sql(s.stack, `SELECT string_agg(role, ',') FROM roles.grants WHERE principal_id = '${c1.sub}'`), 'msp_monitor');
@@ -424,11 +425,11 @@ describe('federation: a tenant signs its people in through its own OpenID Provid
     const attempt = async (mode) => {
       fake.mode = mode;
       const br = browser();
-      const { page } = await openLogin(s.stack, br);
+      const { page, verifier } = await openLogin(s.stack, br);
       const sent = await typeAddress(s.stack, br, page, 'eve@fake.example');
       assert.equal(new URL(sent.location).origin, fake.issuer);
       const back = (await br.request(sent.location)).location;
-      return { br, back, cb: await br.request(back) };
+      return { br, back, verifier, cb: await br.request(back) };
     };
     const expected = {
       wrong_aud: /audience/, wrong_iss: /issuer \(iss\)/, wrong_nonce: /nonce/, no_nonce: /nonce/,
@@ -445,6 +446,8 @@ describe('federation: a tenant signs its people in through its own OpenID Provid
     const ok = await attempt('ok');
     assert.equal(ok.cb.status, 303, ok.cb.text);
     assert.match(ok.cb.location, /\/oauth2\/authorize\?.*session_token=/);
+    const eve = await tokensFrom(s.stack, (await ok.br.request(ok.cb.location)).location, ok.verifier);
+    assert.deepEqual([decodeJwt(eve.access_token).amr, decodeJwt(eve.access_token).acr], [['fed'], 'urn:console:loa:1fa'], 'a customer user without MFA: single factor, said so');
     assert.match(fake.lastAuth, /^Basic /, 'client_secret_basic at the token endpoint');
     assert.equal(await sql(s.stack, `SELECT string_agg(g.role, ',') FROM roles.grants g JOIN users.users u ON u.id = g.principal_id WHERE u.username = 'eve@fake.example'`), 'tenant_monitor');
     // the same callback again: the state was used
