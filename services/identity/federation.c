@@ -97,8 +97,17 @@ static const cc_stmt_t q_hrd = CC_STMT(
     "fed_hrd",
     "SELECT p.tenant_id, p.client_id, p.authorization_endpoint, array_to_string(p.scopes, ' ')"
     " FROM identity_provider_domains d JOIN identity_providers p ON p.tenant_id = d.tenant_id"
-    " WHERE d.domain = $1 AND p.enabled",
-    1);
+    " WHERE d.domain = $1 AND p.enabled AND NOT EXISTS (SELECT 1 FROM users.sign_in_profiles u"
+    "   WHERE lower(u.username) = lower($2) AND u.tenant_id <> p.tenant_id)",
+    2);
+
+/* a domain already used by people outside the tenant's own tree cannot be claimed */
+static const cc_stmt_t q_domain_used =
+    CC_STMT("fed_domain_used",
+            "SELECT d FROM json_array_elements_text($1::json) d WHERE EXISTS (SELECT 1"
+            " FROM users.sign_in_profiles u JOIN tenants.tenant_tree t ON t.id = u.tenant_id"
+            " WHERE lower(split_part(u.username, '@', 2)) = d AND NOT t.path <@ $2::ltree) LIMIT 1",
+            2);
 
 static const cc_stmt_t q_login_insert =
     CC_STMT("fed_login_insert",
@@ -543,6 +552,23 @@ void identity_handle_idp_put(cc_req_t *req)
     }
     if (!mapped_roles_ok(req, &t, mappings))
         return;
+    /* a domain whose addresses already sign in elsewhere is not this account's to claim
+     * (no DNS proof of ownership yet: docs/architecture.md) */
+    char *j_claim = json_dumps(domains, JSON_COMPACT);
+    PGresult *used = NULL;
+    rc = cc_db_read(req->db, req->pool, &system_scope, &q_domain_used,
+                    (const char *[]){j_claim, t.path}, &used);
+    free(j_claim);
+    if (rc != 0) {
+        cc_res_db_error(req, rc);
+        return;
+    }
+    if (PQntuples(used) > 0) {
+        cc_res_problem(req, CC_ERR_EMAIL_DOMAIN_TAKEN,
+                       "Users of another account already sign in with addresses of %s.",
+                       PQgetvalue(used, 0, 0));
+        return;
+    }
     /* the upstream, checked before anything is written */
     fed_metadata_t md;
     const char *why = NULL;
@@ -700,7 +726,9 @@ bool identity_federation_discover(cc_req_t *req, const char *login, const char *
     if (domain == NULL)
         return false;
     PGresult *res = NULL;
-    int rc = cc_db_read(req->db, req->pool, &system_scope, &q_hrd, (const char *[]){domain}, &res);
+    /* not for an existing user of another account: that one keeps its own sign-in */
+    int rc = cc_db_read(req->db, req->pool, &system_scope, &q_hrd, (const char *[]){domain, login},
+                        &res);
     if (rc != 0 || PQntuples(res) != 1) {
         if (rc != 0)
             cc_log_warn("home-realm discovery failed: %s", cc_strerror(rc));

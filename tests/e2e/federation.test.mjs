@@ -322,6 +322,11 @@ describe('federation: a tenant signs its people in through its own OpenID Provid
     assertProblem(await adminA('GET', '/api/v1/tenants/not-a-uuid/identity-provider'), 404, 'not_found');
     // customer C (of MSP B) cannot claim MSP A's domain
     assertProblem(await adminC('PUT', `/api/v1/tenants/${custC.id}/identity-provider`, { issuer: fake.issuer, client_id: 'console-c', client_secret: 'c-secret', email_domains: ['fake.example', 'msp-a.example'] }), 409, 'email_domain_taken');
+    // nor a domain whose addresses already sign in at another account (MSP A's people)
+    await stageUser(s.stack, { username: 'dana@squat.example', tenantId: mspA.id });
+    const squat = await adminC('PUT', `/api/v1/tenants/${custC.id}/identity-provider`, { issuer: fake.issuer, client_id: 'console-c', client_secret: 'c-secret', email_domains: ['fake.example', 'squat.example'] });
+    assertProblem(squat, 409, 'email_domain_taken');
+    assert.match(squat.json.detail, /squat\.example/);
     const c = await adminC('PUT', `/api/v1/tenants/${custC.id}/identity-provider`, { issuer: fake.issuer, client_id: 'console-c', client_secret: 'c-secret', email_domains: ['fake.example'], claim_mappings: [{ claim: 'email_verified', value: 'true', role: 'tenant_monitor' }] });
     assert.equal(c.status, 201, c.text);
     assert.equal(await sql(s.stack, `SELECT string_agg(domain, ',' ORDER BY domain) FROM identity.identity_provider_domains`), 'fake.example,msp-a.example');
@@ -403,7 +408,12 @@ describe('federation: a tenant signs its people in through its own OpenID Provid
     // carol's address is of MSP A's domain, but a user of MSP B already has it
     br = browser();
     ({ page } = await openLogin(s.stack, br));
-    sent = await typeAddress(s.stack, br, page, 'carol@msp-a.example');
+    // typed on the login page, her address keeps its own (password) sign-in
+    const own = await typeAddress(s.stack, br, page, 'carol@msp-a.example');
+    assert.equal(own.status, 200, own.text);
+    assert.match(own.text, /name="password"/);
+    // and when MSP A's upstream says a user is carol@msp-a.example, the callback refuses
+    sent = await typeAddress(s.stack, br, page, 'alice@msp-a.example');
     cb = await br.request(await upstreamLogin(br, sent.location, 'carol'));
     assert.equal(cb.status, 403, cb.text);
     assert.equal(await sql(s.stack, `SELECT count(*) FROM roles.grants WHERE principal_id = '${carolB.id}'`), '0');
