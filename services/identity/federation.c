@@ -679,32 +679,10 @@ void identity_handle_idp_put(cc_req_t *req)
 
 /* ---- sign-in: home-realm discovery ---- */
 
-static const char *cookie_get(cc_req_t *req, const char *name)
-{
-    const char *h = cc_req_header(req, "cookie");
-    size_t n = strlen(name);
-    for (const char *s = h; s && *s;) {
-        while (*s == ' ' || *s == ';')
-            s++;
-        size_t len = strcspn(s, ";");
-        if (len > n && strncmp(s, name, n) == 0 && s[n] == '=')
-            return cc_pool_strndup(req->pool, s + n + 1, len - n - 1);
-        s += len;
-    }
-    return NULL;
-}
-
 static const char *secure_attr(cc_req_t *req)
 {
     identity_app_t *app = req->app;
     return strncmp(app->svc->issuer, "https:", 6) == 0 ? "; Secure" : "";
-}
-
-static void see_other(cc_req_t *req, const char *location)
-{
-    identity_page_headers(req);
-    cc_res_header(req, "location", location);
-    cc_res_text(req, 303, "text/plain; charset=utf-8", "", 0);
 }
 
 /* The lower-case domain of an e-mail address (pool), or NULL. */
@@ -775,7 +753,7 @@ bool identity_federation_discover(cc_req_t *req, const char *login, const char *
                                  FED_COOKIE "=%s; Path=/login/callback; HttpOnly; SameSite=Lax;"
                                             " Max-Age=%d%s",
                                  browser, LOGIN_TTL_S, secure_attr(req)));
-    see_other(req, b.data);
+    identity_see_other(req, b.data);
     cc_buf_free(&b);
     cc_log_info("sign-in of a %s address sent to the identity provider of tenant %s", domain,
                 tenant);
@@ -1058,7 +1036,7 @@ void identity_handle_federation_callback(cc_req_t *req)
 {
     identity_app_t *app = req->app;
     const char *state = query_param(req, "state"), *code = query_param(req, "code");
-    const char *browser = cookie_get(req, FED_COOKIE);
+    const char *browser = identity_cookie_get(req, FED_COOKIE);
     /* the binding cookie is single use whatever happens next */
     cc_res_header(req, "set-cookie",
                   cc_pool_printf(req->pool,
@@ -1241,8 +1219,8 @@ void identity_handle_federation_callback(cc_req_t *req)
         return;
     }
     if (cont) {
-        see_other(req, cc_pool_printf(req->pool, "/oauth2/authorize?%s&session_token=%s", cont,
-                                      o.session_token));
+        identity_see_other(req, cc_pool_printf(req->pool, "/oauth2/authorize?%s&session_token=%s",
+                                               cont, o.session_token));
         return;
     }
     identity_html_page(req, 200, -1, "You are signed in", "Your account is ready.");

@@ -242,10 +242,61 @@ int fed_discover(cc_pool_t *pool, const char *issuer, fed_metadata_t *md, const 
 
 /* ---- the ID token ---- */
 
+/* Three base64url parts (no padding), within 16 KiB: cjose's decoder asserts (aborts the
+ * process) on some malformed input, found by tests/fuzz/idtoken.c, so nothing else reaches
+ * it. */
+static bool compact_jws_shape(const char *t)
+{
+    size_t n = strlen(t), dots = 0;
+    if (n == 0 || n > 16384)
+        return false;
+    for (const char *c = t; *c; c++) {
+        if (*c == '.')
+            dots++;
+        else if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                   (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+            return false;
+    }
+    return dots == 2 && t[0] != '.' && strstr(t, "..") == NULL;
+}
+
+static bool b64url_ok(json_t *v)
+{
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    if (s == NULL || *s == '\0' || strlen(s) > 2048)
+        return false;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_'))
+            return false;
+    return true;
+}
+
+/* Only the public members of an RSA or EC key, checked (cjose asserts on malformed
+ * base64 in them too): a new object, or NULL for anything else. */
+static json_t *public_jwk(json_t *k)
+{
+    const char *kty = str_member(k, "kty"), *crv = str_member(k, "crv");
+    if (kty && strcmp(kty, "RSA") == 0 && b64url_ok(json_object_get(k, "n")) &&
+        b64url_ok(json_object_get(k, "e")))
+        return json_pack("{s:s, s:O, s:O}", "kty", "RSA", "n", json_object_get(k, "n"), "e",
+                         json_object_get(k, "e"));
+    if (kty && strcmp(kty, "EC") == 0 && crv &&
+        (strcmp(crv, "P-256") == 0 || strcmp(crv, "P-384") == 0 || strcmp(crv, "P-521") == 0) &&
+        b64url_ok(json_object_get(k, "x")) && b64url_ok(json_object_get(k, "y")))
+        return json_pack("{s:s, s:s, s:O, s:O}", "kty", "EC", "crv", crv, "x",
+                         json_object_get(k, "x"), "y", json_object_get(k, "y"));
+    return NULL;
+}
+
 json_t *fed_verify_jws(const char *compact, const char *jwks_json, const char **why)
 {
     cjose_err err;
     json_t *out = NULL, *set = NULL;
+    if (!compact_jws_shape(compact)) {
+        *why = "the ID token is not a compact JWS";
+        return NULL;
+    }
     cjose_jws_t *jws = cjose_jws_import(compact, strlen(compact), &err);
     if (jws == NULL) {
         *why = "the ID token is not a compact JWS";
@@ -271,7 +322,9 @@ json_t *fed_verify_jws(const char *compact, const char *jwks_json, const char **
         if ((use && strcmp(use, "sig") != 0) || (kid && (!kkid || strcmp(kid, kkid) != 0)) ||
             (kalg && strcmp(kalg, alg) != 0))
             continue;
-        char *text = json_dumps(k, JSON_COMPACT);
+        json_t *pub = public_jwk(k);
+        char *text = pub ? json_dumps(pub, JSON_COMPACT) : NULL;
+        json_decref(pub);
         cjose_jwk_t *jwk = text ? cjose_jwk_import(text, strlen(text), &err) : NULL;
         free(text);
         if (jwk == NULL)
@@ -304,18 +357,22 @@ Exit:
     return out;
 }
 
+/* A NumericDate claim (RFC 7519: seconds, possibly fractional) within 0..10^12, so the
+ * arithmetic on it cannot overflow. */
 static bool int_claim(json_t *c, const char *name, int64_t *v)
 {
     json_t *x = json_object_get(c, name);
-    if (json_is_integer(x)) {
-        *v = (int64_t)json_integer_value(x);
-        return true;
-    }
-    if (json_is_real(x)) {
-        *v = (int64_t)json_real_value(x);
-        return true;
-    }
-    return false;
+    double d;
+    if (json_is_integer(x))
+        d = (double)json_integer_value(x);
+    else if (json_is_real(x))
+        d = json_real_value(x);
+    else
+        return false;
+    if (!(d >= 0 && d <= 1e12)) /* also refuses NaN */
+        return false;
+    *v = (int64_t)d;
+    return true;
 }
 
 const char *fed_check_id_claims(json_t *c, const fed_expect_t *e)

@@ -133,6 +133,10 @@ void identity_page_headers(cc_req_t *req);
 void identity_page_headers_style(cc_req_t *req, const char *style_src);
 /** Answers 302 to location (copied). */
 void identity_redirect(cc_req_t *req, const char *location);
+/** A cookie's value (pool memory), or NULL. (pages.c and oauth.c still have own copies.) */
+const char *identity_cookie_get(cc_req_t *req, const char *name);
+/** Answers 303 See Other to location with the page headers (after a form post). */
+void identity_see_other(cc_req_t *req, const char *location);
 
 /** users.outbox consumer (events.c): "user.created" mails a staged user's activation link. */
 int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
