@@ -133,6 +133,10 @@ void identity_page_headers(cc_req_t *req);
 void identity_page_headers_style(cc_req_t *req, const char *style_src);
 /** Answers 302 to location (copied). */
 void identity_redirect(cc_req_t *req, const char *location);
+/** A cookie's value (pool memory), or NULL. (pages.c and oauth.c still have own copies.) */
+const char *identity_cookie_get(cc_req_t *req, const char *name);
+/** Answers 303 See Other to location with the page headers (after a form post). */
+void identity_see_other(cc_req_t *req, const char *location);
 
 /** users.outbox consumer (events.c): "user.created" mails a staged user's activation link. */
 int identity_on_users_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *ev, void *arg);
@@ -186,6 +190,17 @@ void identity_handle_impersonate(cc_req_t *req);
 /** The token endpoint's RFC 8693 grant for the same (answers in the token endpoint's form). */
 void identity_token_exchange(cc_req_t *req, const char *subject_token, const char *subject_type,
                              const char *resource, const char *reason, const char *read_only);
+
+/* federation.c: a tenant's upstream OpenID Provider (routes in main.c) */
+void identity_handle_idp_get(cc_req_t *req);
+void identity_handle_idp_put(cc_req_t *req);
+void identity_handle_federation_callback(cc_req_t *req);
+/**
+ * Home-realm discovery on the login page: when login is an e-mail address of a domain an
+ * enabled provider serves, answers the redirect to that upstream (cont: the authorization
+ * request to continue, may be NULL) and returns true; false when the page goes on.
+ */
+bool identity_federation_discover(cc_req_t *req, const char *login, const char *cont);
 
 /* ---- the authentication steps (authn.c), shared by the JSON API and the pages ---- */
 

@@ -5,6 +5,7 @@
  * authentication API (activation, password, TOTP and email factors) and GET /api/v1/me.
  * Routes: this table; handlers: handlers.c (discovery, JWKS, me), oauth.c, authn.c.
  */
+#include "federation.h"
 #include "identity.h"
 
 #include "console/log.h"
@@ -34,6 +35,7 @@ static const cc_route_t routes[] = {
     {"POST", "/api/v1/authn/factors/{id}/verify", identity_handle_authn_factor_verify,
      CC_ROUTE_PUBLIC, 16 * 1024},
     {"GET", "/login", identity_page_login, CC_ROUTE_PUBLIC, 0},
+    {"GET", "/login/callback", identity_handle_federation_callback, CC_ROUTE_PUBLIC, 0},
     {"POST", "/login", identity_page_login_post, CC_ROUTE_PUBLIC, 16 * 1024},
     {"GET", "/mfa", identity_page_mfa, CC_ROUTE_PUBLIC, 0},
     {"POST", "/mfa", identity_page_mfa_post, CC_ROUTE_PUBLIC, 16 * 1024},
@@ -50,6 +52,8 @@ static const cc_route_t routes[] = {
     {"DELETE", "/api/v1/api-clients/{id}", identity_handle_api_client_delete, 0, 0},
     {"POST", "/api/v1/users/{id}/unlock", identity_handle_user_unlock, 0, 0},
     {"POST", "/api/v1/tenants/{id}/impersonate", identity_handle_impersonate, 0, 16 * 1024},
+    {"GET", "/api/v1/tenants/{id}/identity-provider", identity_handle_idp_get, 0, 0},
+    {"PUT", "/api/v1/tenants/{id}/identity-provider", identity_handle_idp_put, 0, 64 * 1024},
     {"GET", "/api/v1/me", identity_handle_me, 0, 0},
     {"GET", "/api/v1/me/factors", identity_handle_me_factors, 0, 0},
     {"POST", "/api/v1/me/factors", identity_handle_me_factor_enroll, 0, 16 * 1024},
@@ -65,7 +69,9 @@ static int on_start(cc_service_t *svc)
     app.svc = svc;
     app.rotation_days = svc->env.key_rotation_days;
     svc->app = &app;
-    int rc = cc_service_db_connect(&svc->env, "identity", "identity, public", &db);
+    int rc = fed_rp_init(); /* liboauth2 and curl, before the server's threads */
+    if (rc == 0)
+        rc = cc_service_db_connect(&svc->env, "identity", "identity, public", &db);
     if (rc == 0)
         rc = identity_keys_init(&app, db);
     cc_db_close(db);
@@ -81,6 +87,7 @@ static void on_stop(cc_service_t *svc)
     cc_outbox_consumer_stop(app.users_events);
     app.users_events = NULL;
     identity_keys_dispose(&app.keys);
+    fed_rp_shutdown();
 }
 
 static const cc_service_def_t service = {

@@ -23,6 +23,7 @@
 #define SESSION_COOKIE "console_session"
 #define SESSION_MAX_AGE "43200" /* 12 hours, as sessions.expires_at */
 #define ACR_MFA "urn:console:loa:mfa"
+#define ACR_1FA "urn:console:loa:1fa"
 #define FRESH_GRACE_S 10 /* max_age grace for a session token used in this request */
 
 static identity_app_t *app_of(cc_req_t *req)
@@ -519,6 +520,14 @@ static json_t *amr_of(const char *amr_json)
     return amr ? amr : json_array();
 }
 
+/* The acr a grant earned: MFA when its methods say so; a federated sign-in of a user the
+ * console did not ask for a second factor (no MSP role, no MFA upstream) earns only
+ * single-factor (federation.c). */
+static const char *acr_of(const char *amr_json)
+{
+    return amr_json && strstr(amr_json, "\"mfa\"") ? ACR_MFA : ACR_1FA;
+}
+
 /* Signs the access token (and the ID token when idt is not NULL) of a user grant. */
 static int sign_user_tokens(cc_req_t *req, const identity_client_t *c, const identity_user_t *u,
                             const grant_t *g, char **at, char **idt)
@@ -532,9 +541,9 @@ static int sign_user_tokens(cc_req_t *req, const identity_client_t *c, const ide
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "iss",
         app->svc->issuer, "aud", app->svc->env.audience, "sub", u->id, "kind", "user", "tid",
         u->tenant_id, "msp", u->msp_id, "client_id", c->client_id, "scope", g->scope, "amr",
-        amr_of(g->amr_json), "acr", ACR_MFA, "jti", jti, "grant_id", g->family_id, "auth_time",
-        (json_int_t)g->auth_time, "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp",
-        (json_int_t)(now + ttl));
+        amr_of(g->amr_json), "acr", acr_of(g->amr_json), "jti", jti, "grant_id", g->family_id,
+        "auth_time", (json_int_t)g->auth_time, "iat", (json_int_t)now, "nbf", (json_int_t)now,
+        "exp", (json_int_t)(now + ttl));
     /* /api/v1/me and the services read who the user is from the access token */
     json_object_set_new(claims, "email", json_string(u->email));
     json_object_set_new(claims, "name", json_string(display_name(req->pool, u)));
@@ -544,10 +553,11 @@ static int sign_user_tokens(cc_req_t *req, const identity_client_t *c, const ide
     json_decref(claims);
     if (rc != 0 || idt == NULL)
         return rc;
-    json_t *id = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:s}", "iss", app->svc->issuer,
-                           "sub", u->id, "aud", c->client_id, "azp", c->client_id, "iat",
-                           (json_int_t)now, "exp", (json_int_t)(now + ttl), "auth_time",
-                           (json_int_t)g->auth_time, "amr", amr_of(g->amr_json), "acr", ACR_MFA);
+    json_t *id =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:s}", "iss", app->svc->issuer, "sub",
+                  u->id, "aud", c->client_id, "azp", c->client_id, "iat", (json_int_t)now, "exp",
+                  (json_int_t)(now + ttl), "auth_time", (json_int_t)g->auth_time, "amr",
+                  amr_of(g->amr_json), "acr", acr_of(g->amr_json));
     if (g->nonce)
         json_object_set_new(id, "nonce", json_string(g->nonce));
     if (g->session_id)

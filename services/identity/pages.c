@@ -498,6 +498,8 @@ void identity_page_login_post(cc_req_t *req)
         login_form(req, 400, t, t->wrong_login, cont, NULL, NULL);
         return;
     }
+    if (identity_federation_discover(req, v[2], cont)) /* an address of a federated domain */
+        return;
     if (v[3] == NULL || *v[3] == '\0') { /* step one done: the image and the password field */
         login_form(req, 200, t, NULL, cont, v[2], image_for(req, v[2]));
         return;

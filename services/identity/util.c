@@ -254,3 +254,25 @@ int identity_audit(cc_req_t *req, const char *action, const char *user_id, const
     json_decref(d);
     return rc;
 }
+
+const char *identity_cookie_get(cc_req_t *req, const char *name)
+{
+    const char *h = cc_req_header(req, "cookie");
+    size_t n = strlen(name);
+    for (const char *s = h; s && *s;) {
+        while (*s == ' ' || *s == ';')
+            s++;
+        size_t len = strcspn(s, ";");
+        if (len > n && strncmp(s, name, n) == 0 && s[n] == '=')
+            return cc_pool_strndup(req->pool, s + n + 1, len - n - 1);
+        s += len;
+    }
+    return NULL;
+}
+
+void identity_see_other(cc_req_t *req, const char *location)
+{
+    identity_page_headers(req);
+    cc_res_header(req, "location", location);
+    cc_res_text(req, 303, "text/plain; charset=utf-8", "", 0);
+}
