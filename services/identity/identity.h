@@ -200,6 +200,8 @@ typedef struct identity_authn_out {
     identity_user_t user;
     json_t *factors;                                            /* [{id, type}] */
     const char *factor_id, *factor_type, *secret, *otpauth_uri; /* an enrolment */
+    json_t *webauthn;   /* WebAuthn creation (enrol) or request (challenge) options (pool) */
+    const char *reason; /* a refused WebAuthn response: which check (problem member) */
 } identity_authn_out_t;
 
 /** Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error). */
@@ -220,6 +222,20 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
  */
 void identity_authn_factor(cc_req_t *req, const char *state_token, const char *factor_id,
                            const char *code, bool activate, identity_authn_out_t *o);
+
+/** A WebAuthn authenticator response (base64url members as the browser gives them). */
+typedef struct identity_webauthn_response {
+    const char *client_data_json, *attestation_object, *authenticator_data, *signature;
+} identity_webauthn_response_t;
+
+/**
+ * identity_authn_factor for any factor type: a webauthn factor without a response gets
+ * its options (MFA_CHALLENGE on verify, PENDING_ACTIVATION on activate, o->webauthn),
+ * with one it is verified like a code (refusals count as wrong codes).
+ */
+void identity_authn_factor_with(cc_req_t *req, const char *state_token, const char *factor_id,
+                                const char *code, const identity_webauthn_response_t *wa,
+                                bool activate, identity_authn_out_t *o);
 
 /**
  * Forgotten password, step 1: mails a recovery link (1 hour) when username names an
@@ -260,6 +276,25 @@ int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *
 int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked);
 /** Whether the grant (token family) of a user access token is still live. */
 int identity_grant_live(cc_req_t *req, const char *grant_id, const char **client_id, bool *live);
+
+/* ---- WebAuthn storage and options (webauthn_api.c) ---- */
+
+/** Reads the relying party settings (CONSOLE_WEBAUTHN_*); at start. 0 or CC_EINVAL. */
+int identity_webauthn_init(const cc_env_t *env);
+void identity_webauthn_dispose(void);
+/** The user verification preference sent to browsers ("required", "preferred", ...). */
+const char *identity_webauthn_uv(void);
+
+/**
+ * A WebAuthn step of factor f (loaded FOR UPDATE in the open transaction). Without a
+ * response (resp NULL, or its data members NULL) issues a new challenge and sets
+ * *options: creation options when activate, request options otherwise (state_hash ties
+ * them to a sign-in). With one, takes the outstanding challenge and verifies: on success
+ * stores the credential (activate) or its new counter, else *result says why.
+ */
+int identity_webauthn_step(cc_req_t *req, const identity_user_t *u, const identity_factor_t *f,
+                           const char *state_hash, bool activate,
+                           const identity_webauthn_response_t *resp, json_t **options, int *result);
 
 /* me.c: the signed-in user's own factors */
 void identity_handle_me_factors(cc_req_t *req);

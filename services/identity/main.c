@@ -68,6 +68,8 @@ static int on_start(cc_service_t *svc)
     int rc = cc_service_db_connect(&svc->env, "identity", "identity, public", &db);
     if (rc == 0)
         rc = identity_keys_init(&app, db);
+    if (rc == 0)
+        rc = identity_webauthn_init(&svc->env);
     cc_db_close(db);
     if (rc == 0)
         rc = cc_outbox_consumer_start(svc->env.database_url, "identity, public", "users",
@@ -81,6 +83,7 @@ static void on_stop(cc_service_t *svc)
     cc_outbox_consumer_stop(app.users_events);
     app.users_events = NULL;
     identity_keys_dispose(&app.keys);
+    identity_webauthn_dispose();
 }
 
 static const cc_service_def_t service = {
