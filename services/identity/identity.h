@@ -131,6 +131,8 @@ void identity_html_page(cc_req_t *req, int status, int id, const char *title, co
 void identity_page_headers(cc_req_t *req);
 /** The same, also allowing the inline style whose CSP source (cc_brand_css_hash) is given. */
 void identity_page_headers_style(cc_req_t *req, const char *style_src);
+/** The same, also allowing the inline script whose CSP source is given (WebAuthn pages). */
+void identity_page_headers_script(cc_req_t *req, const char *style_src, const char *script_src);
 /** Answers 302 to location (copied). */
 void identity_redirect(cc_req_t *req, const char *location);
 
