@@ -25,3 +25,21 @@ ALTER TABLE webauthn_challenges FORCE ROW LEVEL SECURITY;
 CREATE POLICY webauthn_challenges_system ON webauthn_challenges
     USING (scope_system())
     WITH CHECK (scope_system());
+
+-- One-time recovery codes: ten per set, shown once; stored as HMAC-SHA256 under the
+-- master key (a database copy alone cannot test guesses), each usable once. A new set
+-- replaces the old one.
+CREATE TABLE recovery_codes (
+    code_hash text PRIMARY KEY,
+    user_id uuid NOT NULL,
+    msp_id uuid NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    used_at timestamptz
+);
+CREATE INDEX recovery_codes_user ON recovery_codes (user_id);
+
+ALTER TABLE recovery_codes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE recovery_codes FORCE ROW LEVEL SECURITY;
+CREATE POLICY recovery_codes_system ON recovery_codes
+    USING (scope_system())
+    WITH CHECK (scope_system());

@@ -695,6 +695,52 @@ DbError:
     db_fail(req, o, rc);
 }
 
+/* ---- one-time recovery codes (recovery_codes.c makes them) ---- */
+
+static const cc_stmt_t q_recovery_code_use =
+    CC_STMT("idn_rc_use",
+            "UPDATE recovery_codes SET used_at = now() WHERE code_hash = $1 AND user_id = $2"
+            " AND used_at IS NULL RETURNING (SELECT count(*) - 1 FROM recovery_codes"
+            " WHERE user_id = $2 AND used_at IS NULL)",
+            2);
+
+void identity_authn_recovery_code(cc_req_t *req, const char *state_token, const char *code,
+                                  identity_authn_out_t *o)
+{
+    out_init(o);
+    authn_tx_t tx;
+    identity_user_t *u = &o->user;
+    if (!begin(req, o) || !load_tx(req, state_token, IDENTITY_EV_VERIFY, &tx, o))
+        return;
+    int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u);
+    if (rc != 0)
+        goto DbError;
+    char digest[65];
+    identity_recovery_code_digest(req, u->id, code, digest);
+    PGresult *res = NULL;
+    const char *p[] = {digest, u->id};
+    if ((rc = cc_db_query(req->db, req->pool, &q_recovery_code_use, p, &res)) != 0)
+        goto DbError;
+    if (PQntuples(res) != 1) {
+        code_failed(req, &tx, u, o, -1);
+        return;
+    }
+    json_t *d = json_pack("{s:s, s:I}", "factor_type", "recovery_code", "recovery_codes_left",
+                          (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    const char *pu[] = {u->id};
+    rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, pu, NULL);
+    if (rc == 0)
+        rc = identity_audit(req, "user.signed_in", u->id, u->tenant_id, u->msp_id, d);
+    json_decref(d);
+    if (rc != 0)
+        goto DbError;
+    cc_log_info("user %s signed in with a recovery code", u->id);
+    finish(req, &tx, o);
+    return;
+DbError:
+    db_fail(req, o, rc);
+}
+
 /* ---- forgotten password ---- */
 
 void identity_recovery_start(cc_req_t *req, const char *username, identity_authn_out_t *o)
@@ -1027,6 +1073,29 @@ void identity_handle_authn_factor_activate(cc_req_t *req)
 void identity_handle_authn_factor_verify(cc_req_t *req)
 {
     factor_step(req, false);
+}
+
+void identity_handle_authn_recovery_code(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"state_token", "recovery_code", NULL});
+    const char *state = cc_v_string(&v, body, "state_token", true, 1, 256, true);
+    const char *code = cc_v_string(&v, body, "recovery_code", true, 1, 32, true);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_authn_recovery_code(req, state, code, &o);
+    if (answer_error(req, &o, &v))
+        return;
+    answer_json(req,
+                json_pack("{s:s, s:s, s:s, s:o}", "status", o.status, "session_token",
+                          o.session_token, "expires_at", o.expires_at, "user", user_json(&o.user)));
 }
 
 void identity_handle_recovery_password(cc_req_t *req)

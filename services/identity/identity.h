@@ -298,6 +298,25 @@ int identity_webauthn_step(cc_req_t *req, const identity_user_t *u, const identi
                            const char *state_hash, bool activate,
                            const identity_webauthn_response_t *resp, json_t **options, int *result);
 
+/* ---- lost factors (recovery_codes.c) ---- */
+
+/** HMAC-SHA256 (hex) under the master key of a recovery code of user_id (normalized). */
+void identity_recovery_code_digest(cc_req_t *req, const char *user_id, const char *code,
+                                   char out[65]);
+void identity_handle_me_recovery_codes(cc_req_t *req);
+void identity_handle_me_recovery_codes_create(cc_req_t *req);
+void identity_handle_user_factors_reset(cc_req_t *req);
+/** MFA_REQUIRED: a one-time recovery code instead of a factor; SUCCESS (authn.c). */
+void identity_authn_recovery_code(cc_req_t *req, const char *state_token, const char *code,
+                                  identity_authn_out_t *o);
+void identity_handle_authn_recovery_code(cc_req_t *req);
+
+/**
+ * The user behind a live user access token, in an open system-scope transaction; answers
+ * and returns false otherwise. recent: the change needs a sign-in within 15 minutes.
+ */
+bool identity_me_begin(cc_req_t *req, bool recent, identity_user_t *u);
+
 /* me.c: the signed-in user's own factors */
 void identity_handle_me_factors(cc_req_t *req);
 void identity_handle_me_factor_enroll(cc_req_t *req);

@@ -55,6 +55,11 @@ static const cc_route_t routes[] = {
     {"POST", "/api/v1/me/factors", identity_handle_me_factor_enroll, 0, 16 * 1024},
     {"POST", "/api/v1/me/factors/{id}/activate", identity_handle_me_factor_activate, 0, 16 * 1024},
     {"DELETE", "/api/v1/me/factors/{id}", identity_handle_me_factor_delete, 0, 0},
+    {"GET", "/api/v1/me/recovery-codes", identity_handle_me_recovery_codes, 0, 0},
+    {"POST", "/api/v1/me/recovery-codes", identity_handle_me_recovery_codes_create, 0, 1024},
+    {"POST", "/api/v1/authn/recovery-codes/verify", identity_handle_authn_recovery_code,
+     CC_ROUTE_PUBLIC, 16 * 1024},
+    {"POST", "/api/v1/users/{id}/factors/reset", identity_handle_user_factors_reset, 0, 1024},
 };
 
 static identity_app_t app;

@@ -18,7 +18,7 @@
 
 /* The user behind a live user access token, in an open system-scope transaction; answers
  * and returns false otherwise. recent: the change needs a sign-in within 15 minutes. */
-static bool me_begin(cc_req_t *req, bool recent, identity_user_t *u)
+bool identity_me_begin(cc_req_t *req, bool recent, identity_user_t *u)
 {
     const cc_principal_t *p = req->principal;
     if (p == NULL || p->kind != CC_PRINCIPAL_USER) {
@@ -62,7 +62,7 @@ void identity_handle_me_factors(cc_req_t *req)
     if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
         return;
     identity_user_t u;
-    if (!me_begin(req, false, &u))
+    if (!identity_me_begin(req, false, &u))
         return;
     PGresult *res = NULL;
     const char *p[] = {u.id};
@@ -102,7 +102,7 @@ void identity_handle_me_factor_enroll(cc_req_t *req)
         return;
     }
     identity_user_t u;
-    if (!me_begin(req, true, &u))
+    if (!identity_me_begin(req, true, &u))
         return;
     identity_authn_out_t o;
     memset(&o, 0, sizeof(o));
@@ -158,7 +158,7 @@ void identity_handle_me_factor_activate(cc_req_t *req)
         return;
     }
     identity_user_t u;
-    if (!me_begin(req, true, &u))
+    if (!identity_me_begin(req, true, &u))
         return;
     identity_factor_t f;
     bool found = false, ok = false, locked = false;
@@ -228,7 +228,7 @@ DbError:
 void identity_handle_me_factor_delete(cc_req_t *req)
 {
     identity_user_t u;
-    if (!me_begin(req, true, &u))
+    if (!identity_me_begin(req, true, &u))
         return;
     identity_factor_t f;
     bool found = false;
