@@ -88,7 +88,7 @@ find_program(NODE node)
 if(NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/e2e/package.json)
   add_test(NAME e2e COMMAND ${NODE} --test --test-concurrency=1 --test-reporter=spec
     ${CMAKE_SOURCE_DIR}/tests/e2e/)
-  set_tests_properties(e2e PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
+  set_tests_properties(e2e PROPERTIES LABELS e2e TIMEOUT 1800 RUN_SERIAL TRUE
     ENVIRONMENT "CONSOLE_BIN_DIR=${CMAKE_BINARY_DIR}/bin;CONSOLE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 else()
   message(WARNING "node missing: end-to-end tests not registered (./tests/run installs it)")
