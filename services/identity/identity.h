@@ -183,6 +183,13 @@ void identity_handle_api_client_list(cc_req_t *req);
 void identity_handle_api_client_delete(cc_req_t *req);
 /* unlock.c */
 void identity_handle_user_unlock(cc_req_t *req);
+/**
+ * Opens a system-scope transaction for an administrator's action on user id: 404 when the
+ * id is malformed or the user's account is not visible to the caller, 403 (forbidden as
+ * the detail) without users:manage there. Answers and returns false in those cases.
+ */
+bool identity_user_admin_begin(cc_req_t *req, const char *id, const char *forbidden,
+                               const char **tenant_id, const char **msp_id);
 /* impersonate.c */
 void identity_handle_impersonate(cc_req_t *req);
 /** The token endpoint's RFC 8693 grant for the same (answers in the token endpoint's form). */

@@ -76,22 +76,26 @@ static void code_new(char out[CODE_LEN + 2])
     out[o] = '\0';
 }
 
+/* An optional body that may only be {} (answers and returns false otherwise). */
+static bool no_fields(cc_req_t *req)
+{
+    if (req->body_len == 0)
+        return true;
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return false;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){NULL});
+    if (!cc_v_ok(&v))
+        cc_res_invalid(req, &v);
+    return cc_v_ok(&v);
+}
+
 void identity_handle_me_recovery_codes_create(cc_req_t *req)
 {
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || !no_fields(req))
         return;
-    if (req->body_len > 0) {
-        json_t *body = NULL;
-        if (cc_req_json(req, &body) != 0)
-            return;
-        cc_validator_t v;
-        cc_v_init(&v, req->pool);
-        cc_v_object(&v, body, (const char *const[]){NULL});
-        if (!cc_v_ok(&v)) {
-            cc_res_invalid(req, &v);
-            return;
-        }
-    }
     identity_user_t u;
     if (!identity_me_begin(req, true, &u))
         return;
@@ -148,11 +152,6 @@ void identity_handle_me_recovery_codes(cc_req_t *req)
 
 /* ---- the administrator's reset ---- */
 
-static const cc_stmt_t q_user_path =
-    CC_STMT("idn_reset_user",
-            "SELECT u.tenant_id, u.msp_id, t.path::text FROM users.sign_in_profiles u"
-            " JOIN tenants.tenant_tree t ON t.id = u.tenant_id WHERE u.id = $1::uuid",
-            1);
 static const cc_stmt_t q_reset_factors =
     CC_STMT("idn_reset_factors",
             "WITH gone AS (DELETE FROM factors WHERE user_id = $1::uuid RETURNING id, type),"
@@ -182,20 +181,8 @@ static const cc_stmt_t q_reset_sessions = CC_STMT(
 
 void identity_handle_user_factors_reset(cc_req_t *req)
 {
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || !no_fields(req))
         return;
-    if (req->body_len > 0) {
-        json_t *body = NULL;
-        if (cc_req_json(req, &body) != 0)
-            return;
-        cc_validator_t v;
-        cc_v_init(&v, req->pool);
-        cc_v_object(&v, body, (const char *const[]){NULL});
-        if (!cc_v_ok(&v)) {
-            cc_res_invalid(req, &v);
-            return;
-        }
-    }
     const char *id = cc_req_param(req, "id");
     if (id == NULL || !cc_is_uuid(id)) {
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such user.");
@@ -207,24 +194,13 @@ void identity_handle_user_factors_reset(cc_req_t *req)
                        "Your own factors are reset by another administrator, never by yourself.");
         return;
     }
-    if (!identity_begin(req))
+    const char *tenant_id, *msp_id;
+    if (!identity_user_admin_begin(req, id,
+                                   "Resetting factors needs users:manage on the user's account.",
+                                   &tenant_id, &msp_id))
         return;
-    PGresult *u, *gone, *rev;
-    int rc = cc_db_query(req->db, req->pool, &q_user_path, (const char *[]){id}, &u);
-    if (rc != 0)
-        goto DbError;
-    const char *path = PQntuples(u) ? PQgetvalue(u, 0, 2) : NULL;
-    if (path == NULL || !cc_authz_can(req->authz, "tenants:read", path)) {
-        cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such user.");
-        return;
-    }
-    if (!cc_authz_can(req->authz, "users:manage", path)) {
-        cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_FORBIDDEN,
-                       "Resetting factors needs users:manage on the user's account.");
-        return;
-    }
+    PGresult *gone, *rev;
+    int rc;
     const char *pu[] = {id};
     if ((rc = cc_db_query(req->db, req->pool, &q_reset_factors, pu, &gone)) != 0 ||
         (rc = cc_db_query(req->db, req->pool, &q_reset_credentials, pu, NULL)) != 0 ||
@@ -234,7 +210,7 @@ void identity_handle_user_factors_reset(cc_req_t *req)
     json_t *d = json_pack("{s:o, s:I, s:I}", "factor_types", types ? types : json_array(),
                           "recovery_codes", (json_int_t)strtoll(PQgetvalue(gone, 0, 1), NULL, 10),
                           "sessions_revoked", (json_int_t)strtoll(PQgetvalue(rev, 0, 1), NULL, 10));
-    rc = identity_audit(req, "user.factors_reset", id, PQgetvalue(u, 0, 0), PQgetvalue(u, 0, 1), d);
+    rc = identity_audit(req, "user.factors_reset", id, tenant_id, msp_id, d);
     if (rc != 0) {
         json_decref(d);
         goto DbError;
