@@ -41,6 +41,7 @@ static const gw_route_t routes[] = {
     {NULL, "/api/v1/tenants/**", TEN, 0, 0},
     {NULL, "/api/v1/users/{}/grants", ROL, 0, 0},
     {"POST", "/api/v1/users/{}/unlock", ID, 0, 0},
+    {"POST", "/api/v1/users/{}/factors/reset", ID, 0, 0},
     {NULL, "/api/v1/users/**", USR, 0, 0},
     {NULL, "/api/v1/audit-events/**", USR, 0, 0},
     {NULL, "/api/v1/roles/**", ROL, 0, 0},

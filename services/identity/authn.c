@@ -17,6 +17,7 @@
 #include "identity.h"
 #include "policy.h"
 #include "store_authn.h"
+#include "webauthn.h"
 
 #define STATE_TTL "900" /* seconds a state_token lives */
 #define LOCK_AFTER 10   /* failures within the window */
@@ -130,7 +131,7 @@ static int new_transaction(cc_req_t *req, const char *user_id, const char *statu
 static json_t *enrollable(void)
 {
     json_t *arr = json_array();
-    static const char *const types[] = {"totp", "email"};
+    static const char *const types[] = {"totp", "email", "webauthn"};
     for (size_t i = 0; i < CC_ARRAY_SIZE(types); i++)
         if (identity_factor_type_supported(types[i]))
             json_array_append_new(arr, json_pack("{s:s}", "type", types[i]));
@@ -425,9 +426,10 @@ int identity_factor_check(cc_req_t *req, const identity_factor_t *f, const char 
     return 0;
 }
 
-/* A wrong code: counts it against the transaction and the account, and commits. */
+/* A wrong code (or a refused WebAuthn response, wa >= 0): counts it against the
+ * transaction and the account, and commits. */
 static void code_failed(cc_req_t *req, const authn_tx_t *tx, const identity_user_t *u,
-                        identity_authn_out_t *o)
+                        identity_authn_out_t *o, int wa)
 {
     PGresult *res = NULL;
     const char *p[] = {tx->digest};
@@ -443,7 +445,11 @@ static void code_failed(cc_req_t *req, const authn_tx_t *tx, const identity_user
         return;
     if (locked || atoi(PQgetvalue(res, 0, 0)) >= 5)
         fail(o, CC_ERR_TOO_MANY_ATTEMPTS, "Too many wrong codes for this sign-in; start again.");
-    else
+    else if (wa >= 0) {
+        fail(o, CC_ERR_WEBAUTHN_REJECTED,
+             identity_webauthn_result_detail((identity_webauthn_result_t)wa));
+        o->reason = identity_webauthn_result_name((identity_webauthn_result_t)wa);
+    } else
         fail(o, CC_ERR_INVALID_PASS_CODE, "The code is wrong, expired or used.");
 }
 
@@ -514,6 +520,11 @@ int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *
     free(sealed);
     if (rc == 0 && strcmp(type, "email") == 0)
         rc = email_code_issue(req, id, code);
+    if (rc == 0 && strcmp(type, "webauthn") == 0) {
+        identity_factor_t f = {.id = o->factor_id, .type = type, .status = "pending"};
+        int refused = 0;
+        rc = identity_webauthn_step(req, u, &f, NULL, true, NULL, &o->webauthn, &refused);
+    }
     o->status = "PENDING_ACTIVATION";
     return rc;
 }
@@ -525,7 +536,7 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
     out_init(o);
     if (!identity_factor_type_supported(type)) {
         fail(o, CC_ERR_FACTOR_NOT_SUPPORTED,
-             "This factor type cannot be enrolled yet; use totp or email.");
+             "This factor type cannot be enrolled yet; use totp, email or webauthn.");
         return;
     }
     authn_tx_t tx;
@@ -548,6 +559,13 @@ DbError:
 
 void identity_authn_factor(cc_req_t *req, const char *state_token, const char *factor_id,
                            const char *code, bool activate, identity_authn_out_t *o)
+{
+    identity_authn_factor_with(req, state_token, factor_id, code, NULL, activate, o);
+}
+
+void identity_authn_factor_with(cc_req_t *req, const char *state_token, const char *factor_id,
+                                const char *code, const identity_webauthn_response_t *wa,
+                                bool activate, identity_authn_out_t *o)
 {
     identity_app_t *app = app_of(req);
     identity_authn_event_t ev = activate ? IDENTITY_EV_ACTIVATE : IDENTITY_EV_VERIFY;
@@ -580,6 +598,37 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
     o->factor_type = f.type;
     if ((rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u)) != 0)
         goto DbError;
+    bool ok = false;
+    int64_t step = -1;
+    if (strcmp(f.type, "webauthn") == 0) {
+        int refused = 0;
+        json_t *options = NULL;
+        if ((rc = identity_webauthn_step(req, u, &f, tx.digest, activate, wa, &options,
+                                         &refused)) != 0)
+            goto DbError;
+        if (options != NULL) { /* no response yet: the options of a fresh challenge */
+            if (commit(req, o)) {
+                o->status = activate ? "PENDING_ACTIVATION" : "MFA_CHALLENGE";
+                o->state_token = state_token;
+                o->webauthn = options;
+            }
+            return;
+        }
+        if (refused != IDENTITY_WA_OK) {
+            if (refused == IDENTITY_WA_COUNTER) {
+                json_t *d = json_pack("{s:s}", "factor_id", f.id);
+                rc = identity_audit(req, "user.webauthn_counter_regressed", u->id, u->tenant_id,
+                                    u->msp_id, d);
+                json_decref(d);
+                if (rc != 0)
+                    goto DbError;
+                cc_log_warn("factor %s: WebAuthn counter went back (cloned authenticator?)", f.id);
+            }
+            code_failed(req, &tx, u, o, refused);
+            return;
+        }
+        goto Accepted;
+    }
     if (code == NULL) {
         /* a challenge: only the email factor sends something */
         if (strcmp(f.type, "email") != 0) {
@@ -607,14 +656,13 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
         }
         return;
     }
-    bool ok = false;
-    int64_t step = -1;
     if ((rc = identity_factor_check(req, &f, code, &ok, &step)) != 0)
         goto DbError;
     if (!ok) {
-        code_failed(req, &tx, u, o);
+        code_failed(req, &tx, u, o, -1);
         return;
     }
+Accepted:;
     char stepbuf[24];
     snprintf(stepbuf, sizeof(stepbuf), "%lld", (long long)step);
     const char *ps[] = {f.id, step >= 0 ? stepbuf : NULL};
@@ -641,6 +689,52 @@ void identity_authn_factor(cc_req_t *req, const char *state_token, const char *f
     json_decref(d);
     if (rc != 0)
         goto DbError;
+    finish(req, &tx, o);
+    return;
+DbError:
+    db_fail(req, o, rc);
+}
+
+/* ---- one-time recovery codes (recovery_codes.c makes them) ---- */
+
+static const cc_stmt_t q_recovery_code_use =
+    CC_STMT("idn_rc_use",
+            "UPDATE recovery_codes SET used_at = now() WHERE code_hash = $1 AND user_id = $2"
+            " AND used_at IS NULL RETURNING (SELECT count(*) - 1 FROM recovery_codes"
+            " WHERE user_id = $2 AND used_at IS NULL)",
+            2);
+
+void identity_authn_recovery_code(cc_req_t *req, const char *state_token, const char *code,
+                                  identity_authn_out_t *o)
+{
+    out_init(o);
+    authn_tx_t tx;
+    identity_user_t *u = &o->user;
+    if (!begin(req, o) || !load_tx(req, state_token, IDENTITY_EV_VERIFY, &tx, o))
+        return;
+    int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u);
+    if (rc != 0)
+        goto DbError;
+    char digest[65];
+    identity_recovery_code_digest(req, u->id, code, digest);
+    PGresult *res = NULL;
+    const char *p[] = {digest, u->id};
+    if ((rc = cc_db_query(req->db, req->pool, &q_recovery_code_use, p, &res)) != 0)
+        goto DbError;
+    if (PQntuples(res) != 1) {
+        code_failed(req, &tx, u, o, -1);
+        return;
+    }
+    json_t *d = json_pack("{s:s, s:I}", "factor_type", "recovery_code", "recovery_codes_left",
+                          (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    const char *pu[] = {u->id};
+    rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, pu, NULL);
+    if (rc == 0)
+        rc = identity_audit(req, "user.signed_in", u->id, u->tenant_id, u->msp_id, d);
+    json_decref(d);
+    if (rc != 0)
+        goto DbError;
+    cc_log_info("user %s signed in with a recovery code", u->id);
     finish(req, &tx, o);
     return;
 DbError:
@@ -810,7 +904,11 @@ static bool answer_error(cc_req_t *req, const identity_authn_out_t *o, cc_valida
     }
     if (o->err == CC_ERR_RATE_LIMITED)
         cc_res_header(req, "retry-after", "30");
-    cc_res_problem(req, (cc_error_id_t)o->err, "%s", o->detail);
+    if (o->reason)
+        cc_res_problem_ext(req, (cc_error_id_t)o->err, json_pack("{s:s}", "reason", o->reason),
+                           "%s", o->detail);
+    else
+        cc_res_problem(req, (cc_error_id_t)o->err, "%s", o->detail);
     return true;
 }
 
@@ -912,6 +1010,8 @@ void identity_handle_authn_factor_enroll(cc_req_t *req)
         json_object_set_new(out, "secret", json_string(o.secret));
         json_object_set_new(out, "otpauth_uri", json_string(o.otpauth_uri));
     }
+    if (o.webauthn)
+        json_object_set(out, "activation", o.webauthn);
     answer_json(req, out);
 }
 
@@ -922,9 +1022,23 @@ static void factor_step(cc_req_t *req, bool activate)
         return;
     cc_validator_t v;
     cc_v_init(&v, req->pool);
-    cc_v_object(&v, body, (const char *const[]){"state_token", "pass_code", NULL});
+    cc_v_object(&v, body,
+                (const char *const[]){"state_token", "pass_code", "client_data_json",
+                                      "attestation_object", "authenticator_data", "signature",
+                                      NULL});
     const char *state = cc_v_string(&v, body, "state_token", true, 1, 256, true);
-    const char *code = cc_v_string(&v, body, "pass_code", activate, 1, 16, true);
+    identity_webauthn_response_t wa = {
+        .client_data_json = cc_v_string(&v, body, "client_data_json", false, 1, 8192, true),
+        .attestation_object = cc_v_string(&v, body, "attestation_object", false, 1, 12288, true),
+        .authenticator_data = cc_v_string(&v, body, "authenticator_data", false, 1, 4096, true),
+        .signature = cc_v_string(&v, body, "signature", false, 1, 1024, true),
+    };
+    bool webauthn =
+        wa.client_data_json || wa.attestation_object || wa.authenticator_data || wa.signature;
+    /* no pass_code on activate: a webauthn factor answers with fresh creation options */
+    const char *code = cc_v_string(&v, body, "pass_code", false, 1, 16, true);
+    if (code && webauthn)
+        cc_v_add(&v, "pass_code", "conflict", "Give a pass code or a WebAuthn response, not both.");
     if (!cc_v_ok(&v)) {
         cc_res_invalid(req, &v);
         return;
@@ -935,13 +1049,15 @@ static void factor_step(cc_req_t *req, bool activate)
         return;
     }
     identity_authn_out_t o;
-    identity_authn_factor(req, state, id, code, activate, &o);
+    identity_authn_factor_with(req, state, id, code, webauthn ? &wa : NULL, activate, &o);
     if (answer_error(req, &o, &v))
         return;
-    if (strcmp(o.status, "MFA_CHALLENGE") == 0) {
-        answer_json(req,
-                    json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", o.status, "state_token",
-                              o.state_token, "factor", "id", o.factor_id, "type", o.factor_type));
+    if (strcmp(o.status, "MFA_CHALLENGE") == 0 || strcmp(o.status, "PENDING_ACTIVATION") == 0) {
+        json_t *out = json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", o.status, "state_token",
+                                o.state_token, "factor", "id", o.factor_id, "type", o.factor_type);
+        if (o.webauthn) /* request options (verify) or creation options (activate) */
+            json_object_set(out, activate ? "activation" : "challenge", o.webauthn);
+        answer_json(req, out);
         return;
     }
     answer_json(req,
@@ -957,6 +1073,29 @@ void identity_handle_authn_factor_activate(cc_req_t *req)
 void identity_handle_authn_factor_verify(cc_req_t *req)
 {
     factor_step(req, false);
+}
+
+void identity_handle_authn_recovery_code(cc_req_t *req)
+{
+    json_t *body = NULL;
+    if (cc_req_json(req, &body) != 0)
+        return;
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, body, (const char *const[]){"state_token", "recovery_code", NULL});
+    const char *state = cc_v_string(&v, body, "state_token", true, 1, 256, true);
+    const char *code = cc_v_string(&v, body, "recovery_code", true, 1, 32, true);
+    if (!cc_v_ok(&v)) {
+        cc_res_invalid(req, &v);
+        return;
+    }
+    identity_authn_out_t o;
+    identity_authn_recovery_code(req, state, code, &o);
+    if (answer_error(req, &o, &v))
+        return;
+    answer_json(req,
+                json_pack("{s:s, s:s, s:s, s:o}", "status", o.status, "session_token",
+                          o.session_token, "expires_at", o.expires_at, "user", user_json(&o.user)));
 }
 
 void identity_handle_recovery_password(cc_req_t *req)

@@ -42,6 +42,12 @@ static const cc_stmt_t q_forget[] = {
             "DELETE FROM authn_transactions WHERE user_id = $1::uuid", 1),
     CC_STMT("identity_ev_forget_codes", "DELETE FROM authorization_codes WHERE user_id = $1::uuid",
             1),
+    CC_STMT("identity_ev_forget_webauthn",
+            "DELETE FROM webauthn_challenges WHERE user_id = $1::uuid", 1),
+    CC_STMT("identity_ev_forget_recovery_codes",
+            "DELETE FROM recovery_codes WHERE user_id = $1::uuid", 1),
+    CC_STMT("identity_ev_forget_federated",
+            "DELETE FROM federated_identities WHERE user_id = $1::uuid", 1),
 };
 
 static int revoke_everything(cc_db_t *db, cc_pool_t *pool, const char *user_id)

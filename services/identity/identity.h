@@ -131,6 +131,8 @@ void identity_html_page(cc_req_t *req, int status, int id, const char *title, co
 void identity_page_headers(cc_req_t *req);
 /** The same, also allowing the inline style whose CSP source (cc_brand_css_hash) is given. */
 void identity_page_headers_style(cc_req_t *req, const char *style_src);
+/** The same, also allowing the inline script whose CSP source is given (WebAuthn pages). */
+void identity_page_headers_script(cc_req_t *req, const char *style_src, const char *script_src);
 /** Answers 302 to location (copied). */
 void identity_redirect(cc_req_t *req, const char *location);
 /** A cookie's value (pool memory), or NULL. (pages.c and oauth.c still have own copies.) */
@@ -185,6 +187,13 @@ void identity_handle_api_client_list(cc_req_t *req);
 void identity_handle_api_client_delete(cc_req_t *req);
 /* unlock.c */
 void identity_handle_user_unlock(cc_req_t *req);
+/**
+ * Opens a system-scope transaction for an administrator's action on user id: 404 when the
+ * id is malformed or the user's account is not visible to the caller, 403 (forbidden as
+ * the detail) without users:manage there. Answers and returns false in those cases.
+ */
+bool identity_user_admin_begin(cc_req_t *req, const char *id, const char *forbidden,
+                               const char **tenant_id, const char **msp_id);
 /* impersonate.c */
 void identity_handle_impersonate(cc_req_t *req);
 /** The token endpoint's RFC 8693 grant for the same (answers in the token endpoint's form). */
@@ -215,6 +224,8 @@ typedef struct identity_authn_out {
     identity_user_t user;
     json_t *factors;                                            /* [{id, type}] */
     const char *factor_id, *factor_type, *secret, *otpauth_uri; /* an enrolment */
+    json_t *webauthn;   /* WebAuthn creation (enrol) or request (challenge) options (pool) */
+    const char *reason; /* a refused WebAuthn response: which check (problem member) */
 } identity_authn_out_t;
 
 /** Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error). */
@@ -235,6 +246,20 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
  */
 void identity_authn_factor(cc_req_t *req, const char *state_token, const char *factor_id,
                            const char *code, bool activate, identity_authn_out_t *o);
+
+/** A WebAuthn authenticator response (base64url members as the browser gives them). */
+typedef struct identity_webauthn_response {
+    const char *client_data_json, *attestation_object, *authenticator_data, *signature;
+} identity_webauthn_response_t;
+
+/**
+ * identity_authn_factor for any factor type: a webauthn factor without a response gets
+ * its options (MFA_CHALLENGE on verify, PENDING_ACTIVATION on activate, o->webauthn),
+ * with one it is verified like a code (refusals count as wrong codes).
+ */
+void identity_authn_factor_with(cc_req_t *req, const char *state_token, const char *factor_id,
+                                const char *code, const identity_webauthn_response_t *wa,
+                                bool activate, identity_authn_out_t *o);
 
 /**
  * Forgotten password, step 1: mails a recovery link (1 hour) when username names an
@@ -275,6 +300,44 @@ int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *
 int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked);
 /** Whether the grant (token family) of a user access token is still live. */
 int identity_grant_live(cc_req_t *req, const char *grant_id, const char **client_id, bool *live);
+
+/* ---- WebAuthn storage and options (webauthn_api.c) ---- */
+
+/** Reads the relying party settings (CONSOLE_WEBAUTHN_*); at start. 0 or CC_EINVAL. */
+int identity_webauthn_init(const cc_env_t *env);
+void identity_webauthn_dispose(void);
+/** The user verification preference sent to browsers ("required", "preferred", ...). */
+const char *identity_webauthn_uv(void);
+
+/**
+ * A WebAuthn step of factor f (loaded FOR UPDATE in the open transaction). Without a
+ * response (resp NULL, or its data members NULL) issues a new challenge and sets
+ * *options: creation options when activate, request options otherwise (state_hash ties
+ * them to a sign-in). With one, takes the outstanding challenge and verifies: on success
+ * stores the credential (activate) or its new counter, else *result says why.
+ */
+int identity_webauthn_step(cc_req_t *req, const identity_user_t *u, const identity_factor_t *f,
+                           const char *state_hash, bool activate,
+                           const identity_webauthn_response_t *resp, json_t **options, int *result);
+
+/* ---- lost factors (recovery_codes.c) ---- */
+
+/** HMAC-SHA256 (hex) under the master key of a recovery code of user_id (normalized). */
+void identity_recovery_code_digest(cc_req_t *req, const char *user_id, const char *code,
+                                   char out[65]);
+void identity_handle_me_recovery_codes(cc_req_t *req);
+void identity_handle_me_recovery_codes_create(cc_req_t *req);
+void identity_handle_user_factors_reset(cc_req_t *req);
+/** MFA_REQUIRED: a one-time recovery code instead of a factor; SUCCESS (authn.c). */
+void identity_authn_recovery_code(cc_req_t *req, const char *state_token, const char *code,
+                                  identity_authn_out_t *o);
+void identity_handle_authn_recovery_code(cc_req_t *req);
+
+/**
+ * The user behind a live user access token, in an open system-scope transaction; answers
+ * and returns false otherwise. recent: the change needs a sign-in within 15 minutes.
+ */
+bool identity_me_begin(cc_req_t *req, bool recent, identity_user_t *u);
 
 /* me.c: the signed-in user's own factors */
 void identity_handle_me_factors(cc_req_t *req);

@@ -59,6 +59,11 @@ static const cc_route_t routes[] = {
     {"POST", "/api/v1/me/factors", identity_handle_me_factor_enroll, 0, 16 * 1024},
     {"POST", "/api/v1/me/factors/{id}/activate", identity_handle_me_factor_activate, 0, 16 * 1024},
     {"DELETE", "/api/v1/me/factors/{id}", identity_handle_me_factor_delete, 0, 0},
+    {"GET", "/api/v1/me/recovery-codes", identity_handle_me_recovery_codes, 0, 0},
+    {"POST", "/api/v1/me/recovery-codes", identity_handle_me_recovery_codes_create, 0, 1024},
+    {"POST", "/api/v1/authn/recovery-codes/verify", identity_handle_authn_recovery_code,
+     CC_ROUTE_PUBLIC, 16 * 1024},
+    {"POST", "/api/v1/users/{id}/factors/reset", identity_handle_user_factors_reset, 0, 1024},
 };
 
 static identity_app_t app;
@@ -74,6 +79,8 @@ static int on_start(cc_service_t *svc)
         rc = cc_service_db_connect(&svc->env, "identity", "identity, public", &db);
     if (rc == 0)
         rc = identity_keys_init(&app, db);
+    if (rc == 0)
+        rc = identity_webauthn_init(&svc->env);
     cc_db_close(db);
     if (rc == 0)
         rc = cc_outbox_consumer_start(svc->env.database_url, "identity, public", "users",
@@ -88,6 +95,7 @@ static void on_stop(cc_service_t *svc)
     app.users_events = NULL;
     identity_keys_dispose(&app.keys);
     fed_rp_shutdown();
+    identity_webauthn_dispose();
 }
 
 static const cc_service_def_t service = {

@@ -12,12 +12,13 @@
 #include "identity.h"
 #include "policy.h"
 #include "store_authn.h"
+#include "webauthn.h"
 
 #define RECENT_AUTH_S 900
 
 /* The user behind a live user access token, in an open system-scope transaction; answers
  * and returns false otherwise. recent: the change needs a sign-in within 15 minutes. */
-static bool me_begin(cc_req_t *req, bool recent, identity_user_t *u)
+bool identity_me_begin(cc_req_t *req, bool recent, identity_user_t *u)
 {
     const cc_principal_t *p = req->principal;
     if (p == NULL || p->kind != CC_PRINCIPAL_USER) {
@@ -61,7 +62,7 @@ void identity_handle_me_factors(cc_req_t *req)
     if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
         return;
     identity_user_t u;
-    if (!me_begin(req, false, &u))
+    if (!identity_me_begin(req, false, &u))
         return;
     PGresult *res = NULL;
     const char *p[] = {u.id};
@@ -97,11 +98,11 @@ void identity_handle_me_factor_enroll(cc_req_t *req)
     }
     if (!identity_factor_type_supported(type)) {
         cc_res_problem(req, CC_ERR_FACTOR_NOT_SUPPORTED,
-                       "Factor type %s cannot be enrolled yet; use totp or email.", type);
+                       "Factor type %s cannot be enrolled yet; use totp, email or webauthn.", type);
         return;
     }
     identity_user_t u;
-    if (!me_begin(req, true, &u))
+    if (!identity_me_begin(req, true, &u))
         return;
     identity_authn_out_t o;
     memset(&o, 0, sizeof(o));
@@ -127,6 +128,8 @@ void identity_handle_me_factor_enroll(cc_req_t *req)
         json_object_set_new(out, "secret", json_string(o.secret));
         json_object_set_new(out, "otpauth_uri", json_string(o.otpauth_uri));
     }
+    if (o.webauthn)
+        json_object_set(out, "activation", o.webauthn);
     cc_res_header(req, "cache-control", "no-store");
     cc_res_json(req, 201, out);
 }
@@ -138,14 +141,24 @@ void identity_handle_me_factor_activate(cc_req_t *req)
         return;
     cc_validator_t v;
     cc_v_init(&v, req->pool);
-    cc_v_object(&v, body, (const char *const[]){"pass_code", NULL});
-    const char *code = cc_v_string(&v, body, "pass_code", true, 1, 16, true);
+    cc_v_object(&v, body,
+                (const char *const[]){"pass_code", "client_data_json", "attestation_object", NULL});
+    identity_webauthn_response_t wa = {
+        .client_data_json = cc_v_string(&v, body, "client_data_json", false, 1, 8192, true),
+        .attestation_object = cc_v_string(&v, body, "attestation_object", false, 1, 12288, true),
+    };
+    bool webauthn = wa.client_data_json || wa.attestation_object;
+    const char *code = cc_v_string(&v, body, "pass_code", !webauthn, 1, 16, true);
+    if (webauthn && (code || !wa.client_data_json || !wa.attestation_object))
+        cc_v_add(&v, "attestation_object", "required",
+                 "A WebAuthn activation needs client_data_json and attestation_object, and no "
+                 "pass_code.");
     if (!cc_v_ok(&v)) {
         cc_res_invalid(req, &v);
         return;
     }
     identity_user_t u;
-    if (!me_begin(req, true, &u))
+    if (!identity_me_begin(req, true, &u))
         return;
     identity_factor_t f;
     bool found = false, ok = false, locked = false;
@@ -158,8 +171,32 @@ void identity_handle_me_factor_activate(cc_req_t *req)
         cc_res_problem(req, CC_ERR_NOT_FOUND, "You have no pending factor with this id.");
         return;
     }
-    if ((rc = identity_factor_check(req, &f, code, &ok, &step)) != 0)
+    if (webauthn != (strcmp(f.type, "webauthn") == 0)) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_VALIDATION_FAILED,
+                       webauthn ? "This factor is activated with a pass_code."
+                                : "A webauthn factor is activated with client_data_json and "
+                                  "attestation_object.");
+        return;
+    }
+    int refused = -1;
+    if (webauthn) {
+        json_t *options = NULL;
+        refused = 0;
+        if ((rc = identity_webauthn_step(req, &u, &f, NULL, true, &wa, &options, &refused)) != 0)
+            goto DbError;
+        ok = refused == 0;
+    } else if ((rc = identity_factor_check(req, &f, code, &ok, &step)) != 0)
         goto DbError;
+    if (!ok && refused > 0) {
+        if ((rc = identity_count_failure(req, &u, &locked)) != 0)
+            goto DbError;
+        if (identity_commit(req))
+            cc_res_problem_ext(req, locked ? CC_ERR_TOO_MANY_ATTEMPTS : CC_ERR_WEBAUTHN_REJECTED,
+                               json_pack("{s:s}", "reason", identity_webauthn_result_name(refused)),
+                               "%s", identity_webauthn_result_detail(refused));
+        return;
+    }
     if (!ok) {
         /* wrong codes count towards the account's lockout window like any other */
         if ((rc = identity_count_failure(req, &u, &locked)) != 0)
@@ -191,7 +228,7 @@ DbError:
 void identity_handle_me_factor_delete(cc_req_t *req)
 {
     identity_user_t u;
-    if (!me_begin(req, true, &u))
+    if (!identity_me_begin(req, true, &u))
         return;
     identity_factor_t f;
     bool found = false;

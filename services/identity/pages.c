@@ -34,6 +34,9 @@ typedef struct text {
         *expired_link, *bad_link, *done_title, *done, *bad_form, *unavailable, *policy_help,
         *forgot_title, *forgot_link, *forgot_send, *forgot_sent, *reset_title, *your_image, *reset,
         *wrong_answer, *bad_recovery, *next, *image_check, *not_you;
+    /* WebAuthn (security keys and platform biometrics) */
+    const char *wa_enroll_title, *wa_title, *wa_help, *wa_start, *wa_failed, *wa_use_key,
+        *wa_use_code, *wa_refused;
 } text_t;
 
 static const text_t en = {
@@ -85,6 +88,15 @@ static const text_t en = {
     .not_you = "Not you?",
     .bad_recovery = "This link is not valid, has expired, or was tried too often. Ask for a new "
                     "one.",
+    .wa_enroll_title = "Set up a security key or biometrics",
+    .wa_title = "Use your security key",
+    .wa_help = "Press the button, then touch your security key or confirm with your device's "
+               "fingerprint, face or PIN.",
+    .wa_start = "Use security key",
+    .wa_failed = "The browser did not complete the request. Press the button to try again.",
+    .wa_use_key = "Use a security key or biometrics instead",
+    .wa_use_code = "Use a code instead",
+    .wa_refused = "The security key's answer was refused. Try again.",
 };
 
 static const text_t ja = {
@@ -135,6 +147,15 @@ static const text_t ja = {
     .not_you = "別のユーザーですか？",
     .bad_recovery = "このリンクは無効か、期限切れか、試行回数が多すぎます。もう一度リンクを"
                     "依頼してください。",
+    .wa_enroll_title = "セキュリティキーまたは生体認証の設定",
+    .wa_title = "セキュリティキーを使用",
+    .wa_help = "ボタンを押してから、セキュリティキーに触れるか、デバイスの指紋・顔・PIN で確認して"
+               "ください。",
+    .wa_start = "セキュリティキーを使用",
+    .wa_failed = "ブラウザーで操作が完了しませんでした。もう一度ボタンを押してください。",
+    .wa_use_key = "代わりにセキュリティキーまたは生体認証を使用",
+    .wa_use_code = "代わりにコードを使用",
+    .wa_refused = "セキュリティキーの応答が拒否されました。もう一度お試しください。",
 };
 
 static const char *cookie_get(cc_req_t *req, const char *name);
@@ -263,9 +284,19 @@ static void set_authn_cookie(cc_req_t *req, const char *state, int max_age)
                                  state ? state : "", max_age, cookie_attrs(req)));
 }
 
+static void render_script(cc_req_t *req, int status, const text_t *t, const char *title,
+                          const char *error, const char *body, const char *script);
+
 /* Renders a page in the brand's chrome: title, an optional error, and body (already HTML). */
 static void render(cc_req_t *req, int status, const text_t *t, const char *title, const char *error,
                    const char *body)
+{
+    render_script(req, status, t, title, error, body, NULL);
+}
+
+/* The same with an inline script (allowed by its hash, nothing else). */
+static void render_script(cc_req_t *req, int status, const text_t *t, const char *title,
+                          const char *error, const char *body, const char *script)
 {
     cc_brand_t brand;
     page_brand(req, &brand);
@@ -279,8 +310,11 @@ static void render(cc_req_t *req, int status, const text_t *t, const char *title
         cc_buf_puts(&b, "</p>");
     }
     cc_buf_puts(&b, body ? body : "");
+    if (script)
+        cc_buf_printf(&b, "<script>%s</script>", script);
     cc_brand_page_close(&b, &brand, t->lang);
-    identity_page_headers_style(req, cc_brand_css_hash(req->pool, css));
+    identity_page_headers_script(req, cc_brand_css_hash(req->pool, css),
+                                 script ? cc_brand_css_hash(req->pool, script) : NULL);
     cc_res_text(req, status, "text/html; charset=utf-8", b.data, b.len);
     cc_buf_free(&b);
 }
@@ -523,6 +557,116 @@ void identity_page_login_post(cc_req_t *req)
     see_other(req, with_continue(req, enroll ? "/mfa/enroll" : "/mfa", cont, t));
 }
 
+/* ---- WebAuthn on the pages ---- */
+
+/* Runs navigator.credentials.create/get with the options of the form's data-options and
+ * posts the response back (base64url fields). The only script of the pages, allowed by
+ * its hash. */
+static const char webauthn_js[] =
+    "(function(){var f=document.getElementById('webauthn');if(!f)return;"
+    "function d(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4)s+='=';"
+    "var b=atob(s),u=new Uint8Array(b.length);for(var i=0;i<b.length;i++)u[i]=b.charCodeAt(i);"
+    "return u.buffer;}"
+    "function e(b){var u=new Uint8Array(b),s='';for(var i=0;i<u.length;i++)"
+    "s+=String.fromCharCode(u[i]);"
+    "return btoa(s).replace(/\\+/g,'-').replace(/\\//g,'_').replace(/=+$/,'');}"
+    "function set(n,v){f.elements[n].value=v;}"
+    "function go(){var o=JSON.parse(f.getAttribute('data-options'));"
+    "var create=f.getAttribute('data-mode')==='create',p;o.challenge=d(o.challenge);"
+    "if(create){o.user.id=d(o.user.id);(o.excludeCredentials||[]).forEach(function(c){"
+    "c.id=d(c.id);});p=navigator.credentials.create({publicKey:o});}"
+    "else{(o.allowCredentials||[]).forEach(function(c){c.id=d(c.id);});"
+    "p=navigator.credentials.get({publicKey:o});}"
+    "p.then(function(c){var r=c.response;set('client_data_json',e(r.clientDataJSON));"
+    "if(create)set('attestation_object',e(r.attestationObject));"
+    "else{set('authenticator_data',e(r.authenticatorData));set('signature',e(r.signature));}"
+    "f.submit();},function(){document.getElementById('webauthn-error').hidden=false;});}"
+    "document.getElementById('webauthn-start').addEventListener('click',go);})();";
+
+static void webauthn_form(cc_req_t *req, const text_t *t, const char *title, const char *action,
+                          const char *cont, const char *factor_id, json_t *options, bool create,
+                          const char *alternative)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    char *json = json_dumps(options, JSON_COMPACT);
+    cc_buf_puts(&b, "<p>");
+    cc_buf_html(&b, t->wa_help);
+    cc_buf_puts(&b, "</p><p id=\"webauthn-error\" role=\"alert\" hidden>");
+    cc_buf_html(&b, t->wa_failed);
+    cc_buf_printf(&b,
+                  "</p><form id=\"webauthn\" method=\"post\" action=\"%s?lang=%s\""
+                  " data-mode=\"%s\" data-options=\"",
+                  action, t->lang, create ? "create" : "get");
+    cc_buf_html(&b, json ? json : "{}");
+    cc_buf_puts(&b, "\">");
+    free(json);
+    hidden(&b, "csrf", csrf_token(req));
+    hidden(&b, "continue", cont);
+    hidden(&b, "factor_id", factor_id);
+    hidden(&b, "client_data_json", "");
+    if (create)
+        hidden(&b, "attestation_object", "");
+    else {
+        hidden(&b, "authenticator_data", "");
+        hidden(&b, "signature", "");
+    }
+    cc_buf_printf(&b, "<p><button type=\"button\" id=\"webauthn-start\">%s</button></p></form>",
+                  t->wa_start);
+    if (alternative)
+        cc_buf_puts(&b, alternative);
+    render_script(req, 200, t, title, NULL, b.data, webauthn_js);
+    cc_buf_free(&b);
+}
+
+/* The active factors of the sign-in in progress (its state cookie). */
+static const cc_stmt_t q_page_factors =
+    CC_STMT("identity_page_factors",
+            "SELECT f.id, f.type FROM authn_transactions t JOIN factors f ON f.user_id = t.user_id"
+            " WHERE t.state_hash = $1 AND t.expires_at > now() AND f.status = 'active'"
+            " ORDER BY f.created_at DESC",
+            1);
+
+/* GET /mfa for a user with a WebAuthn factor (unless ?method=code): a fresh challenge
+ * and the page that answers it. False when the code form applies. */
+static bool webauthn_mfa(cc_req_t *req, const text_t *t, const char *cont)
+{
+    const char *method = NULL;
+    if (cc_query_get(req->pool, req->query, "method", &method) == 1 && method &&
+        strcmp(method, "code") == 0)
+        return false;
+    const char *state = cookie_get(req, AUTHN_COOKIE);
+    char digest[65];
+    identity_secret_digest(state, digest);
+    PGresult *res = NULL;
+    const char *p[] = {digest};
+    if (cc_db_read(req->db, req->pool, &identity_system_scope, &q_page_factors, p, &res) != 0)
+        return false;
+    const char *factor = NULL;
+    bool codes = false;
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (strcmp(PQgetvalue(res, i, 1), "webauthn") == 0 && factor == NULL)
+            factor = PQgetvalue(res, i, 0);
+        else if (strcmp(PQgetvalue(res, i, 1), "totp") == 0)
+            codes = true;
+    }
+    if (factor == NULL)
+        return false;
+    identity_authn_out_t o;
+    identity_authn_factor_with(req, state, factor, NULL, NULL, false, &o);
+    if (o.db_rc != 0 || o.err >= 0) {
+        step_failed(req, t, &o, t->wa_title, cont);
+        return true;
+    }
+    const char *alt = NULL;
+    if (codes)
+        alt = cc_pool_printf(req->pool,
+                             "<p><a id=\"use-code\" href=\"%s&amp;method=code\">%s</a></p>",
+                             with_continue(req, "/mfa", cont, t), t->wa_use_code);
+    webauthn_form(req, t, t->wa_title, "/mfa", cont, factor, o.webauthn, false, alt);
+    return true;
+}
+
 /* ---- /mfa ---- */
 
 static void code_form(cc_req_t *req, int status, const text_t *t, const char *title,
@@ -562,6 +706,8 @@ void identity_page_mfa(cc_req_t *req)
         see_other(req, with_continue(req, "/login", cont, t));
         return;
     }
+    if (webauthn_mfa(req, t, cont))
+        return;
     code_form(req, 200, t, t->mfa_title, "/mfa", NULL, cont, NULL, NULL);
 }
 
@@ -570,19 +716,36 @@ static void code_post(cc_req_t *req, bool activate)
     const text_t *t = text_for(req);
     const char *title = activate ? t->enroll_title : t->mfa_title;
     const char *action = activate ? "/mfa/enroll" : "/mfa";
-    const char *v[5] = {0};
-    static const char *const names[] = {"csrf", "continue", "pass_code", "factor_id", NULL};
+    const char *v[9] = {0};
+    static const char *const names[] = {"csrf",
+                                        "continue",
+                                        "pass_code",
+                                        "factor_id",
+                                        "client_data_json",
+                                        "attestation_object",
+                                        "authenticator_data",
+                                        "signature",
+                                        NULL};
     if (!page_form(req, t, names, v))
         return;
     const char *cont = continue_ok(v[1]);
     const char *state = cookie_get(req, AUTHN_COOKIE);
-    if (!csrf_ok(req, v[0]) || state == NULL || *state == '\0' || v[2] == NULL ||
-        (activate && (v[3] == NULL || !cc_is_uuid(v[3])))) {
+    identity_webauthn_response_t wa = {v[4], v[5], v[6], v[7]};
+    bool webauthn = v[4] != NULL && *v[4] != '\0';
+    if (!csrf_ok(req, v[0]) || state == NULL || *state == '\0' || (v[2] == NULL && !webauthn) ||
+        ((activate || webauthn) && (v[3] == NULL || !cc_is_uuid(v[3])))) {
         code_form(req, 403, t, title, action, t->bad_form, cont, v[3], NULL);
         return;
     }
     identity_authn_out_t o;
-    identity_authn_factor(req, state, activate ? v[3] : NULL, v[2], activate, &o);
+    identity_authn_factor_with(req, state, activate || webauthn ? v[3] : NULL,
+                               webauthn ? NULL : v[2], webauthn ? &wa : NULL, activate, &o);
+    if (o.db_rc == 0 && o.err == CC_ERR_WEBAUTHN_REJECTED) {
+        const char *again = cc_pool_printf(req->pool, "<p><a id=\"retry\" href=\"%s\">%s</a></p>",
+                                           with_continue(req, action, cont, t), t->wa_start);
+        render(req, 403, t, activate ? t->wa_enroll_title : t->wa_title, t->wa_refused, again);
+        return;
+    }
     if (o.db_rc == 0 && o.err == CC_ERR_INVALID_PASS_CODE) {
         code_form(req, 403, t, title, action, t->wrong_code, cont, v[3], NULL);
         return;
@@ -632,14 +795,26 @@ void identity_page_enroll(cc_req_t *req)
         see_other(req, with_continue(req, "/login", cont, t));
         return;
     }
+    const char *type = NULL;
+    bool webauthn = cc_query_get(req->pool, req->query, "type", &type) == 1 && type &&
+                    strcmp(type, "webauthn") == 0;
     identity_authn_out_t o;
-    identity_authn_enroll(req, state, "totp", &o);
+    identity_authn_enroll(req, state, webauthn ? "webauthn" : "totp", &o);
     if (o.db_rc != 0 || o.err >= 0) {
         step_failed(req, t, &o, t->enroll_title, cont);
         return;
     }
+    if (webauthn) {
+        webauthn_form(req, t, t->wa_enroll_title, "/mfa/enroll", cont, o.factor_id, o.webauthn,
+                      true, NULL);
+        return;
+    }
     cc_buf_t b;
     cc_buf_init(&b);
+    cc_buf_printf(&b, "<p><a id=\"use-webauthn\" href=\"%s&amp;type=webauthn\">",
+                  with_continue(req, "/mfa/enroll", cont, t));
+    cc_buf_html(&b, t->wa_use_key);
+    cc_buf_puts(&b, "</a></p>");
     cc_buf_puts(&b, "<p>");
     cc_buf_html(&b, t->enroll_help);
     cc_buf_puts(&b, "</p>");

@@ -185,7 +185,7 @@ const char *identity_authn_after_password(bool has_active_factor)
 }
 
 static const char *const known_types[] = {"totp", "email", "webauthn", "sms", "voice", NULL};
-static const char *const supported_types[] = {"totp", "email", NULL};
+static const char *const supported_types[] = {"totp", "email", "webauthn", NULL};
 
 static bool in(const char *const *set, const char *s)
 {

@@ -193,11 +193,19 @@ void identity_page_headers(cc_req_t *req)
 
 void identity_page_headers_style(cc_req_t *req, const char *style_src)
 {
+    identity_page_headers_script(req, style_src, NULL);
+}
+
+void identity_page_headers_script(cc_req_t *req, const char *style_src, const char *script_src)
+{
     cc_res_header(req, "content-security-policy",
                   cc_pool_printf(req->pool,
                                  "default-src 'none'; style-src 'self'%s%s; img-src 'self';"
-                                 " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-                                 style_src ? " " : "", style_src ? style_src : ""));
+                                 "%s%s%s form-action 'self'; frame-ancestors 'none';"
+                                 " base-uri 'none'",
+                                 style_src ? " " : "", style_src ? style_src : "",
+                                 script_src ? " script-src " : "", script_src ? script_src : "",
+                                 script_src ? ";" : ""));
     cc_res_header(req, "x-frame-options", "DENY");
     cc_res_header(req, "x-content-type-options", "nosniff");
     cc_res_header(req, "referrer-policy", "no-referrer");

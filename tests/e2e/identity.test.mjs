@@ -84,14 +84,14 @@ describe('activation and sign-in through the authentication API', () => {
     assert.equal(a.status, 200, a.text);
     assert.equal(a.json.status, 'MFA_ENROLL');
     assert.equal(typeof a.json.state_token, 'string');
-    assert.deepEqual(a.json.enroll.map((f) => f.type).sort(), ['email', 'totp']);
+    assert.deepEqual(a.json.enroll.map((f) => f.type).sort(), ['email', 'totp', 'webauthn']);
     // the link is single-use
     const again = await postJson(st(), '/api/v1/authn/activate', { activation_token: token, password: GOOD_PASSWORD, recovery_question: 'Q?', recovery_answer: 'answer' });
     assertProblem(again, 400, 'activation_token_invalid');
     // not yet active: MFA enrolment is mandatory
     assert.equal(await sql(st(), "SELECT status FROM users.users WHERE username = 'admin@localhost'"), 'staged');
 
-    const unsupported = await postJson(st(), '/api/v1/authn/factors', { state_token: a.json.state_token, type: 'webauthn' });
+    const unsupported = await postJson(st(), '/api/v1/authn/factors', { state_token: a.json.state_token, type: 'sms' });
     assertProblem(unsupported, 400, 'factor_not_supported');
     const e = await postJson(st(), '/api/v1/authn/factors', { state_token: a.json.state_token, type: 'totp' });
     assert.equal(e.status, 200, e.text);

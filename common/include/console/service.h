@@ -48,6 +48,8 @@ typedef struct cc_env {
     int64_t tenant_retention_days, tenant_purge_interval_s;
     /* identity */
     int64_t access_token_ttl_s, key_rotation_days;
+    /* identity: second factors (WebAuthn relying party, SMS/voice webhook) */
+    const char *webauthn_rp_id, *webauthn_origins, *webauthn_user_verification;
     /* bootstrap (consolectl, deploy/local/up) */
     const char *bootstrap_admin_email, *bootstrap_client_id, *bootstrap_client_secret;
 } cc_env_t;
