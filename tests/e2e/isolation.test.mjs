@@ -335,6 +335,7 @@ describe('isolation matrix', () => {
     ])),
     'POST /api/v1/tenants/{id}/branding/preview': { run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/branding/preview`, { product_name: 'Preview' }) },
     'POST /api/v1/tenants/{id}/branding/test-mail': { run: (api, t) => api('POST', `/api/v1/tenants/${t.id}/branding/test-mail`) },
+    'POST /api/v1/users/{id}/factors/reset': { run: (api, t) => api('POST', `/api/v1/users/${users[t.key].id}/factors/reset`) },
     'GET /api/v1/audit-events': { run: (api, t) => api('GET', `/api/v1/audit-events?tenant_id=${t.id}`) },
     'GET /api/v1/audit-events/export': { run: (api, t) => api('GET', `/api/v1/audit-events/export?tenant_id=${t.id}`) },
   };
