@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "console/audit.h"
+#include "console/brand.h"
 #include "console/log.h"
 #include "console/mail.h"
 #include "quotas.h"
@@ -148,6 +149,10 @@ int quotas_on_own_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *e
                                          (used % 1000000000LL) / 10000000LL);
     const char *limit_gb = cc_pool_printf(pool, "%lld.%02lld", limit / 1000000000LL,
                                           (limit % 1000000000LL) / 10000000LL);
+    /* the mail wears the MSP's brand (sender, Reply-To its support address, its name) */
+    cc_brand_t brand;
+    if ((rc = cc_brand_for_tenant(db, pool, msp, &brand)) != 0)
+        return rc;
     for (int r = 0; r < PQntuples(res); r++) {
         bool ja = strncmp(PQgetvalue(res, r, 1), "ja", 2) == 0;
         const char *subject, *text;
@@ -176,12 +181,12 @@ int quotas_on_own_event(cc_db_t *db, cc_pool_t *pool, const cc_outbox_event_t *e
         const char *body_html = cc_pool_printf(
             pool, "<pre style=\"font-family:sans-serif;white-space:pre-wrap\">%s</pre>",
             html(pool, text));
-        cc_mail_t m = {.from_name = "Console",
-                       .to = PQgetvalue(res, r, 0),
-                       .subject = subject,
-                       .text = text,
-                       .html = body_html};
-        if (cc_mail_send(&app->svc->mail, &m) != 0) {
+        cc_brand_message_t m = {.to = PQgetvalue(res, r, 0),
+                                .lang = ja ? "ja" : "en",
+                                .subject = subject,
+                                .text = text,
+                                .html = body_html};
+        if (cc_brand_mail_send(&app->svc->mail, &brand, app->svc->issuer, &m) != 0) {
             cc_log_error("quota alert mail could not be sent; retrying later");
             return CC_EIO;
         }

@@ -51,6 +51,9 @@ describe('usage, quotas, reports and billing', () => {
     writer = jsonApi(s.stack, writerTok);
     writerA = jsonApi(s.stack, (await apiClient(s.stack, 'usage-writer-a', 'msp_usage_writer', mspA.id)).accessToken);
     adminATok = (await apiClient(s.stack, 'usage-admin-a', 'msp_admin', mspA.id)).accessToken;
+    // the MSP's brand: its alert mails wear it
+    const brand = await platform('PUT', `/api/v1/tenants/${mspA.id}/branding`, { product_name: 'Acme Backup', sender_name: 'Acme Alerts', support_email: 'support@acme.example' });
+    assert.ok(brand.status < 300, brand.text);
     adminA = jsonApi(s.stack, adminATok);
     adminB = jsonApi(s.stack, (await apiClient(s.stack, 'usage-admin-b', 'msp_admin', mspB.id)).accessToken);
     // an MSP admin who reads Japanese, to receive the alerts
@@ -121,6 +124,9 @@ describe('usage, quotas, reports and billing', () => {
     const mail = readMails(s.stack).find((m) => m.headers.subject.includes('クォータ警告'));
     assert.ok(mail.text.includes('顧客会社A'));
     assert.ok(mail.text.includes('150.00 GB'));
+    assert.ok(mail.headers.subject.startsWith('Acme Backup'), mail.headers.subject);
+    assert.match(mail.headers.from, /Acme Alerts/);
+    assert.match(mail.headers['reply-to'] || '', /support@acme\.example/);
     // still above 75 %: no repeat
     assert.equal((await writer('POST', '/api/v1/usage/samples', [sample(a1.id, 101 * GB, 'vm-1', 'cloud_storage', at())])).status, 200);
     // below, then above again: a second alert

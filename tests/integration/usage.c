@@ -308,7 +308,7 @@ static void test_billing_arithmetic_worked_by_hand(void **state)
 static void test_frozen_export_is_identical_byte_for_byte(void **state)
 {
     (void)state;
-    cc_req_t *r = call(A_ADMIN, "user", MSP_A, MSP_A, "GET",
+    cc_req_t *r = call(A_ADMIN, "api_client", MSP_A, MSP_A, "GET",
                        "/api/v1/billing/export?period=2026-09&format=csv", NULL, NULL);
     assert_int_equal(r->status, 200);
     char *first = cc_strdup(r->res_body.data ? r->res_body.data : "");
@@ -323,7 +323,7 @@ static void test_frozen_export_is_identical_byte_for_byte(void **state)
     exec_sql(
         "UPDATE tenants.tenants SET name = 'Renamed', name_key = 'renamed' WHERE id = '" CUST_A1
         "'");
-    r = call(A_ADMIN, "user", MSP_A, MSP_A, "GET",
+    r = call(A_ADMIN, "api_client", MSP_A, MSP_A, "GET",
              "/api/v1/billing/export?period=2026-09&format=csv", NULL, NULL);
     assert_int_equal(r->status, 200);
     assert_string_equal(r->res_body.data, first);
@@ -332,12 +332,12 @@ static void test_frozen_export_is_identical_byte_for_byte(void **state)
         "UPDATE tenants.tenants SET name = '顧客会社A', name_key = '顧客会社a' WHERE id = '" CUST_A1
         "'");
     /* MSP B sees none of A's lines, and not A's account at all */
-    r = call(B_ADMIN, "user", MSP_B, MSP_B, "GET", "/api/v1/billing/export?period=2026-09", NULL,
+    r = call(B_ADMIN, "api_client", MSP_B, MSP_B, "GET", "/api/v1/billing/export?period=2026-09", NULL,
              NULL);
     assert_int_equal(r->status, 200);
     assert_null(strstr(r->res_body.data ? r->res_body.data : "", CUST_A1));
     cc_req_free(r);
-    r = call(B_ADMIN, "user", MSP_B, MSP_B, "GET",
+    r = call(B_ADMIN, "api_client", MSP_B, MSP_B, "GET",
              "/api/v1/billing/export?period=2026-09&parent_id=" MSP_A, NULL, NULL);
     assert_int_equal(r->status, 404);
     cc_req_free(r);
@@ -407,7 +407,7 @@ static void test_hard_quota_refuses_growth_not_shrinking(void **state)
     assert_null(strstr(r->res_body.data, "[0].tenant_id"));
     cc_req_free(r);
     /* people do not post usage */
-    r = call(A_ADMIN, "user", MSP_A, MSP_A, "POST", "/api/v1/usage/samples",
+    r = call(A_ADMIN, "api_client", MSP_A, MSP_A, "POST", "/api/v1/usage/samples",
              "[" BODY_SAMPLE(CUST_A1, "a", 1, "2026-10-01T00:00:00Z") "]", NULL);
     assert_int_equal(r->status, 403);
     cc_req_free(r);
@@ -437,7 +437,7 @@ static void test_job_events_count_once(void **state)
     assert_value("SELECT sum(completed + failed)::text || '/' || sum(bytes_transferred)::text"
                  " FROM usage.daily_jobs WHERE tenant_id = '" CUST_A1 "'",
                  "2/1005");
-    cc_req_t *r = call(A_ADMIN, "user", MSP_A, MSP_A, "GET",
+    cc_req_t *r = call(A_ADMIN, "api_client", MSP_A, MSP_A, "GET",
                        "/api/v1/reports/jobs-24h?format=csv&bom=true", NULL, NULL);
     assert_int_equal(r->status, 200);
     assert_memory_equal(r->res_body.data, "\xEF\xBB\xBFtenant_id,name,", 18);
@@ -445,7 +445,7 @@ static void test_job_events_count_once(void **state)
                                              "顧客会社A"
                                              ",1,0,1,0,0,2\r\n"));
     cc_req_free(r);
-    r = call(A_ADMIN, "user", MSP_A, MSP_A, "GET", "/api/v1/reports/account-details?sort=-name",
+    r = call(A_ADMIN, "api_client", MSP_A, MSP_A, "GET", "/api/v1/reports/account-details?sort=-name",
              NULL, NULL);
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->res_body.data, "\"agent_sources\":1,\"agentless_sources\":1"));
