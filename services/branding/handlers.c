@@ -542,6 +542,51 @@ static const cc_stmt_t q_caller_email =
     CC_STMT("branding_caller_email",
             "SELECT primary_email, language FROM users.sign_in_profiles WHERE id = $1::uuid", 1);
 
+/* Test mails to one address about one account in the last minute, to the address in the
+ * last hour, and the seconds until the next may go (the audit trail is the record: every
+ * test mail is audited before it leaves). */
+static const cc_stmt_t q_test_mails_recent = CC_STMT(
+    "branding_test_mails_recent",
+    "SELECT count(*) FILTER (WHERE tenant_id = $2::uuid AND at > now() - interval '1 minute'),"
+    " count(*),"
+    " greatest(1, ceil(extract(epoch FROM CASE WHEN count(*) >= $3::int"
+    "   THEN min(at) + interval '1 hour' ELSE max(at) + interval '1 minute' END - now())))::int"
+    " FROM branding.audit_events"
+    " WHERE action = 'branding.test_mail_sent' AND details->>'to' = $1"
+    "   AND at > now() - interval '1 hour'",
+    3);
+
+#define TEST_MAILS_PER_HOUR 10
+
+/* False (429 rate_limited answered, with Retry-After) when to had a test mail of this
+ * account in the last minute, or TEST_MAILS_PER_HOUR of any in the last hour: the test
+ * mail is no way to flood an inbox, whichever accounts the caller manages. */
+static bool test_mail_allowed(cc_req_t *req, const char *to, const char *tenant_id)
+{
+    PGresult *res;
+    const char *hour_max = cc_pool_printf(req->pool, "%d", TEST_MAILS_PER_HOUR);
+    int rc = cc_db_read(req->db, req->pool, &system_scope, &q_test_mails_recent,
+                        (const char *const[]){to, tenant_id, hour_max}, &res);
+    if (rc != 0) {
+        cc_res_db_error(req, rc);
+        return false;
+    }
+    long minute = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    long hour = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    if (minute == 0 && hour < TEST_MAILS_PER_HOUR)
+        return true;
+    cc_res_header(req, "retry-after", cc_pool_strdup(req->pool, PQgetvalue(res, 0, 2)));
+    if (hour >= TEST_MAILS_PER_HOUR)
+        cc_res_problem(req, CC_ERR_RATE_LIMITED,
+                       "You received %d test mails in the last hour; try again later.",
+                       TEST_MAILS_PER_HOUR);
+    else
+        cc_res_problem(req, CC_ERR_RATE_LIMITED,
+                       "A test mail of this account went to you less than a minute ago; wait "
+                       "for it.");
+    return false;
+}
+
 static void handle_test_mail(cc_req_t *req)
 {
     if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
@@ -575,6 +620,8 @@ static void handle_test_mail(cc_req_t *req)
         return;
     }
     const char *to = cc_db_get(res, 0, 0), *ulang = cc_db_get(res, 0, 1);
+    if (!test_mail_allowed(req, to, t.id))
+        return;
     cc_brand_t b;
     if ((rc = cc_brand_for_tenant(req->db, req->pool, t.id, &b)) != 0) {
         cc_res_db_error(req, rc);

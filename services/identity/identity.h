@@ -125,7 +125,10 @@ int identity_audit(cc_req_t *req, const char *action, const char *user_id, const
 /** True when the JSON array of strings holds s. */
 bool identity_json_has(json_t *arr, const char *s);
 
-/** Minimal HTML page (error or notice), escaped, with the page security headers. */
+/**
+ * A notice or refusal page (escaped) in the brand's chrome (by login domain or the
+ * sign-in's account) and the person's language, with the page security headers.
+ */
 void identity_html_page(cc_req_t *req, int status, int id, const char *title, const char *message);
 /** Adds the security headers every HTML page and redirect of identity carries. */
 void identity_page_headers(cc_req_t *req);

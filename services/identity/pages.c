@@ -1090,3 +1090,91 @@ void identity_page_reset_post(cc_req_t *req)
     bool enroll = strcmp(o.status, IDENTITY_MFA_ENROLL) == 0;
     see_other(req, with_continue(req, enroll ? "/mfa/enroll" : "/mfa", NULL, t));
 }
+
+/* ---- notices and refusals of the protocol endpoints ---- */
+
+/* Japanese for the fixed English titles and messages the OAuth, sign-out and federation
+ * endpoints show (identity_html_page); a text without an entry stays English. */
+static const struct {
+    const char *en, *ja;
+} notice_ja[] = {
+    {"Sign-in unavailable", "サインインできません"},
+    {"Sign-in refused", "サインインが拒否されました"},
+    {"Sign-in request refused", "サインイン要求が拒否されました"},
+    {"Sign-out refused", "サインアウトが拒否されました"},
+    {"You are signed in", "サインインしました"},
+    {"Signed out", "サインアウトしました"},
+    {"The service is unavailable. Please try again in a moment.",
+     "サービスを利用できません。しばらくしてからもう一度お試しください。"},
+    {"This sign-in is unknown, expired or was started in another browser; start again.",
+     "このサインインは不明か期限切れ、または別のブラウザーで開始されたものです。最初からやり直"
+     "してください。"},
+    {"This sign-in is unknown, expired, already used or was started in another browser; start "
+     "again.",
+     "このサインインは不明か期限切れか使用済み、または別のブラウザーで開始されたものです。最初"
+     "からやり直してください。"},
+    {"Your organization's sign-in is no longer configured.",
+     "組織のサインインはもう設定されていません。"},
+    {"Your organization's sign-in cannot be used now.", "組織のサインインは現在使用できません。"},
+    {"This account is suspended; its users cannot sign in.",
+     "このアカウントは停止中のため、ユーザーはサインインできません。"},
+    {"Your account is ready.", "アカウントの準備ができました。"},
+    {"The application that sent you here is not registered.",
+     "このページへ移動させたアプリケーションは登録されていません。"},
+    {"The application asked to return to an address that is not registered for it.",
+     "アプリケーションが、登録されていない戻り先アドレスを指定しました。"},
+    {"A parameter is repeated or malformed.",
+     "パラメーターが重複しているか、形式が正しくありません。"},
+    {"The id_token_hint is not a valid ID token of this issuer.",
+     "id_token_hint はこの発行者の有効な ID トークンではありません。"},
+    {"client_id does not match the id_token_hint.", "client_id が id_token_hint と一致しません。"},
+    {"The address to return to is not registered for this application.",
+     "戻り先アドレスはこのアプリケーションに登録されていません。"},
+    {"You are signed out of the console.", "コンソールからサインアウトしました。"},
+    {"Your organization's sign-in did not complete.", "組織のサインインが完了しませんでした。"},
+    {"Your organization's sign-in answered for another issuer.",
+     "組織のサインインが別の発行者として応答しました。"},
+    {"Your organization's sign-in could not be verified; start again.",
+     "組織のサインインを検証できませんでした。最初からやり直してください。"},
+    {"Your organization's sign-in gave no e-mail address.",
+     "組織のサインインからメールアドレスが提供されませんでした。"},
+    {"Your e-mail address is not verified at your organization.",
+     "メールアドレスが組織で確認されていません。"},
+    {"Your organization's sign-in cannot be used for this e-mail address.",
+     "このメールアドレスには組織のサインインを使用できません。"},
+    {"Your organization's sign-in cannot be used for this user.",
+     "このユーザーには組織のサインインを使用できません。"},
+    {"This user is deactivated; ask your administrator.",
+     "このユーザーは無効化されています。管理者に問い合わせてください。"},
+};
+
+static const char *notice_text(const text_t *t, const char *en_text)
+{
+    if (t != &ja)
+        return en_text;
+    for (size_t i = 0; i < sizeof notice_ja / sizeof notice_ja[0]; i++)
+        if (strcmp(notice_ja[i].en, en_text) == 0)
+            return notice_ja[i].ja;
+    return en_text;
+}
+
+void identity_html_page(cc_req_t *req, int status, int id, const char *title, const char *message)
+{
+    const text_t *t = text_for(req);
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "<p id=\"notice\">");
+    cc_buf_html(&b, notice_text(t, message));
+    cc_buf_puts(&b, "</p>");
+    if (id >= 0 && id < CC_ERR__COUNT) {
+        cc_buf_puts(&b, "<p><small>code: <span id=\"code\">");
+        cc_buf_html(&b, cc_error_defs[id].code);
+        cc_buf_puts(&b, "</span> · request ");
+        cc_buf_html(&b, req->request_id ? req->request_id : "");
+        cc_buf_puts(&b, "</small></p>");
+    }
+    render(req, status, t, notice_text(t, title), NULL, b.data);
+    if (id >= 0 && id < CC_ERR__COUNT)
+        req->error_id = id;
+    cc_buf_free(&b);
+}

@@ -212,32 +212,6 @@ void identity_page_headers_script(cc_req_t *req, const char *style_src, const ch
     cc_res_header(req, "cache-control", "no-store");
 }
 
-void identity_html_page(cc_req_t *req, int status, int id, const char *title, const char *message)
-{
-    cc_buf_t b;
-    cc_buf_init(&b);
-    cc_buf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-    cc_buf_html(&b, title);
-    cc_buf_puts(&b, "</title></head><body><main><h1>");
-    cc_buf_html(&b, title);
-    cc_buf_puts(&b, "</h1><p>");
-    cc_buf_html(&b, message);
-    cc_buf_puts(&b, "</p>");
-    if (id >= 0 && id < CC_ERR__COUNT) {
-        cc_buf_puts(&b, "<p><small>code: ");
-        cc_buf_html(&b, cc_error_defs[id].code);
-        cc_buf_puts(&b, " · request ");
-        cc_buf_html(&b, req->request_id ? req->request_id : "");
-        cc_buf_puts(&b, "</small></p>");
-    }
-    cc_buf_puts(&b, "</main></body></html>\n");
-    identity_page_headers(req);
-    cc_res_text(req, status, "text/html; charset=utf-8", b.data, b.len);
-    if (id >= 0 && id < CC_ERR__COUNT)
-        req->error_id = id;
-    cc_buf_free(&b);
-}
-
 void identity_redirect(cc_req_t *req, const char *location)
 {
     cc_res_header(req, "location", location);

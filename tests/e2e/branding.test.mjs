@@ -224,6 +224,15 @@ describe('branding', () => {
     assert.match(page.text, /<span id="brand-name">Beta Vault<\/span>/);
     assert.match(page.text, /サインイン/);
     assert.match(page.text, /background:#333333/);
+    // a refusal of the protocol endpoints wears the brand too, in the person's language
+    const refused = await rawGet('/oauth2/authorize?client_id=unknown-app&response_type=code', { host: betaDomain, 'accept-language': 'ja' });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(refused.text, /<span id="brand-name">Beta Vault<\/span>/);
+    assert.match(refused.text, /サインイン要求が拒否されました/);
+    assert.match(refused.text, /<span id="code">unknown_client<\/span>/);
+    assert.match(refused.headers['content-security-policy'], /default-src 'none'/);
+    const refusedEn = await rawGet('/oauth2/authorize?client_id=unknown-app&response_type=code', { host: betaDomain, 'accept-language': 'en' });
+    assert.match(refusedEn.text, /The application that sent you here is not registered\./);
     const other = await rawGet('/login', { host: 'unknown.example.org', 'accept-language': 'en' });
     assert.match(other.text, /<span id="brand-name">Console<\/span>/);
     // a client cannot pose as a login domain through X-Forwarded-Host (the gateway sets it)
@@ -412,6 +421,10 @@ describe('branding', () => {
     assert.equal(t.status, 202, t.text);
     const test = await waitFor(() => readMails(st()).find((m) => m.headers.to?.includes(staged.username) && /Test message/.test(m.headers.subject)), { what: 'the test mail' });
     assert.equal(test.headers.subject, 'Alpha Backup: Test message');
+    // no way to flood an inbox: one per account and address a minute, with Retry-After
+    const again = await me('POST', `/api/v1/tenants/${mspA.id}/branding/test-mail`);
+    assertProblem(again, 429, 'rate_limited');
+    assert.ok(Number(again.headers.get('retry-after')) >= 1, 'Retry-After says when');
     assertProblem(await superA('POST', `/api/v1/tenants/${mspA.id}/branding/test-mail`), 409, 'caller_has_no_email');
     assertProblem(await superA('POST', `/api/v1/tenants/${mspA.id}/branding/test-mail`, { to: 'x@y.example' }), 400, 'unknown_field');
   });

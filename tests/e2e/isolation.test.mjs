@@ -21,8 +21,9 @@
 // ISOLATION_ONLY=<part of "METHOD /path"> only the matching operations are tried.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SOURCE_DIR, useStack } from './lib/stack.mjs';
@@ -55,6 +56,29 @@ const ROLES = [
   ['client', 'a1', 'customers'], // an API client holding tenant_admin on A1
 ];
 const TARGETS = { customers: ['a1', 'a2', 'b1'], directs: ['d1', 'd2', 'a1'] };
+
+/** A minimal upstream OpenID Provider: its discovery document and key set (saving a
+ * provider checks both). */
+async function startDiscovery() {
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+  const server = createServer((req, res) => {
+    const issuer = `http://127.0.0.1:${server.address().port}`;
+    if (req.url === '/jwks') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ keys: [{ ...key, kid: 'iso-1', use: 'sig', alg: 'ES256' }] }));
+    }
+    if (req.url !== '/.well-known/openid-configuration') { res.writeHead(404); return res.end(); }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({
+      issuer, authorization_endpoint: `${issuer}/authorize`, token_endpoint: `${issuer}/token`,
+      userinfo_endpoint: `${issuer}/userinfo`, jwks_uri: `${issuer}/jwks`, response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'],
+    }));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  return `http://127.0.0.1:${server.address().port}`;
+}
 
 /** The authenticated operations of the OpenAPI document: "METHOD /path". */
 function operations() {
@@ -117,6 +141,9 @@ describe('isolation matrix', () => {
   };
   const roleFor = (t, customerRole, directRole) => (t.kind === 'direct' ? directRole : customerRole);
   const ok = (r, what) => assert.ok(r.status < 300, `${what}: ${r.status} ${r.text}`);
+  let upstreamIssuer;
+  /** An upstream provider configuration with an e-mail domain of its own. */
+  const idpBody = () => ({ issuer: upstreamIssuer, client_id: 'iso-rp', client_secret: 'iso-secret', email_domains: [`iso-${tag()}.example`] });
   const orderBody = (t) => ({
     order_id: `ISO-${tag()}`, fulfillment_number: `FN-${tag()}`, end_user_email: 'buyer@example.com', tenant_id: t.id,
     lines: [{ product: 'Arcserve UDP', edition: 'Advanced', quantity: 3, license_type: 'perpetual', unit: 'server' }],
@@ -319,6 +346,12 @@ describe('isolation matrix', () => {
       before: (t) => newOrder(t),
       run: (api, t, o) => api('GET', `/api/v1/licensing/keys?order_id=${encodeURIComponent(o.order_id)}`),
     },
+    // ---- federation ----
+    'GET /api/v1/tenants/{id}/identity-provider': {
+      before: async (t) => ok(await platform('PUT', `/api/v1/tenants/${t.id}/identity-provider`, idpBody()), 'identity provider'),
+      run: (api, t) => api('GET', `/api/v1/tenants/${t.id}/identity-provider`),
+    },
+    'PUT /api/v1/tenants/{id}/identity-provider': { run: (api, t) => api('PUT', `/api/v1/tenants/${t.id}/identity-provider`, idpBody()) },
     // ---- branding ----
     'GET /api/v1/tenants/{id}/branding': { run: (api, t) => api('GET', `/api/v1/tenants/${t.id}/branding`) },
     'PUT /api/v1/tenants/{id}/branding': { run: (api, t) => api('PUT', `/api/v1/tenants/${t.id}/branding`, { product_name: `Iso ${tag()}` }) },
@@ -342,6 +375,7 @@ describe('isolation matrix', () => {
 
   before(async () => {
     platform = jsonApi(s.stack, await s.stack.token());
+    upstreamIssuer = await startDiscovery();
     const make = async (name, body) => {
       const r = await platform('POST', '/api/v1/tenants', body);
       ok(r, `tenant ${name}`);
