@@ -332,8 +332,8 @@ static void test_frozen_export_is_identical_byte_for_byte(void **state)
         "UPDATE tenants.tenants SET name = '顧客会社A', name_key = '顧客会社a' WHERE id = '" CUST_A1
         "'");
     /* MSP B sees none of A's lines, and not A's account at all */
-    r = call(B_ADMIN, "api_client", MSP_B, MSP_B, "GET", "/api/v1/billing/export?period=2026-09", NULL,
-             NULL);
+    r = call(B_ADMIN, "api_client", MSP_B, MSP_B, "GET", "/api/v1/billing/export?period=2026-09",
+             NULL, NULL);
     assert_int_equal(r->status, 200);
     assert_null(strstr(r->res_body.data ? r->res_body.data : "", CUST_A1));
     cc_req_free(r);
@@ -445,8 +445,8 @@ static void test_job_events_count_once(void **state)
                                              "顧客会社A"
                                              ",1,0,1,0,0,2\r\n"));
     cc_req_free(r);
-    r = call(A_ADMIN, "api_client", MSP_A, MSP_A, "GET", "/api/v1/reports/account-details?sort=-name",
-             NULL, NULL);
+    r = call(A_ADMIN, "api_client", MSP_A, MSP_A, "GET",
+             "/api/v1/reports/account-details?sort=-name", NULL, NULL);
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->res_body.data, "\"agent_sources\":1,\"agentless_sources\":1"));
     cc_req_free(r);
