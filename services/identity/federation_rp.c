@@ -15,6 +15,8 @@
 #include <oauth2/log.h>
 #include <oauth2/mem.h>
 #include <oauth2/util.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,6 +28,26 @@
 
 #define HTTP_TIMEOUT_S 10
 #define SUB_MAX 255
+
+/* The upstreams' key sets are cached per jwks_uri: reused for JWKS_TTL_S, kept up to
+ * JWKS_STALE_S when the upstream cannot answer, and fetched again at once when a token
+ * names a kid the cached set lacks (a rotation), at most every JWKS_FORCE_MIN_S per
+ * upstream so that forged kids cannot turn the console against the upstream. */
+#define JWKS_TTL_S 600
+#define JWKS_STALE_S 86400
+#define JWKS_FORCE_MIN_S 30
+#define JWKS_CACHE_MAX 64
+
+typedef struct jwks_entry {
+    char *uri, *json;
+    int64_t fetched, forced; /* the last fetch; the last fetch for an unknown kid */
+} jwks_entry_t;
+
+static pthread_mutex_t jwks_lock = PTHREAD_MUTEX_INITIALIZER;
+static jwks_entry_t jwks_cache[JWKS_CACHE_MAX];
+
+static const char no_matching_key[] =
+    "no key of the upstream's key set matches the ID token (kid, alg)";
 
 static oauth2_log_t *rp_log;
 
@@ -50,6 +72,13 @@ int fed_rp_init(void)
 
 void fed_rp_shutdown(void)
 {
+    pthread_mutex_lock(&jwks_lock);
+    for (int i = 0; i < JWKS_CACHE_MAX; i++) {
+        free(jwks_cache[i].uri);
+        free(jwks_cache[i].json);
+        jwks_cache[i] = (jwks_entry_t){0};
+    }
+    pthread_mutex_unlock(&jwks_lock);
     if (rp_log)
         oauth2_shutdown(rp_log);
     rp_log = NULL;
@@ -339,7 +368,7 @@ json_t *fed_verify_jws(const char *compact, const char *jwks_json, const char **
     }
     if (!verified) {
         *why = candidate ? "the ID token's signature does not verify with the upstream's key"
-                         : "no key of the upstream's key set matches the ID token (kid, alg)";
+                         : no_matching_key;
         goto Exit;
     }
     uint8_t *plain = NULL;
@@ -449,6 +478,72 @@ static json_t *token_request(cc_pool_t *pool, const char *code, const fed_expect
     return doc;
 }
 
+/* The cache entry of uri (lock held): the existing one, else a free or the oldest slot. */
+static jwks_entry_t *jwks_slot(const char *uri)
+{
+    jwks_entry_t *victim = &jwks_cache[0];
+    for (int i = 0; i < JWKS_CACHE_MAX; i++) {
+        jwks_entry_t *x = &jwks_cache[i];
+        if (x->uri && strcmp(x->uri, uri) == 0)
+            return x;
+        if (x->uri == NULL ? victim->uri != NULL : victim->uri && x->fetched < victim->fetched)
+            victim = x;
+    }
+    free(victim->uri);
+    free(victim->json);
+    *victim = (jwks_entry_t){.uri = strdup(uri)};
+    return victim->uri ? victim : NULL;
+}
+
+/*
+ * The key set at uri (pool copy), from the cache while fresh; force asks for a fetch
+ * because a token named a kid the cached set lacks (granted once per JWKS_FORCE_MIN_S;
+ * *fetched says whether it happened). NULL when there is none to use.
+ */
+static const char *jwks_get(cc_pool_t *pool, const char *uri, bool force, int64_t now,
+                            bool *fetched)
+{
+    const char *out = NULL;
+    *fetched = false;
+    pthread_mutex_lock(&jwks_lock);
+    jwks_entry_t *x = jwks_slot(uri);
+    bool fresh = x && x->json && now - x->fetched < JWKS_TTL_S && now >= x->fetched;
+    bool may_force = x && (x->forced == 0 || now - x->forced >= JWKS_FORCE_MIN_S);
+    if (x && x->json && (fresh && !(force && may_force)))
+        out = cc_pool_strdup(pool, x->json);
+    pthread_mutex_unlock(&jwks_lock);
+    if (out || x == NULL || (force && !may_force))
+        return out; /* the cached set, or a refused forced fetch (the caller keeps its own) */
+
+    /* fetched outside the lock: one slow upstream must not stall the others */
+    unsigned status = 0;
+    const char *body = http_get(pool, uri, NULL, &status);
+    json_t *set = status == 200 ? json_object_from(pool, body) : NULL;
+    bool usable = set && json_is_array(json_object_get(set, "keys"));
+    pthread_mutex_lock(&jwks_lock);
+    x = jwks_slot(uri);
+    if (x && usable) {
+        char *copy = strdup(body);
+        if (copy) {
+            free(x->json);
+            x->json = copy;
+            x->fetched = now;
+        }
+        if (force)
+            x->forced = now;
+        out = body;
+        *fetched = true;
+    } else if (x && x->json && now - x->fetched < JWKS_STALE_S) {
+        cc_log_warn("the key set at %s could not be fetched (HTTP %u); using the cached one", uri,
+                    status);
+        if (force)
+            x->forced = now;
+        out = cc_pool_strdup(pool, x->json);
+    }
+    pthread_mutex_unlock(&jwks_lock);
+    return out;
+}
+
 int fed_sign_in(cc_pool_t *pool, const char *code, const fed_expect_t *e, fed_tokens_t *out,
                 const char **why)
 {
@@ -464,12 +559,19 @@ int fed_sign_in(cc_pool_t *pool, const char *code, const fed_expect_t *e, fed_to
         return -1;
     }
     unsigned status = 0;
-    const char *jwks = http_get(pool, e->md->jwks_uri, NULL, &status);
-    if (jwks == NULL || status != 200) {
+    bool fetched;
+    const char *jwks = jwks_get(pool, e->md->jwks_uri, false, e->now, &fetched);
+    if (jwks == NULL) {
         *why = "the upstream's key set could not be fetched";
         return -1;
     }
     json_t *claims = fed_verify_jws(id_token, jwks, why);
+    if (claims == NULL && *why == no_matching_key && !fetched) {
+        /* a kid the cached set lacks: the upstream may have rotated its keys */
+        const char *again = jwks_get(pool, e->md->jwks_uri, true, e->now, &fetched);
+        if (again && fetched)
+            claims = fed_verify_jws(id_token, again, why);
+    }
     if (claims == NULL)
         return -1;
     out->id_claims = cc_json_on_pool(pool, claims);

@@ -91,7 +91,8 @@ async function startUpstream(consoleUrl) {
 function startFake() {
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const fake = { mode: 'ok', discovery: 'ok', codes: new Map(), server: createServer() };
+  const rotated = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const fake = { mode: 'ok', discovery: 'ok', codes: new Map(), server: createServer(), jwksHits: 0, rotated: false };
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const jws = (header, claims, key) => {
     const input = `${b64(header)}.${b64(claims)}`;
@@ -113,7 +114,12 @@ function startFake() {
       if (fake.discovery === 'nojwks') delete doc.jwks_uri;
       return json(200, doc);
     }
-    if (url.pathname === '/jwks') return json(200, { keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'fake-1', use: 'sig', alg: 'ES256' }] });
+    if (url.pathname === '/jwks') {
+      fake.jwksHits++;
+      const keys = [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'fake-1', use: 'sig', alg: 'ES256' }];
+      if (fake.rotated) keys.push({ ...rotated.publicKey.export({ format: 'jwk' }), kid: 'fake-2', use: 'sig', alg: 'ES256' });
+      return json(200, { keys });
+    }
     if (url.pathname === '/authorize') {
       const code = randomBytes(16).toString('hex');
       fake.codes.set(code, { nonce: url.searchParams.get('nonce'), challenge: url.searchParams.get('code_challenge'), client: url.searchParams.get('client_id') });
@@ -141,6 +147,8 @@ function startFake() {
       if (fake.mode === 'bad_signature') key = other.privateKey;
       if (fake.mode === 'alg_none') { header = { alg: 'none', kid: 'fake-1' }; key = null; }
       if (fake.mode === 'other_domain') claims.email = 'eve@msp-a.example';
+      if (fake.mode === 'rotated') { header = { ...header, kid: 'fake-2' }; key = rotated.privateKey; }
+      if (fake.mode === 'unknown_kid') { header = { ...header, kid: 'fake-9' }; key = other.privateKey; }
       return json(200, { access_token: 'fake-access', token_type: 'Bearer', id_token: jws(header, claims, key) });
     }
     if (url.pathname === '/userinfo') {
@@ -475,6 +483,33 @@ describe('federation: a tenant signs its people in through its own OpenID Provid
     const pw = await typeAddress(s.stack, a, page, 'someone@unknown.example');
     assert.equal(pw.status, 200);
     assert.match(pw.text, /name="password"/);
+  });
+
+  test("the upstream's key set is cached, and fetched again when a new key signs", async () => {
+    const signIn = async (mode) => {
+      fake.mode = mode;
+      const br = browser();
+      const { page } = await openLogin(s.stack, br);
+      const sent = await typeAddress(s.stack, br, page, 'eve@fake.example');
+      const back = (await br.request(sent.location)).location;
+      return br.request(back);
+    };
+    // the key set was fetched by earlier sign-ins: a new one uses the cached copy
+    const before = fake.jwksHits;
+    assert.equal((await signIn('ok')).status, 303);
+    assert.equal(fake.jwksHits, before, 'no fetch for a known key');
+    // the upstream rotates: a token signed by a kid not in the cached set fetches it again
+    fake.rotated = true;
+    const cb = await signIn('rotated');
+    assert.equal(cb.status, 303, cb.text);
+    assert.equal(fake.jwksHits, before + 1, 'one fetch for the new key');
+    // tokens naming unknown kids cannot make the console hammer the upstream
+    assert.equal((await signIn('unknown_kid')).status, 401);
+    assert.equal((await signIn('unknown_kid')).status, 401);
+    assert.equal(fake.jwksHits, before + 1, 'an unknown kid refetches at most every 30 s');
+    const last = (await audits(s.stack, 'user.federated_sign_in_refused', custC.id)).split('\n').pop();
+    assert.match(last, /no key of the upstream's key set matches/);
+    fake.mode = 'ok';
   });
 
   test('a disabled provider sends nobody upstream', async () => {
