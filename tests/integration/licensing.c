@@ -138,10 +138,10 @@ static int teardown(void **state)
 static char *token_for(const char *sub, const char *tid)
 {
     time_t now = time(NULL);
-    json_t *claims =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", ISSUER, "aud",
-                  AUDIENCE, "sub", sub, "tid", tid, "msp", tid, "kind", "api_client", "name", "Tester",
-                  "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp", (json_int_t)(now + 300));
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", ISSUER,
+                               "aud", AUDIENCE, "sub", sub, "tid", tid, "msp", tid, "kind",
+                               "api_client", "name", "Tester", "iat", (json_int_t)now, "nbf",
+                               (json_int_t)now, "exp", (json_int_t)(now + 300));
     char *token = NULL;
     assert_int_equal(cc_jwt_sign_es256(priv_pem, KID, "at+jwt", claims, &token), 0);
     json_decref(claims);
