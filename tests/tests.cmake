@@ -92,10 +92,15 @@ cc_pg_test(branding tests/integration/branding.c tests/lib/testdb.c services/bra
 # ---- end-to-end: the real stack through the real gateway (Node's test runner) ----
 find_program(NODE node)
 if(NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/e2e/package.json)
-  add_test(NAME e2e COMMAND ${NODE} --test --test-concurrency=1 --test-reporter=spec
-    ${CMAKE_SOURCE_DIR}/tests/e2e/)
-  set_tests_properties(e2e PROPERTIES LABELS e2e TIMEOUT 1800 RUN_SERIAL TRUE
-    ENVIRONMENT "CONSOLE_BIN_DIR=${CMAKE_BINARY_DIR}/bin;CONSOLE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  # one test per file, e2e.<file> (ctest -R e2e.licensing; ctest -L e2e runs them all)
+  file(GLOB E2E_FILES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/*.test.mjs)
+  foreach(f ${E2E_FILES})
+    get_filename_component(n ${f} NAME)
+    string(REPLACE ".test.mjs" "" n ${n})
+    add_test(NAME e2e.${n} COMMAND ${NODE} --test --test-concurrency=1 --test-reporter=spec ${f})
+    set_tests_properties(e2e.${n} PROPERTIES LABELS e2e TIMEOUT 1800 RUN_SERIAL TRUE
+      ENVIRONMENT "CONSOLE_BIN_DIR=${CMAKE_BINARY_DIR}/bin;CONSOLE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  endforeach()
 else()
   message(WARNING "node missing: end-to-end tests not registered (./tests/run installs it)")
 endif()

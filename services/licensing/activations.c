@@ -29,7 +29,7 @@
 #define ORDER_COLS                                                                                 \
     "o.id, o.order_number, o.fulfillment_number, o.end_user_email, o.account_email, o.method,"     \
     " o.msp_id, o.tenant_path::text, (SELECT sum(quantity) FROM order_lines l"                     \
-    " WHERE l.order_id = o.id)"
+    " WHERE l.order_id = o.id), o.tenant_id"
 static const cc_stmt_t q_order_lock =
     CC_STMT("lic_order_lock",
             "SELECT " ORDER_COLS " FROM orders o WHERE o.order_number = $1 FOR UPDATE", 1);
@@ -65,7 +65,7 @@ static const cc_stmt_t q_order_use =
     " a.computer_name, a.msp_id, a.tenant_path::text, a.secret_hash,"                              \
     " extract(epoch FROM a.last_check_in_at)::bigint, extract(epoch FROM "                         \
     "licensing_now())::bigint,"                                                                    \
-    " a.fingerprint::text, a.registered_at"
+    " a.fingerprint::text, a.registered_at, o.tenant_id, a.fingerprint_hash"
 static const cc_stmt_t q_act_lock =
     CC_STMT("lic_act_lock",
             "SELECT " ACT_COLS " FROM activations a JOIN orders o ON o.id = a.order_id"
@@ -126,7 +126,8 @@ static const cc_stmt_t q_token_lock =
     CC_STMT("lic_token_lock",
             "SELECT t.kind, t.activation_id, t.email, t.used_at IS NOT NULL,"
             " t.expires_at <= licensing_now(), a.status, a.email, o.account_email, o.id, a.msp_id,"
-            " a.method FROM mail_tokens t JOIN activations a ON a.id = t.activation_id"
+            " a.method, o.tenant_id, a.tenant_path::text FROM mail_tokens t JOIN activations a ON "
+            "a.id = t.activation_id"
             " JOIN orders o ON o.id = a.order_id WHERE t.token_hash = $1 FOR UPDATE OF t, a, o",
             1);
 static const cc_stmt_t q_token_use = CC_STMT(
@@ -332,7 +333,7 @@ static bool parse_request(cc_req_t *req, json_t *body, act_request_t *r)
 
 typedef struct order_row {
     const char *id, *order_number, *fulfillment_number, *end_user_email, *account_email, *method,
-        *msp_id, *tenant_path;
+        *msp_id, *tenant_path, *tenant_id;
     long long total;
 } order_row_t;
 
@@ -347,6 +348,7 @@ static void read_order(PGresult *res, order_row_t *o)
     o->msp_id = PQgetvalue(res, 0, 6);
     o->tenant_path = PQgetvalue(res, 0, 7);
     o->total = PQgetisnull(res, 0, 8) ? 0 : atoll(PQgetvalue(res, 0, 8));
+    o->tenant_id = PQgetvalue(res, 0, 9);
 }
 
 static void read_activation(cc_pool_t *pool, PGresult *res, lic_activation_t *a)
@@ -366,6 +368,7 @@ static void read_activation(cc_pool_t *pool, PGresult *res, lic_activation_t *a)
     a->now = atoll(PQgetvalue(res, 0, 12));
     a->fingerprint = cc_json_on_pool(pool, json_loads(PQgetvalue(res, 0, 13), 0, NULL));
     a->registered_at = cc_db_get(res, 0, 14);
+    a->tenant_id = PQgetvalue(res, 0, 15);
 }
 
 /* A new random secret or link token; *hash gets its SHA-256 (what the database keeps). */
@@ -391,8 +394,8 @@ static int insert_token(cc_req_t *req, const char *kind, const char *activation_
 
 /* Mails a confirmation link (kind registration or email_change) valid 72 hours; fresh:
  * it replaces an expired one. */
-static void mail_link(cc_req_t *req, const char *kind, const char *to, const char *token,
-                      bool fresh)
+static void mail_link(cc_req_t *req, const char *tenant_id, const char *kind, const char *to,
+                      const char *token, bool fresh)
 {
     lic_app_t *app = req->app;
     bool registration = strcmp(kind, "registration") == 0;
@@ -405,16 +408,17 @@ static void mail_link(cc_req_t *req, const char *kind, const char *to, const cha
               "of your licensing account within 72 hours."
             : "The licensing account of your products is moving to this address. Confirm it "
               "within 72 hours; the orders and license pools follow.";
-    lic_send_mail(req, to,
+    lic_send_mail(req, tenant_id, to,
                   registration ? "Action required: product registration"
                                : "Action required: confirm your licensing account e-mail",
                   intro, link,
                   registration ? "Confirm the registration" : "Confirm the new e-mail address");
 }
 
-static void mail_registration(cc_req_t *req, const char *to, const char *token)
+static void mail_registration(cc_req_t *req, const char *tenant_id, const char *to,
+                              const char *token)
 {
-    mail_link(req, "registration", to, token, false);
+    mail_link(req, tenant_id, "registration", to, token, false);
 }
 
 static void mail_approval(cc_req_t *req, const char *to, const lic_activation_t *a,
@@ -428,7 +432,7 @@ static void mail_approval(cc_req_t *req, const char *to, const lic_activation_t 
         "%s asks to activate order %s on the server %s. Approve this user to let the "
         "activation complete, or refuse it to release its licenses.",
         a->email, a->order_number, a->computer_name);
-    lic_send_mail(req, to, "Approval required: product activation", intro, link,
+    lic_send_mail(req, a->tenant_id, to, "Approval required: product activation", intro, link,
                   "Approve this user");
 }
 
@@ -509,13 +513,21 @@ static void activate(cc_req_t *req, const act_request_t *r, const char *method,
                            "product wrote it.");
             return;
         }
-        if (!cc_authz_can(req->authz, "licensing:manage", o.tenant_path)) {
+        if (!cc_authz_can(req->authz, LIC_PERM_MANAGE, o.tenant_path)) {
             cc_db_rollback(req->db);
-            cc_res_problem(req, CC_ERR_ORDER_NOT_FOUND,
-                           "No order has this Order ID and Fulfillment Number.");
+            if (cc_authz_sees(req->authz, o.tenant_path))
+                cc_res_problem(req, CC_ERR_FORBIDDEN,
+                               "Your roles do not allow managing this account's licenses.");
+            else
+                cc_res_problem(req, CC_ERR_ORDER_NOT_FOUND,
+                               "No order has this Order ID and Fulfillment Number.");
             return;
         }
     }
+
+    /* a suspended or deleted account's products do not activate, not even again */
+    if (lic_account_blocked(req, o.tenant_path))
+        return;
 
     /* the same machine again: idempotent (a new secret, the same activation) */
     const char *p2[] = {o.id, r->fp_hash};
@@ -648,7 +660,7 @@ static void activate(cc_req_t *req, const act_request_t *r, const char *method,
     if (pending)
         mail_approval(req, mail_to, &a, token);
     else
-        mail_registration(req, mail_to, token);
+        mail_registration(req, o.tenant_id, mail_to, token);
     char loc[96];
     snprintf(loc, sizeof(loc), "/api/v1/licensing/activations/%s", id);
     cc_res_header(req, "location", loc);
@@ -915,12 +927,18 @@ void lic_handle_add_order(cc_req_t *req)
     read_order(res, &o);
     if (!cc_ct_streq(o.fulfillment_number, fulfillment))
         return lic_proof_failed(req, number);
-    if (!cc_authz_can(req->authz, "licensing:manage", o.tenant_path)) {
+    if (!cc_authz_can(req->authz, LIC_PERM_MANAGE, o.tenant_path)) {
         cc_db_rollback(req->db);
-        cc_res_problem(req, CC_ERR_ORDER_NOT_FOUND,
-                       "No order has this Order ID and Fulfillment Number.");
+        if (cc_authz_sees(req->authz, o.tenant_path))
+            cc_res_problem(req, CC_ERR_FORBIDDEN,
+                           "Your roles do not allow managing this account's licenses.");
+        else
+            cc_res_problem(req, CC_ERR_ORDER_NOT_FOUND,
+                           "No order has this Order ID and Fulfillment Number.");
         return;
     }
+    if (lic_account_blocked(req, a.tenant_path) || lic_account_blocked(req, o.tenant_path))
+        return;
     if ((rc = cc_db_query(req->db, req->pool, &q_live_on_order, (const char *const[]){o.id},
                           &res)) != 0)
         return res_db(req, rc);
@@ -979,6 +997,17 @@ void lic_handle_deactivate(cc_req_t *req)
         /* an administrator of the order's account, with a bearer token */
         if (!cc_req_authenticate(req) || !begin_managed(req, &a))
             return;
+        /* FAQ 3.11: a server is released the way it was activated; an offline product
+         * keeps its license until it writes the deactivation request file */
+        if (strcmp(a.method, "offline") == 0) {
+            cc_db_rollback(req->db);
+            cc_res_problem_ext(req, CC_ERR_DEACTIVATION_METHOD_CONFLICT,
+                               json_pack("{s:s}", "method", "offline"),
+                               "This server was activated offline: release it with the product's "
+                               "offline deactivation request file (POST "
+                               "/api/v1/licensing/offline-deactivations).");
+            return;
+        }
         if (strcmp(a.status, "active") != 0 && strcmp(a.status, "pending_approval") != 0) {
             cc_db_rollback(req->db);
             cc_res_json(
@@ -999,6 +1028,111 @@ void lic_handle_deactivate(cc_req_t *req)
     cc_res_json(req, 200,
                 json_pack("{s:s, s:s, s:I}", "id", a.id, "status", "deactivated", "released",
                           (json_int_t)released));
+}
+
+/* ---- offline deactivation (FAQ 3.10, 3.11): the product's deactivation request file ---- */
+
+static const char *const deactivation_fields[] = {"activation_id", "order_id", "fingerprint",
+                                                  "computer_name", NULL};
+
+void lic_handle_offline_deactivation(cc_req_t *req)
+{
+    json_t *body, *request = NULL;
+    const char *rb = NULL, *mb = NULL;
+    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 || cc_req_json(req, &body) != 0)
+        return;
+    if (lic_deactivation_open(body, &request, &rb, &mb) != 0) {
+        cc_res_problem(req, CC_ERR_REQUEST_FILE_INVALID,
+                       "This is not a deactivation request file the product wrote (format "
+                       "console-license-deactivation/1 with request and mac).");
+        return;
+    }
+    cc_json_on_pool(req->pool, request);
+    cc_validator_t v;
+    cc_v_init(&v, req->pool);
+    cc_v_object(&v, request, deactivation_fields);
+    const char *id = cc_v_uuid(&v, request, "activation_id", true);
+    const char *number = cc_v_string(&v, request, "order_id", true, 1, 64, true);
+    cc_v_string(&v, request, "computer_name", false, 1, 63, true);
+    act_request_t r;
+    memset(&r, 0, sizeof(r));
+    parse_fingerprint(&v, request, &r);
+    if (!cc_v_ok(&v)) {
+        cc_res_problem(req, CC_ERR_REQUEST_FILE_INVALID,
+                       "The deactivation request file does not hold activation_id, order_id and "
+                       "fingerprint as the product writes them.");
+        return;
+    }
+    /* the server, as an administrator of its account sees it */
+    int rc = cc_db_begin(req->db, cc_req_scope(req));
+    if (rc != 0)
+        return res_db(req, rc);
+    PGresult *res;
+    if ((rc = cc_db_query(req->db, req->pool, &q_act_lock, (const char *const[]){id}, &res)) != 0)
+        return res_db(req, rc);
+    lic_activation_t a;
+    if (PQntuples(res) > 0)
+        read_activation(req->pool, res, &a);
+    if (PQntuples(res) == 0 || !cc_authz_sees(req->authz, a.tenant_path)) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
+        return;
+    }
+    if (!cc_authz_can(req->authz, LIC_PERM_MANAGE, a.tenant_path)) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow managing licenses here.");
+        return;
+    }
+    /* the file is the product's: keyed with its order's fulfillment number, naming this
+     * order and this machine */
+    const char *fp_hash = PQgetvalue(res, 0, 16);
+    if (!lic_request_mac_ok(a.fulfillment_number, rb, mb) || strcmp(number, a.order_number) != 0 ||
+        strcmp(r.fp_hash, fp_hash) != 0) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_REQUEST_FILE_INVALID,
+                       "The deactivation request file's integrity check fails, or it names "
+                       "another order or machine.");
+        return;
+    }
+    if (strcmp(a.method, "offline") != 0) {
+        cc_db_rollback(req->db);
+        cc_res_problem_ext(req, CC_ERR_DEACTIVATION_METHOD_CONFLICT,
+                           json_pack("{s:s}", "method", a.method),
+                           "This server was activated online: release it online, from the "
+                           "product or the portal.");
+        return;
+    }
+    long long released = 0;
+    bool live = strcmp(a.status, "active") == 0 || strcmp(a.status, "pending_approval") == 0;
+    if (live) {
+        rc = lic_release_activation(req, a.id, a.order_ref, "deactivated", &released);
+        if (rc == 0)
+            rc = lic_audit(
+                req, "activation.deactivated", "activation", a.id, a.msp_id,
+                json_pack("{s:I, s:s}", "released", (json_int_t)released, "method", "offline"));
+    }
+    int64_t now = a.now;
+    if (rc == 0 && live)
+        rc = cc_db_commit(req->db);
+    if (rc != 0)
+        return res_db(req, rc);
+    if (!live) /* already released: the same receipt again, nothing changed */
+        cc_db_rollback(req->db);
+    /* the response file: a signed receipt the product (or the license desk) can check */
+    lic_app_t *app = req->app;
+    json_t *receipt = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:s, s:I}", "iss", app->svc->env.public_url, "activation_id",
+        a.id, "order_id", a.order_number, "status", "deactivated", "released", (json_int_t)released,
+        "deactivated_at", lic_time(req->pool, now), "iat", (json_int_t)now);
+    char *jws = lic_sign(&app->keys, receipt);
+    json_decref(receipt);
+    if (jws == NULL)
+        return cc_res_db_error(req, CC_ECRYPTO);
+    cc_res_json(req, 200,
+                json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "id", a.id, "status", "deactivated",
+                          "released", (json_int_t)released, "response_file", "format",
+                          "console-license-deactivation-response/1", "receipt", jws));
+    free(jws);
 }
 
 /* ---- e-mail change (FAQ 3.6, 5.3, 5.4): online activations only ---- */
@@ -1036,7 +1170,7 @@ void lic_handle_email_change(cc_req_t *req)
         rc = cc_db_commit(req->db);
     if (rc != 0)
         return res_db(req, rc);
-    mail_link(req, "email_change", email, token, false);
+    mail_link(req, a.tenant_id, "email_change", email, token, false);
     cc_res_json(req, 202, json_pack("{s:s, s:s}", "status", "confirmation_sent", "email", email));
 }
 
@@ -1087,7 +1221,7 @@ static void approval_decide(cc_req_t *req, const char *token, const char *decisi
     }
     const char *activation_id = PQgetvalue(res, 0, 1), *status = PQgetvalue(res, 0, 5);
     const char *act_email = PQgetvalue(res, 0, 6), *order_ref = PQgetvalue(res, 0, 8);
-    const char *msp_id = PQgetvalue(res, 0, 9);
+    const char *msp_id = PQgetvalue(res, 0, 9), *tenant_id = PQgetvalue(res, 0, 11);
     if (strcmp(PQgetvalue(res, 0, 3), "t") == 0 || strcmp(status, "pending_approval") != 0) {
         cc_db_rollback(req->db);
         if (as_page)
@@ -1130,10 +1264,24 @@ static void approval_decide(cc_req_t *req, const char *token, const char *decisi
         cc_buf_free(&b);
         return;
     }
+    bool approve = strcmp(decision, "approve") == 0;
+    if (approve && as_page) {
+        const char *inactive = NULL;
+        if ((rc = lic_account_inactive(req, PQgetvalue(res, 0, 12), &inactive)) != 0)
+            return res_db(req, rc);
+        if (inactive != NULL) {
+            cc_db_rollback(req->db);
+            page(req, 403, "Account inactive",
+                 "The account this order belongs to is suspended or deleted; the user cannot be "
+                 "approved until it is active again.");
+            return;
+        }
+    } else if (approve && lic_account_blocked(req, PQgetvalue(res, 0, 12))) {
+        return;
+    }
     rc = cc_db_query(req->db, req->pool, &q_token_use, (const char *const[]){hash}, NULL);
     const char *reg_token = NULL;
     long long released = 0;
-    bool approve = strcmp(decision, "approve") == 0;
     if (rc == 0 && approve) {
         rc = cc_db_query(req->db, req->pool, &q_act_status,
                          (const char *const[]){activation_id, "active"}, NULL);
@@ -1151,7 +1299,7 @@ static void approval_decide(cc_req_t *req, const char *token, const char *decisi
     if (rc != 0)
         return res_db(req, rc);
     if (reg_token != NULL)
-        mail_registration(req, act_email, reg_token);
+        mail_registration(req, tenant_id, act_email, reg_token);
     if (as_page)
         page(req, 200, approve ? "User approved" : "Activation refused",
              approve ? "The activation is complete." : "The licenses went back to the pool.");
@@ -1216,18 +1364,59 @@ void lic_handle_approve_form(cc_req_t *req)
     approval_decide(req, token, decision, true);
 }
 
-/* ---- registration and e-mail change links (HTML) ---- */
+/* ---- registration and e-mail change links ----
+ * The mailed link (GET /licensing/confirm?token=…) changes nothing: mail scanners and
+ * link previews open links. It shows what the link does and a button that POSTs the
+ * token back (or, asked for JSON, describes it); the POST confirms, or, for an expired
+ * link, mails a fresh 72-hour one (FAQ 2.11). */
 
-void lic_handle_confirm(cc_req_t *req)
+static bool wants_json(cc_req_t *req)
 {
-    bool failed = false;
-    if (cc_req_query_allowed(req, (const char *const[]){"token", NULL}) != 0)
-        return;
-    const char *token = cc_req_query(req, "token", &failed);
-    if (failed)
-        return;
+    const char *accept = cc_req_header(req, "accept");
+    return accept != NULL && strstr(accept, "application/json") != NULL &&
+           strstr(accept, "text/html") == NULL;
+}
+
+/* The page of a link: title, text and, when action is set, the form posting the token. */
+static void confirm_page(cc_req_t *req, int status, const char *title, const char *text,
+                         const char *token, const char *action)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    cc_buf_html(&b, title);
+    cc_buf_puts(&b, "</title></head><body><h1>");
+    cc_buf_html(&b, title);
+    cc_buf_puts(&b, "</h1><p>");
+    cc_buf_html(&b, text);
+    cc_buf_puts(&b, "</p>");
+    if (action != NULL) {
+        cc_buf_puts(&b, "<form method=\"post\" action=\"/licensing/confirm\">"
+                        "<input type=\"hidden\" name=\"token\" value=\"");
+        cc_buf_html(&b, token);
+        cc_buf_puts(&b, "\"><button>");
+        cc_buf_html(&b, action);
+        cc_buf_puts(&b, "</button></form>");
+    }
+    cc_buf_puts(&b, "</body></html>");
+    cc_res_header(req, "x-frame-options", "DENY");
+    cc_res_header(req, "content-security-policy", "default-src 'none'; form-action 'self'");
+    cc_res_header(req, "cache-control", "no-store");
+    cc_res_text(req, status, "text/html; charset=utf-8", b.data, b.len);
+    cc_buf_free(&b);
+}
+
+/*
+ * The link of token: GET (commit false) shows or describes it; POST (commit true)
+ * confirms it, or replaces an expired one. as_json answers JSON instead of pages.
+ */
+static void confirm_link(cc_req_t *req, const char *token, bool commit, bool as_json)
+{
     if (token == NULL || strlen(token) > 128) {
-        page(req, 404, "Link not valid", "This link is not valid.");
+        if (as_json)
+            cc_res_problem(req, CC_ERR_NOT_FOUND, "This link is not valid.");
+        else
+            confirm_page(req, 404, "Link not valid", "This link is not valid.", NULL, NULL);
         return;
     }
     char hash[65];
@@ -1240,20 +1429,56 @@ void lic_handle_confirm(cc_req_t *req)
         return res_db(req, rc);
     if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "approval") == 0) {
         cc_db_rollback(req->db);
-        page(req, 404, "Link not valid", "This link is not valid.");
+        if (as_json)
+            cc_res_problem(req, CC_ERR_NOT_FOUND, "This link is not valid.");
+        else
+            confirm_page(req, 404, "Link not valid", "This link is not valid.", NULL, NULL);
         return;
     }
     const char *kind = PQgetvalue(res, 0, 0), *activation_id = PQgetvalue(res, 0, 1);
     const char *email = PQgetvalue(res, 0, 2), *status = PQgetvalue(res, 0, 5);
     const char *account = cc_db_get(res, 0, 7), *msp_id = PQgetvalue(res, 0, 9);
+    const char *tenant_id = PQgetvalue(res, 0, 11);
     bool used = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     bool expired = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
     bool live = strcmp(status, "active") == 0 || strcmp(status, "pending_approval") == 0;
     bool registration = strcmp(kind, "registration") == 0;
-    if (used || !live) {
+    const char *state = used || !live ? "used" : expired ? "expired" : "valid";
+    if (!commit || used || !live) {
         cc_db_rollback(req->db);
-        page(req, 200, registration ? "Already registered" : "Already confirmed",
-             "This link was already used; nothing more to do.");
+        if (as_json) {
+            cc_res_json(req,
+                        used || !live ? 200
+                        : expired     ? 410
+                                      : 200,
+                        json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", kind, "state", state,
+                                  "email", email, "action",
+                                  used || !live  ? "none"
+                                  : expired      ? "resend"
+                                  : registration ? "confirm_registration"
+                                                 : "confirm_email_change",
+                                  "confirm_with", "POST /licensing/confirm (form: token)"));
+        } else if (used || !live) {
+            confirm_page(req, 200, registration ? "Already registered" : "Already confirmed",
+                         "This link was already used; nothing more to do.", NULL, NULL);
+        } else if (expired) {
+            confirm_page(req, 410, "Link expired",
+                         "This link expired after 72 hours. Ask for a new link, valid 72 hours, "
+                         "sent to the same address.",
+                         token, "Send me a new link");
+        } else {
+            const char *text =
+                registration
+                    ? cc_pool_printf(req->pool,
+                                     "Confirm the registration of the licensing account %s.", email)
+                    : cc_pool_printf(req->pool,
+                                     "Confirm %s as the new e-mail address of your licensing "
+                                     "account; your orders and license pools move to it.",
+                                     email);
+            confirm_page(req, 200,
+                         registration ? "Confirm the registration" : "Confirm the new e-mail", text,
+                         token, registration ? "Confirm the registration" : "Confirm");
+        }
         return;
     }
     if (expired) {
@@ -1266,10 +1491,16 @@ void lic_handle_confirm(cc_req_t *req)
             rc = cc_db_commit(req->db);
         if (rc != 0)
             return res_db(req, rc);
-        mail_link(req, kind, email, fresh, true);
-        page(req, 410, "Link expired",
-             "This link expired after 72 hours. A new link, valid 72 hours, was sent to the same "
-             "address.");
+        mail_link(req, tenant_id, kind, email, fresh, true);
+        if (as_json)
+            cc_res_json(
+                req, 410,
+                json_pack("{s:s, s:s, s:s}", "kind", kind, "state", "expired", "action", "resent"));
+        else
+            confirm_page(req, 410, "Link expired",
+                         "This link expired after 72 hours. A new link, valid 72 hours, was sent "
+                         "to the same address.",
+                         NULL, NULL);
         return;
     }
     rc = cc_db_query(req->db, req->pool, &q_token_use, (const char *const[]){hash}, NULL);
@@ -1292,9 +1523,45 @@ void lic_handle_confirm(cc_req_t *req)
         rc = cc_db_commit(req->db);
     if (rc != 0)
         return res_db(req, rc);
-    page(req, 200, registration ? "Registration complete" : "E-mail address changed",
-         registration ? "Your licensing account is registered."
-                      : "Your orders and license pools now belong to the new e-mail address.");
+    if (as_json)
+        cc_res_json(req, 200,
+                    json_pack("{s:s, s:s}", "kind", kind, "state",
+                              registration ? "registered" : "email_changed"));
+    else
+        confirm_page(req, 200, registration ? "Registration complete" : "E-mail address changed",
+                     registration
+                         ? "Your licensing account is registered."
+                         : "Your orders and license pools now belong to the new e-mail address.",
+                     NULL, NULL);
+}
+
+void lic_handle_confirm(cc_req_t *req)
+{
+    bool failed = false;
+    if (cc_req_query_allowed(req, (const char *const[]){"token", NULL}) != 0)
+        return;
+    const char *token = cc_req_query(req, "token", &failed);
+    if (!failed)
+        confirm_link(req, token, false, wants_json(req));
+}
+
+void lic_handle_confirm_form(cc_req_t *req)
+{
+    const char *ct = cc_req_header(req, "content-type");
+    if (ct == NULL || strncmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        cc_res_problem(req, CC_ERR_UNSUPPORTED_MEDIA_TYPE,
+                       "The form is application/x-www-form-urlencoded.");
+        return;
+    }
+    const char *body = cc_pool_strndup(req->pool, req->body ? req->body : "", req->body_len);
+    const char *token = NULL, *bad = NULL;
+    if (cc_query_check(req->pool, body, (const char *const[]){"token", NULL}, &bad) != 0 ||
+        cc_query_get(req->pool, body, "token", &token) != 1) {
+        confirm_page(req, 400, "Not understood", "The form was not filled in as expected.", NULL,
+                     NULL);
+        return;
+    }
+    confirm_link(req, token, true, wants_json(req));
 }
 
 /* ---- trials (FAQ 1.10, 1.20) ---- */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "console/audit.h"
+#include "console/authz.h"
+#include "console/brand.h"
 #include "console/crypto.h"
 #include "console/log.h"
 #include "console/mail.h"
@@ -147,32 +149,75 @@ json_t *lic_license_payload(cc_req_t *req, const lic_activation_t *a, int64_t no
     return out;
 }
 
-int lic_send_mail(cc_req_t *req, const char *to, const char *subject, const char *intro,
-                  const char *link, const char *link_text)
+int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *to, const char *subject,
+                  const char *intro, const char *link, const char *link_text)
 {
     lic_app_t *app = req->app;
-    cc_buf_t text, html;
-    cc_buf_init(&text);
+    /* the mail wears the brand of the account that owns the order (its MSP's, or the
+     * platform's over the defaults): sender name, Reply-To its support address, its name
+     * in the subject; on a failed read the defaults still make a mail */
+    cc_brand_t brand;
+    int rc = cc_brand_for_tenant(req->db, req->pool, tenant_id, &brand);
+    if (rc != 0)
+        cc_log_warn("the brand of a licensing mail could not be read: %s", cc_strerror(rc));
+    cc_buf_t html;
     cc_buf_init(&html);
-    cc_buf_printf(&text, "%s\r\n\r\n%s\r\n%s\r\n", intro, link_text, link);
-    cc_buf_puts(&html, "<!doctype html><html><body><p>");
+    cc_buf_puts(&html, "<p>");
     cc_buf_html(&html, intro);
     cc_buf_puts(&html, "</p><p><a href=\"");
     cc_buf_html(&html, link);
     cc_buf_puts(&html, "\">");
     cc_buf_html(&html, link_text);
-    cc_buf_puts(&html, "</a></p></body></html>");
-    cc_mail_t m = {.from_name = "Console Registration",
-                   .to = to,
-                   .subject = subject,
-                   .text = text.data,
-                   .html = html.data};
-    int rc = cc_mail_send(&app->svc->mail, &m);
+    cc_buf_puts(&html, "</a></p>");
+    cc_brand_message_t m = {
+        .to = to,
+        .lang = "en",
+        .subject = subject,
+        .text = cc_pool_printf(req->pool, "%s\r\n\r\n%s\r\n%s\r\n", intro, link_text, link),
+        .html = cc_pool_strdup(req->pool, html.data ? html.data : ""),
+    };
+    cc_buf_free(&html);
+    rc = cc_brand_mail_send(&app->svc->mail, &brand, app->svc->env.public_url, &m);
     if (rc != 0)
         cc_log_error("licensing mail could not be sent: %s", cc_strerror(rc));
-    cc_buf_free(&text);
-    cc_buf_free(&html);
     return rc;
+}
+
+static const cc_stmt_t q_account_inactive =
+    CC_STMT("lic_account_inactive",
+            "SELECT x.status FROM tenants.tenant_tree x WHERE x.path @> $1::ltree"
+            " AND x.status <> 'active' ORDER BY nlevel(x.path) DESC LIMIT 1",
+            1);
+
+int lic_account_inactive(cc_req_t *req, const char *tenant_path, const char **status)
+{
+    PGresult *res;
+    *status = NULL;
+    int rc = cc_db_query(req->db, req->pool, &q_account_inactive,
+                         (const char *const[]){tenant_path}, &res);
+    if (rc == 0 && PQntuples(res) > 0)
+        *status = PQgetvalue(res, 0, 0);
+    return rc;
+}
+
+bool lic_account_blocked(cc_req_t *req, const char *tenant_path)
+{
+    const char *status;
+    int rc = lic_account_inactive(req, tenant_path, &status);
+    if (rc != 0) {
+        cc_db_rollback(req->db);
+        cc_res_db_error(req, rc);
+        return true;
+    }
+    if (status == NULL)
+        return false;
+    bool deleted = strcmp(status, "deleted") == 0;
+    cc_db_rollback(req->db);
+    cc_res_problem(req, CC_ERR_ACCOUNT_INACTIVE,
+                   "The account this order belongs to is %s; its licenses cannot be activated "
+                   "until it is %s.",
+                   deleted ? "deleted" : "suspended", deleted ? "restored" : "resumed");
+    return true;
 }
 
 const char *lic_platform_address(cc_req_t *req)
@@ -196,10 +241,119 @@ int lic_audit(cc_req_t *req, const char *action, const char *type, const char *i
     return rc;
 }
 
-void lic_res_items(cc_req_t *req, json_t *items)
+bool lic_can_read(cc_req_t *req, const char *path)
 {
-    size_t total = json_array_size(items);
-    cc_res_json(
-        req, 200,
-        json_pack("{s:o, s:n, s:I}", "items", items, "next_cursor", "total", (json_int_t)total));
+    return cc_authz_can(req->authz, LIC_PERM_READ, path) ||
+           cc_authz_can(req->authz, LIC_PERM_MANAGE, path);
+}
+
+static const cc_stmt_t q_account =
+    CC_STMT("lic_account", "SELECT path::text FROM tenants.tenant_tree WHERE id = $1::uuid", 1);
+static const cc_stmt_t q_order_path =
+    CC_STMT("lic_order_path", "SELECT tenant_path::text FROM orders WHERE order_number = $1", 1);
+
+bool lic_view_resolve(cc_req_t *req, const char *tenant_id, const char *order_number,
+                      const char **path)
+{
+    PGresult *res;
+    int rc;
+    *path = NULL;
+    if (order_number != NULL) {
+        /* the order must be one the caller sees (its own, or one with licenses
+         * sub-allocated to an account it sees) */
+        rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_order_path,
+                        (const char *const[]){order_number}, &res);
+        if (rc != 0) {
+            cc_res_db_error(req, rc);
+            return false;
+        }
+        if (PQntuples(res) == 0) {
+            cc_res_problem(req, CC_ERR_NOT_FOUND, "No such order.");
+            return false;
+        }
+        if (tenant_id == NULL) {
+            *path = PQgetvalue(res, 0, 0);
+            if (!lic_can_read(req, *path)) {
+                cc_res_problem(req, CC_ERR_FORBIDDEN,
+                               "Your roles do not allow reading this order's licensing; ask with "
+                               "tenant_id for the licenses allocated to your account.");
+                return false;
+            }
+            return true;
+        }
+    }
+    if (tenant_id == NULL)
+        tenant_id = req->principal->tenant_id;
+    rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_account,
+                    (const char *const[]){tenant_id}, &res);
+    if (rc != 0) {
+        cc_res_db_error(req, rc);
+        return false;
+    }
+    if (PQntuples(res) == 0 || !cc_authz_sees(req->authz, PQgetvalue(res, 0, 0))) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
+        return false;
+    }
+    *path = PQgetvalue(res, 0, 0);
+    if (!lic_can_read(req, *path)) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN,
+                       "Your roles do not allow reading this account's licensing.");
+        return false;
+    }
+    return true;
+}
+
+bool lic_page(cc_req_t *req, const char *bind, size_t nkeys, int *limit, const char **after)
+{
+    json_t *keys = NULL; /* borrowed: registered on the request's pool */
+    for (size_t i = 0; i < nkeys; i++)
+        after[i] = NULL;
+    if (cc_req_page(req, limit, &keys) != 0)
+        return false;
+    if (keys == NULL)
+        return true;
+    /* [key..., bind]: issued by this list for the same filters */
+    bool ok = json_is_array(keys) && json_array_size(keys) == nkeys + 1;
+    for (size_t i = 0; ok && i <= nkeys; i++) {
+        json_t *k = json_array_get(keys, i);
+        ok = json_is_string(k) && json_string_length(k) <= 512;
+    }
+    if (ok)
+        ok = strcmp(json_string_value(json_array_get(keys, nkeys)), bind) == 0;
+    if (!ok) {
+        cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
+        return false;
+    }
+    for (size_t i = 0; i < nkeys; i++)
+        after[i] = json_string_value(json_array_get(keys, i)); /* keys live in the pool */
+    return true;
+}
+
+const char *lic_page_bind(cc_req_t *req, const char *list, const char *const *filters, size_t n)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, list);
+    for (size_t i = 0; i < n; i++) {
+        cc_buf_puts(&b, "\n");
+        cc_buf_puts(&b, filters[i] ? filters[i] : "\x01");
+    }
+    char hex[65];
+    cc_sha256_hex(b.data, b.len, hex);
+    cc_buf_free(&b);
+    return cc_pool_strndup(req->pool, hex, 16);
+}
+
+void lic_res_page(cc_req_t *req, json_t *items, json_t *next_keys, const char *bind,
+                  long long total)
+{
+    const char *next = NULL;
+    if (next_keys != NULL) {
+        json_array_append_new(next_keys, json_string(bind));
+        next = cc_cursor_encode(req->pool, next_keys);
+        json_decref(next_keys);
+    }
+    cc_res_json(req, 200,
+                json_pack("{s:o, s:s?, s:I}", "items", items, "next_cursor", next, "total",
+                          (json_int_t)total));
 }

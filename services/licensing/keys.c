@@ -35,11 +35,14 @@ static const cc_stmt_t q_key_insert = CC_STMT(
     6);
 static const cc_stmt_t q_key_list = CC_STMT(
     "lic_key_list",
-    "SELECT k.product_key, l.product, k.version, o.order_number, (k.created_at AT TIME ZONE"
-    " 'UTC'), o.tenant_path::text FROM product_keys k JOIN order_lines l ON l.id = k.line_id"
-    " JOIN orders o ON o.id = k.order_id WHERE ($1::text IS NULL OR o.order_number = $1)"
-    " ORDER BY k.serial LIMIT 5001",
-    1);
+    "WITH m AS (SELECT k.serial FROM product_keys k JOIN orders o ON o.id = k.order_id"
+    " WHERE k.tenant_path <@ $1::ltree AND ($2::text IS NULL OR o.order_number = $2))"
+    " SELECT k.product_key, l.product, k.version, o.order_number, (k.created_at AT TIME ZONE"
+    " 'UTC'), k.serial, (SELECT count(*) FROM m) FROM m JOIN product_keys k"
+    " ON k.serial = m.serial JOIN order_lines l ON l.id = k.line_id JOIN orders o"
+    " ON o.id = k.order_id WHERE ($3::bigint IS NULL OR k.serial > $3::bigint)"
+    " ORDER BY k.serial LIMIT $4::int + 1",
+    4);
 static const cc_stmt_t q_key_get =
     CC_STMT("lic_key_get",
             "SELECT l.product, k.version, o.order_number, o.tenant_path::text, k.product_key"
@@ -161,29 +164,46 @@ void lic_handle_keys_create(cc_req_t *req)
 void lic_handle_keys_list(cc_req_t *req)
 {
     bool failed = false;
-    if (cc_req_query_allowed(req, (const char *const[]){"order_id", NULL}) != 0)
+    if (cc_req_query_allowed(
+            req, (const char *const[]){"order_id", "tenant_id", "limit", "cursor", NULL}) != 0)
         return;
     const char *order = cc_req_query(req, "order_id", &failed);
+    const char *tenant = failed ? NULL : cc_req_query(req, "tenant_id", &failed);
     if (failed)
         return;
-    if (order && strlen(order) > 64) {
-        cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "order_id is an Order ID.");
+    if ((order && strlen(order) > 64) || (tenant && !cc_is_uuid(tenant))) {
+        cc_res_problem(req, CC_ERR_INVALID_PARAMETER,
+                       "order_id is an Order ID and tenant_id an account id.");
         return;
     }
+    const char *path, *k[1];
+    int limit;
+    const char *bind = lic_page_bind(req, "keys", (const char *const[]){order, tenant}, 2);
+    if (!lic_page(req, bind, 1, &limit, k) || !lic_view_resolve(req, tenant, order, &path))
+        return;
+    if (k[0] != NULL &&
+        (!*k[0] || strlen(k[0]) > 18 || strspn(k[0], "0123456789") != strlen(k[0]))) {
+        cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
     PGresult *res;
     int rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_key_list,
-                        (const char *const[]){order}, &res);
+                        (const char *const[]){path, order, k[0], lim}, &res);
     if (rc != 0)
         return cc_res_db_error(req, rc);
-    json_t *items = json_array();
-    for (int i = 0; i < PQntuples(res) && i < 5000; i++)
-        if (cc_authz_can(req->authz, PERM, PQgetvalue(res, i, 5)))
-            json_array_append_new(
-                items, json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", PQgetvalue(res, i, 0),
-                                 "product", PQgetvalue(res, i, 1), "version", PQgetvalue(res, i, 2),
-                                 "order_id", PQgetvalue(res, i, 3), "created_at",
-                                 cc_db_get_time(req->pool, res, i, 4)));
-    lic_res_items(req, items);
+    json_t *items = json_array(), *next = NULL;
+    int n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++)
+        json_array_append_new(items,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", PQgetvalue(res, i, 0),
+                                        "product", PQgetvalue(res, i, 1), "version",
+                                        PQgetvalue(res, i, 2), "order_id", PQgetvalue(res, i, 3),
+                                        "created_at", cc_db_get_time(req->pool, res, i, 4)));
+    if (n > limit)
+        next = json_pack("[s]", PQgetvalue(res, limit - 1, 5));
+    lic_res_page(req, items, next, bind, n > 0 ? atoll(PQgetvalue(res, 0, 6)) : 0);
 }
 
 void lic_handle_keys_verify(cc_req_t *req)
@@ -216,8 +236,14 @@ void lic_handle_keys_verify(cc_req_t *req)
                     &res);
     if (rc != 0)
         return cc_res_db_error(req, rc);
-    if (PQntuples(res) == 0 || !cc_authz_can(req->authz, PERM, PQgetvalue(res, 0, 3))) {
-        cc_res_json(req, 200, json_pack("{s:b, s:s}", "valid", 0, "reason", "unknown"));
+    /* a key of no order the caller sees is "not found" whether it exists or not */
+    if (PQntuples(res) == 0 || !cc_authz_sees(req->authz, PQgetvalue(res, 0, 3))) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No order you can see has this product key.");
+        return;
+    }
+    if (!lic_can_read(req, PQgetvalue(res, 0, 3))) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN,
+                       "Your roles do not allow reading this account's product keys.");
         return;
     }
     cc_res_json(req, 200,

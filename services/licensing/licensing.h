@@ -62,6 +62,15 @@ bool lic_request_mac_ok(const char *fulfillment_number, const char *request_b64,
                         const char *mac_b64);
 /** Makes a request file for a request object (tests, and docs/licensing.md's example). */
 json_t *lic_request_make(const char *fulfillment_number, json_t *request);
+/**
+ * The offline deactivation request file (FAQ 3.11: an offline activation is released the
+ * way it was made): the same envelope with format "console-license-deactivation/1" and a
+ * request {activation_id, order_id, fingerprint} the product writes when it drops its
+ * license. Same contract as lic_request_open / lic_request_make.
+ */
+int lic_deactivation_open(json_t *file, json_t **request, const char **request_b64,
+                          const char **mac_b64);
+json_t *lic_deactivation_make(const char *fulfillment_number, json_t *request);
 
 /** Product keys: 25 characters in five groups, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX. */
 #define LIC_KEY_LEN 29
@@ -116,7 +125,8 @@ typedef struct lic_app {
 /** An activation with its order's identifiers. Strings in the request pool. */
 typedef struct lic_activation {
     const char *id, *order_ref, *order_number, *fulfillment_number, *method, *status, *email,
-        *computer_name, *msp_id, *tenant_path, *secret_hash, *created_at, *registered_at;
+        *computer_name, *msp_id, *tenant_path, *secret_hash, *created_at, *registered_at,
+        *tenant_id;      /* the account owning the order (its brand dresses the mail) */
     json_t *fingerprint; /* registered on the pool */
     int64_t last_check_in, now;
 } lic_activation_t;
@@ -134,13 +144,49 @@ bool lic_proof_blocked(cc_req_t *req, const char *order_number);
 void lic_proof_failed(cc_req_t *req, const char *order_number);
 /** The signed payload of an activation's license (new reference), or NULL with *rc. */
 json_t *lic_license_payload(cc_req_t *req, const lic_activation_t *a, int64_t now, int *rc);
-/** Sends a platform-branded mail with one link. */
-int lic_send_mail(cc_req_t *req, const char *to, const char *subject, const char *intro,
-                  const char *link, const char *link_text);
+/**
+ * Sends a mail with one link, wearing the brand of tenant_id (the account owning the
+ * order: sender name, Reply-To its support address, its product name before subject).
+ * Call after the commit (the brand is read on its own). Returns 0, CC_EINVAL or CC_EIO.
+ */
+int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *to, const char *subject,
+                  const char *intro, const char *link, const char *link_text);
+/**
+ * Inside the open transaction: true (answered 403 account_inactive, or the database error,
+ * and rolled back) when the account at tenant_path or one above it is suspended or
+ * deleted: its products do not activate (and its licenses are not added or approved).
+ */
+bool lic_account_blocked(cc_req_t *req, const char *tenant_path);
+/** Inside the open transaction: *status "suspended" or "deleted" (pool memory) when the
+ * account at tenant_path or one above it is, else NULL. Returns 0 or a cc_db_* error. */
+int lic_account_inactive(cc_req_t *req, const char *tenant_path, const char **status);
 /** The platform's licensing address (approvals of orders without an end-user e-mail). */
 const char *lic_platform_address(cc_req_t *req);
-/** Answers a whole (unpaged) list: {items, next_cursor: null, total}; steals items. */
-void lic_res_items(cc_req_t *req, json_t *items);
+#define LIC_PERM_MANAGE "licensing:manage"
+#define LIC_PERM_READ "licensing:read"
+/** True when the caller may read licensing at path: licensing:read or licensing:manage. */
+bool lic_can_read(cc_req_t *req, const char *path);
+/**
+ * The account whose licensing view a list shows, as the other services' lists do: the
+ * account tenant_id (NULL: the caller's home account), else, when only order_number is
+ * given, that order's account. Answers 404 not_found when the caller cannot see the
+ * account (or the order), 403 forbidden when it may not read licensing there, and returns
+ * false then; else *path (pool memory) is the account's path.
+ */
+bool lic_view_resolve(cc_req_t *req, const char *tenant_id, const char *order_number,
+                      const char **path);
+/**
+ * Reads ?limit and ?cursor for a keyset-paged list whose cursor holds nkeys strings and
+ * bind (lic_page_bind: the list and its filters, so a cursor works only with the filters
+ * that issued it). after[nkeys] gets the keys (NULL without cursor). Answers 400 and
+ * returns false on a bad value.
+ */
+bool lic_page(cc_req_t *req, const char *bind, size_t nkeys, int *limit, const char **after);
+/** A short digest of a list's name and filters (NULL filters allowed). Pool memory. */
+const char *lic_page_bind(cc_req_t *req, const char *list, const char *const *filters, size_t n);
+/** Answers {items, next_cursor, total}; steals items and next_keys (NULL: last page). */
+void lic_res_page(cc_req_t *req, json_t *items, json_t *next_keys, const char *bind,
+                  long long total);
 /** An audit record in the open transaction (details stolen). */
 int lic_audit(cc_req_t *req, const char *action, const char *type, const char *id,
               const char *msp_id, json_t *details);
@@ -168,6 +214,8 @@ extern const size_t lic_nroutes;
 
 void lic_handle_activate(cc_req_t *req);
 void lic_handle_offline_request(cc_req_t *req);
+void lic_handle_offline_deactivation(cc_req_t *req);
+void lic_handle_confirm_form(cc_req_t *req);
 void lic_handle_check_in(cc_req_t *req);
 void lic_handle_deactivate(cc_req_t *req);
 void lic_handle_email_change(cc_req_t *req);

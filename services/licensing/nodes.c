@@ -34,12 +34,14 @@ static const cc_stmt_t q_state =
             " '[]')::text, count(*) FILTER (WHERE released_at IS NULL) FROM node_marks"
             " WHERE activation_id = $1::uuid",
             1);
-static const cc_stmt_t q_list = CC_STMT(
-    "lic_nodes_list",
-    "SELECT m.node, (m.marked_at AT TIME ZONE 'UTC'), m.released_at IS NOT NULL,"
-    " a.tenant_path::text FROM activations a LEFT JOIN node_marks m ON m.activation_id = a.id"
-    " WHERE a.id = $1::uuid ORDER BY m.node",
-    1);
+static const cc_stmt_t q_list =
+    CC_STMT("lic_nodes_list",
+            "SELECT m.node, (m.marked_at AT TIME ZONE 'UTC'), m.released_at IS NOT NULL,"
+            " a.tenant_path::text, (SELECT count(*) FROM node_marks c WHERE c.activation_id = a.id)"
+            " FROM activations a LEFT JOIN node_marks m ON m.activation_id = a.id"
+            " AND ($2::text IS NULL OR m.node > $2) WHERE a.id = $1::uuid ORDER BY m.node"
+            " LIMIT $3::int + 1",
+            3);
 static const cc_stmt_t q_release =
     CC_STMT("lic_nodes_release",
             "UPDATE node_marks SET released_at = coalesce(released_at, licensing_now())"
@@ -117,28 +119,42 @@ int lic_nodes_sync(cc_req_t *req, const lic_activation_t *a, json_t *nodes, json
 void lic_handle_nodes_list(cc_req_t *req)
 {
     const char *id = cc_req_param(req, "id");
-    if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
+    if (cc_req_query_allowed(req, (const char *const[]){"limit", "cursor", NULL}) != 0)
         return;
+    const char *k[1];
+    int limit;
+    const char *bind = lic_page_bind(req, "nodes", (const char *const[]){id}, 1);
+    if (!lic_page(req, bind, 1, &limit, k))
+        return;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
     PGresult *res = NULL;
     int rc = 0;
     if (id != NULL && cc_is_uuid(id))
-        rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_list, (const char *const[]){id},
-                        &res);
+        rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_list,
+                        (const char *const[]){id, k[0], lim}, &res);
     if (rc != 0)
         return cc_res_db_error(req, rc);
-    if (res == NULL || PQntuples(res) == 0 ||
-        !cc_authz_can(req->authz, PERM, PQgetvalue(res, 0, 3))) {
+    if (res == NULL || PQntuples(res) == 0 || !cc_authz_sees(req->authz, PQgetvalue(res, 0, 3))) {
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
         return;
     }
-    json_t *items = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
+    if (!lic_can_read(req, PQgetvalue(res, 0, 3))) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN,
+                       "Your roles do not allow reading this server's license use.");
+        return;
+    }
+    json_t *items = json_array(), *next = NULL;
+    int n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++)
         if (!PQgetisnull(res, i, 0))
             json_array_append_new(items,
                                   json_pack("{s:s, s:s, s:b}", "node", PQgetvalue(res, i, 0),
                                             "marked_at", cc_db_get_time(req->pool, res, i, 1),
                                             "released", strcmp(PQgetvalue(res, i, 2), "t") == 0));
-    lic_res_items(req, items);
+    if (n > limit)
+        next = json_pack("[s]", PQgetvalue(res, limit - 1, 0));
+    lic_res_page(req, items, next, bind, atoll(PQgetvalue(res, 0, 4)));
 }
 
 void lic_handle_nodes_release(cc_req_t *req)
@@ -160,15 +176,19 @@ void lic_handle_nodes_release(cc_req_t *req)
     PGresult *res = NULL;
     int rc = cc_db_begin(req->db, cc_req_scope(req));
     if (rc == 0 && id != NULL && cc_is_uuid(id))
-        rc = cc_db_query(req->db, req->pool, &q_list, (const char *const[]){id}, &res);
+        rc = cc_db_query(req->db, req->pool, &q_list, (const char *const[]){id, NULL, "1"}, &res);
     if (rc != 0) {
         cc_db_rollback(req->db);
         return cc_res_db_error(req, rc);
     }
-    if (res == NULL || PQntuples(res) == 0 ||
-        !cc_authz_can(req->authz, PERM, PQgetvalue(res, 0, 3))) {
+    if (res == NULL || PQntuples(res) == 0 || !cc_authz_sees(req->authz, PQgetvalue(res, 0, 3))) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such activation.");
+        return;
+    }
+    if (!cc_authz_can(req->authz, PERM, PQgetvalue(res, 0, 3))) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow managing licenses here.");
         return;
     }
     char *text = json_dumps(nodes, JSON_COMPACT);

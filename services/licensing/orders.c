@@ -78,15 +78,16 @@ static const cc_stmt_t q_order_by_number =
             "SELECT " ORDER_COLS " FROM orders o LEFT JOIN orders r ON r.id = o.renews_order"
             " WHERE o.order_number = $1",
             1);
+/* the order history of an account: its own orders and those with licenses sub-allocated to
+ * it (or to an account under it), newest first */
 static const cc_stmt_t q_order_list = CC_STMT(
     "lic_order_list",
-    "SELECT " ORDER_COLS ", (SELECT count(*) FROM orders c WHERE ($1::uuid IS NULL OR"
-    " c.tenant_path <@ (SELECT t.path FROM tenants.tenant_tree t WHERE t.id = $1::uuid)) AND"
-    " ($2::text IS NULL OR lower(c.account_email) = lower($2)))"
-    " FROM orders o LEFT JOIN orders r ON r.id = o.renews_order"
-    " WHERE ($1::uuid IS NULL OR o.tenant_path <@ (SELECT t.path FROM tenants.tenant_tree t"
-    " WHERE t.id = $1::uuid)) AND ($2::text IS NULL OR lower(o.account_email) = lower($2))"
-    " AND ($3::text IS NULL OR (o.created_at, o.id) < ($3::timestamp AT TIME ZONE 'UTC',"
+    "WITH m AS (SELECT o.id FROM orders o WHERE (o.tenant_path <@ $1::ltree OR EXISTS (SELECT 1"
+    " FROM pools p WHERE p.order_id = o.id AND NOT p.is_default AND p.tenant_path <@ $1::ltree))"
+    " AND ($2::text IS NULL OR lower(o.account_email) = lower($2)))"
+    " SELECT " ORDER_COLS ", (SELECT count(*) FROM m) FROM m JOIN orders o ON o.id = m.id"
+    " LEFT JOIN orders r ON r.id = o.renews_order"
+    " WHERE ($3::text IS NULL OR (o.created_at, o.id) < ($3::timestamp AT TIME ZONE 'UTC',"
     " $4::uuid)) ORDER BY o.created_at DESC, o.id DESC LIMIT $5::int + 1",
     5);
 
@@ -293,15 +294,18 @@ void lic_handle_order_get(cc_req_t *req)
                         (const char *const[]){id}, &res);
     if (rc != 0)
         return cc_res_db_error(req, rc);
-    if (res == NULL || PQntuples(res) == 0 ||
-        !cc_authz_can(req->authz, PERM, PQgetvalue(res, 0, 8))) {
+    if (res == NULL || PQntuples(res) == 0 || !cc_authz_sees(req->authz, PQgetvalue(res, 0, 8))) {
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such order.");
+        return;
+    }
+    if (!lic_can_read(req, PQgetvalue(res, 0, 8))) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow reading this order.");
         return;
     }
     cc_res_json(req, 200, order_json(res, 0, req->pool));
 }
 
-/* The order history: the caller's orders, newest first (FAQ 5.8). */
+/* The order history of an account, newest first (FAQ 5.8). */
 void lic_handle_order_list(cc_req_t *req)
 {
     bool failed = false;
@@ -320,47 +324,28 @@ void lic_handle_order_list(cc_req_t *req)
         cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "account_email is too long.");
         return;
     }
+    const char *path, *after[2];
     int limit;
-    json_t *keys = NULL;
-    if (cc_req_page(req, &limit, &keys) != 0)
+    const char *bind = lic_page_bind(req, "orders", (const char *const[]){tenant_id, email}, 2);
+    if (!lic_page(req, bind, 2, &limit, after) || !lic_view_resolve(req, tenant_id, NULL, &path))
         return;
-    const char *after_t = NULL, *after_id = NULL;
-    if (keys != NULL) {
-        json_t *t = json_array_get(keys, 0), *i = json_array_get(keys, 1);
-        if (json_array_size(keys) != 2 || !json_is_string(t) || !json_is_string(i) ||
-            !cc_is_uuid(json_string_value(i)) || json_string_length(t) != 27) {
-            cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
-            return;
-        }
-        after_t = json_string_value(t);
-        after_id = json_string_value(i);
+    if (after[1] != NULL && (!cc_is_uuid(after[1]) || strlen(after[0]) != 27)) {
+        cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
+        return;
     }
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit);
     PGresult *res;
     int rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_order_list,
-                        (const char *const[]){tenant_id, email, after_t, after_id, lim}, &res);
+                        (const char *const[]){path, email, after[0], after[1], lim}, &res);
     if (rc != 0)
         return cc_res_db_error(req, rc);
-    json_t *items = json_array();
-    int n = PQntuples(res), shown = 0;
-    const char *last_t = NULL, *last_id = NULL;
-    for (int i = 0; i < n && shown < limit; i++) {
-        if (!cc_authz_can(req->authz, PERM, PQgetvalue(res, i, 8)))
-            continue;
+    json_t *items = json_array(), *next = NULL;
+    int n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++)
         json_array_append_new(items, order_json(res, i, req->pool));
-        last_t = cc_db_get_time(req->pool, res, i, 7);
-        last_id = PQgetvalue(res, i, 0);
-        shown++;
-    }
-    const char *next = NULL;
-    if (n > limit && last_id != NULL) {
-        json_t *k = json_pack("[s, s]", last_t, last_id);
-        next = cc_cursor_encode(req->pool, k);
-        json_decref(k);
-    }
-    long long total = n > 0 ? atoll(PQgetvalue(res, 0, 11)) : 0;
-    cc_res_json(req, 200,
-                json_pack("{s:o, s:s?, s:I}", "items", items, "next_cursor", next, "total",
-                          (json_int_t)total));
+    if (n > limit)
+        next = json_pack("[s, s]", cc_db_get_time(req->pool, res, limit - 1, 7),
+                         PQgetvalue(res, limit - 1, 0));
+    lic_res_page(req, items, next, bind, n > 0 ? atoll(PQgetvalue(res, 0, 11)) : 0);
 }

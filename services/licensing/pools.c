@@ -30,12 +30,19 @@
 #define POOL_FROM                                                                                  \
     " FROM pools p JOIN orders o ON o.id = p.order_id JOIN order_lines l ON l.id = p.line_id"      \
     " LEFT JOIN activations a ON a.id = p.activation_id"
-static const cc_stmt_t q_pool_list =
-    CC_STMT("lic_pool_list",
-            "SELECT " POOL_COLS POOL_FROM " WHERE ($1::text IS NULL OR o.order_number = $1)"
-            " AND ($2::uuid IS NULL OR p.tenant_id = $2::uuid) ORDER BY o.order_number, l.position,"
-            " p.is_default DESC, p.created_at, p.id LIMIT 1001",
-            2);
+/* the pools allocated to an account or under it, by order, line, Default first */
+static const cc_stmt_t q_pool_list = CC_STMT(
+    "lic_pool_list",
+    "WITH m AS (SELECT p.id, o.order_number AS k1, l.position AS k2, NOT p.is_default AS k3,"
+    " p.created_at AS k4 FROM pools p JOIN orders o ON o.id = p.order_id JOIN order_lines l"
+    " ON l.id = p.line_id WHERE p.tenant_path <@ $1::ltree AND ($2::text IS NULL OR"
+    " o.order_number = $2)) SELECT " POOL_COLS ", m.k2, (m.k4 AT TIME ZONE 'UTC'),"
+    " (SELECT count(*) FROM m) FROM m JOIN pools p ON p.id = m.id JOIN orders o"
+    " ON o.id = p.order_id JOIN order_lines l ON l.id = p.line_id LEFT JOIN activations a"
+    " ON a.id = p.activation_id WHERE ($3::text IS NULL OR (m.k1, m.k2, m.k3, m.k4, m.id) >"
+    " ($3, $4::int, $5::boolean, $6::timestamp AT TIME ZONE 'UTC', $7::uuid))"
+    " ORDER BY m.k1, m.k2, m.k3, m.k4, m.id LIMIT $8::int + 1",
+    8);
 static const cc_stmt_t q_pool_lock = CC_STMT(
     "lic_pool_lock", "SELECT " POOL_COLS POOL_FROM " WHERE p.id = $1::uuid FOR UPDATE OF p", 1);
 static const cc_stmt_t q_pool_get =
@@ -46,6 +53,8 @@ static const cc_stmt_t q_line_of = CC_STMT(
     " ON o.id = l.order_id WHERE o.order_number = $1 AND ($2::uuid IS NULL OR l.id = $2::uuid)"
     " AND ($3::text IS NULL OR l.product = $3) ORDER BY l.position",
     3);
+static const cc_stmt_t q_order_tenant =
+    CC_STMT("lic_order_tenant", "SELECT tenant_id::text FROM orders WHERE order_number = $1", 1);
 static const cc_stmt_t q_customer = CC_STMT(
     "lic_customer",
     "SELECT t.path::text FROM tenants.tenant_tree t WHERE t.id = $1::uuid AND t.status <> 'deleted'"
@@ -82,13 +91,15 @@ static const cc_stmt_t q_pool_move = CC_STMT(
 /* each account's licenses: allocated to it (its own pools), in use by its servers */
 static const cc_stmt_t q_usage = CC_STMT(
     "lic_usage",
-    "SELECT t.id, t.name, l.product, coalesce(sum(p.quantity) FILTER (WHERE p.activation_id IS"
-    " NULL), 0), coalesce(sum(p.quantity) FILTER (WHERE p.activation_id IS NOT NULL), 0),"
-    " t.path::text FROM pools p JOIN order_lines l ON l.id = p.line_id JOIN tenants.tenant_tree t"
-    " ON t.id = p.tenant_id WHERE NOT p.is_default AND t.path <@ (SELECT x.path FROM"
-    " tenants.tenant_tree x WHERE x.id = $1::uuid) GROUP BY t.id, t.name, t.path, l.product"
-    " ORDER BY t.name, t.id, l.product LIMIT 5001",
-    1);
+    "WITH g AS (SELECT t.id, t.name, l.product, coalesce(sum(p.quantity) FILTER (WHERE"
+    " p.activation_id IS NULL), 0) AS allocated, coalesce(sum(p.quantity) FILTER (WHERE"
+    " p.activation_id IS NOT NULL), 0) AS in_use FROM pools p JOIN order_lines l"
+    " ON l.id = p.line_id JOIN tenants.tenant_tree t ON t.id = p.tenant_id WHERE NOT p.is_default"
+    " AND p.tenant_path <@ $1::ltree GROUP BY t.id, t.name, l.product)"
+    " SELECT g.id, g.name, g.product, g.allocated, g.in_use, (SELECT count(*) FROM g) FROM g"
+    " WHERE ($2::text IS NULL OR (g.name, g.id, g.product) > ($2, $3::uuid, $4))"
+    " ORDER BY g.name, g.id, g.product LIMIT $5::int + 1",
+    5);
 static const cc_stmt_t q_pool_release =
     CC_STMT("lic_pool_release",
             "WITH rel AS (DELETE FROM pools WHERE id = $1::uuid AND NOT is_default"
@@ -137,7 +148,8 @@ static void res_pool(cc_req_t *req, int status, const PGresult *res)
 void lic_handle_pool_list(cc_req_t *req)
 {
     bool failed = false;
-    if (cc_req_query_allowed(req, (const char *const[]){"order_id", "tenant_id", NULL}) != 0)
+    if (cc_req_query_allowed(
+            req, (const char *const[]){"order_id", "tenant_id", "limit", "cursor", NULL}) != 0)
         return;
     const char *order = cc_req_query(req, "order_id", &failed);
     const char *tenant = failed ? NULL : cc_req_query(req, "tenant_id", &failed);
@@ -148,16 +160,36 @@ void lic_handle_pool_list(cc_req_t *req)
                        "order_id is an Order ID and tenant_id an account id.");
         return;
     }
+    const char *path, *k[5];
+    int limit;
+    const char *bind = lic_page_bind(req, "pools", (const char *const[]){order, tenant}, 2);
+    if (!lic_page(req, bind, 5, &limit, k) || !lic_view_resolve(req, tenant, order, &path))
+        return;
+    if (k[0] != NULL &&
+        (!cc_is_uuid(k[4]) || strspn(k[1], "0123456789") != strlen(k[1]) || !*k[1] ||
+         strlen(k[1]) > 9 || (strcmp(k[2], "t") && strcmp(k[2], "f")) || strlen(k[3]) > 32)) {
+        cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
     PGresult *res;
-    int rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_pool_list,
-                        (const char *const[]){order, tenant}, &res);
+    int rc =
+        cc_db_read(req->db, req->pool, cc_req_scope(req), &q_pool_list,
+                   (const char *const[]){path, order, k[0], k[1], k[2], k[3], k[4], lim}, &res);
     if (rc != 0)
         return cc_res_db_error(req, rc);
-    json_t *items = json_array();
-    for (int i = 0; i < PQntuples(res) && i < 1000; i++)
-        if (cc_authz_can(req->authz, PERM, PQgetvalue(res, i, 11)))
-            json_array_append_new(items, pool_json(res, i));
-    lic_res_items(req, items);
+    json_t *items = json_array(), *next = NULL;
+    int n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++)
+        json_array_append_new(items, pool_json(res, i));
+    if (n > limit) {
+        int i = limit - 1;
+        next = json_pack("[s, s, s, s, s]", PQgetvalue(res, i, 1), PQgetvalue(res, i, 16),
+                         strcmp(PQgetvalue(res, i, 7), "t") == 0 ? "f" : "t",
+                         PQgetvalue(res, i, 17), PQgetvalue(res, i, 0));
+    }
+    lic_res_page(req, items, next, bind, n > 0 ? atoll(PQgetvalue(res, 0, 18)) : 0);
 }
 
 void lic_handle_pool_create(cc_req_t *req)
@@ -192,6 +224,12 @@ void lic_handle_pool_create(cc_req_t *req)
                          (const char *const[]){order, line, product}, &res);
     if (rc != 0)
         return res_db(req, rc);
+    if (PQntuples(res) > 0 && cc_authz_sees(req->authz, PQgetvalue(res, 0, 1)) &&
+        !cc_authz_can(req->authz, PERM, PQgetvalue(res, 0, 1))) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow managing licenses here.");
+        return;
+    }
     if (PQntuples(res) == 0 || !cc_authz_can(req->authz, PERM, PQgetvalue(res, 0, 1))) {
         bool order_seen = PQntuples(res) > 0;
         cc_db_rollback(req->db);
@@ -226,12 +264,12 @@ void lic_handle_pool_create(cc_req_t *req)
         }
         order_tenant = tenant;
     } else {
-        /* the order's own account: read back from Default */
+        /* the order's own account */
         PGresult *d;
-        rc = cc_db_query(req->db, req->pool, &q_pool_list, (const char *const[]){order, NULL}, &d);
+        rc = cc_db_query(req->db, req->pool, &q_order_tenant, (const char *const[]){order}, &d);
         if (rc != 0)
             return res_db(req, rc);
-        order_tenant = PQntuples(d) ? PQgetvalue(d, 0, 10) : NULL;
+        order_tenant = PQntuples(d) ? PQgetvalue(d, 0, 0) : NULL;
     }
     char id[37], q[16];
     cc_uuid_new(id);
@@ -271,9 +309,14 @@ static bool begin_pool(cc_req_t *req, const char *id, PGresult **res)
         res_db(req, rc);
         return false;
     }
-    if (PQntuples(*res) == 0 || !cc_authz_can(req->authz, PERM, PQgetvalue(*res, 0, 11))) {
+    if (PQntuples(*res) == 0 || !cc_authz_sees(req->authz, PQgetvalue(*res, 0, 11))) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_NOT_FOUND, "No such pool.");
+        return false;
+    }
+    if (!cc_authz_can(req->authz, PERM, PQgetvalue(*res, 0, 11))) {
+        cc_db_rollback(req->db);
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "Your roles do not allow managing licenses here.");
         return false;
     }
     if (strcmp(PQgetvalue(*res, 0, 7), "t") == 0) {
@@ -388,9 +431,17 @@ void lic_handle_pool_release(cc_req_t *req)
 
 /* ---- activation views (FAQ 3.8, 5.8) ---- */
 
+/* the servers of an account's orders, and those using licenses allocated to it */
 static const cc_stmt_t q_act_list = CC_STMT(
     "lic_act_list",
-    "SELECT a.id, o.order_number, o.fulfillment_number, a.method, a.status, a.email,"
+    "WITH m AS (SELECT a.id FROM activations a JOIN orders o ON o.id = a.order_id"
+    " WHERE (a.tenant_path <@ $4::ltree OR EXISTS (SELECT 1 FROM pools y"
+    " WHERE y.activation_id = a.id AND y.tenant_path <@ $4::ltree))"
+    " AND ($1::text IS NULL OR a.method = $1) AND ($2::text IS NULL OR o.order_number = $2"
+    " OR EXISTS (SELECT 1 FROM pools x JOIN orders xo ON xo.id = x.order_id"
+    " WHERE x.activation_id = a.id AND xo.order_number = $2))"
+    " AND ($3::boolean OR a.status IN ('active', 'pending_approval')))"
+    " SELECT a.id, o.order_number, o.fulfillment_number, a.method, a.status, a.email,"
     " a.computer_name, extract(epoch FROM a.last_check_in_at)::bigint,"
     " extract(epoch FROM licensing_now())::bigint, (a.created_at AT TIME ZONE 'UTC'),"
     " a.tenant_path::text, a.registered_at IS NOT NULL, (SELECT "
@@ -400,42 +451,55 @@ static const cc_stmt_t q_act_list = CC_STMT(
     " JOIN order_lines l ON l.id = p.line_id JOIN orders po ON po.id = p.order_id"
     " WHERE p.activation_id = a.id)::text, (SELECT coalesce(json_agg(DISTINCT"
     " po.fulfillment_number), '[]') FROM pools p JOIN orders po ON po.id = p.order_id"
-    " WHERE p.activation_id = a.id)::text FROM activations a JOIN orders o ON o.id = a.order_id"
-    " WHERE ($1::text IS NULL OR a.method = $1) AND ($2::text IS NULL OR o.order_number = $2"
-    " OR EXISTS (SELECT 1 FROM pools x JOIN orders xo ON xo.id = x.order_id"
-    " WHERE x.activation_id = a.id AND xo.order_number = $2))"
-    " AND ($3::boolean OR a.status IN ('active', 'pending_approval'))"
-    " ORDER BY a.computer_name, a.created_at, a.id LIMIT 1001",
-    3);
+    " WHERE p.activation_id = a.id)::text, (SELECT count(*) FROM m)"
+    " FROM m JOIN activations a ON a.id = m.id JOIN orders o ON o.id = a.order_id"
+    " WHERE ($5::text IS NULL OR (a.computer_name, a.created_at, a.id) > ($5,"
+    " $6::timestamp AT TIME ZONE 'UTC', $7::uuid))"
+    " ORDER BY a.computer_name, a.created_at, a.id LIMIT $8::int + 1",
+    8);
 
 void lic_handle_activation_list(cc_req_t *req)
 {
     bool failed = false;
-    if (cc_req_query_allowed(req, (const char *const[]){"method", "order_id", "all", NULL}) != 0)
+    if (cc_req_query_allowed(req, (const char *const[]){"method", "order_id", "all", "tenant_id",
+                                                        "limit", "cursor", NULL}) != 0)
         return;
     const char *method = cc_req_query(req, "method", &failed);
     const char *order = failed ? NULL : cc_req_query(req, "order_id", &failed);
     const char *all = failed ? NULL : cc_req_query(req, "all", &failed);
+    const char *tenant = failed ? NULL : cc_req_query(req, "tenant_id", &failed);
     if (failed)
         return;
     if ((method && strcmp(method, "online") != 0 && strcmp(method, "offline") != 0) ||
-        (order && strlen(order) > 64) ||
+        (order && strlen(order) > 64) || (tenant && !cc_is_uuid(tenant)) ||
         (all && strcmp(all, "true") != 0 && strcmp(all, "false") != 0)) {
         cc_res_problem(req, CC_ERR_INVALID_PARAMETER,
-                       "method is online or offline, order_id an Order ID, all true or false.");
+                       "method is online or offline, order_id an Order ID, tenant_id an account "
+                       "id, all true or false.");
         return;
     }
+    const char *all_s = all && strcmp(all, "true") == 0 ? "true" : "false";
+    const char *path, *k[3];
+    int limit;
+    const char *bind =
+        lic_page_bind(req, "activations", (const char *const[]){method, order, all_s, tenant}, 4);
+    if (!lic_page(req, bind, 3, &limit, k) || !lic_view_resolve(req, tenant, order, &path))
+        return;
+    if (k[0] != NULL && (!cc_is_uuid(k[2]) || strlen(k[1]) > 32)) {
+        cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
     PGresult *res;
-    int rc = cc_db_read(
-        req->db, req->pool, cc_req_scope(req), &q_act_list,
-        (const char *const[]){method, order, all && strcmp(all, "true") == 0 ? "true" : "false"},
-        &res);
+    int rc =
+        cc_db_read(req->db, req->pool, cc_req_scope(req), &q_act_list,
+                   (const char *const[]){method, order, all_s, path, k[0], k[1], k[2], lim}, &res);
     if (rc != 0)
         return cc_res_db_error(req, rc);
-    json_t *items = json_array();
-    for (int i = 0; i < PQntuples(res) && i < 1000; i++) {
-        if (!cc_authz_can(req->authz, PERM, PQgetvalue(res, i, 10)))
-            continue;
+    json_t *items = json_array(), *next = NULL;
+    int n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++) {
         int64_t last = atoll(PQgetvalue(res, i, 7)), now = atoll(PQgetvalue(res, i, 8));
         const char *status = PQgetvalue(res, i, 4), *m = PQgetvalue(res, i, 3);
         bool online_live = strcmp(status, "active") == 0 && strcmp(m, "online") == 0;
@@ -458,7 +522,10 @@ void lic_handle_activation_list(cc_req_t *req)
         }
         json_array_append_new(items, it);
     }
-    lic_res_items(req, items);
+    if (n > limit)
+        next = json_pack("[s, s, s]", PQgetvalue(res, limit - 1, 6), PQgetvalue(res, limit - 1, 9),
+                         PQgetvalue(res, limit - 1, 0));
+    lic_res_page(req, items, next, bind, n > 0 ? atoll(PQgetvalue(res, 0, 14)) : 0);
 }
 
 /* ---- the MSP's view: license use per customer account ---- */
@@ -466,31 +533,41 @@ void lic_handle_activation_list(cc_req_t *req)
 void lic_handle_usage(cc_req_t *req)
 {
     bool failed = false;
-    if (cc_req_query_allowed(req, (const char *const[]){"parent_id", NULL}) != 0)
+    if (cc_req_query_allowed(req, (const char *const[]){"parent_id", "limit", "cursor", NULL}) != 0)
         return;
     const char *parent = cc_req_query(req, "parent_id", &failed);
     if (failed)
         return;
-    if (parent == NULL)
-        parent = req->principal->tenant_id;
-    if (!cc_is_uuid(parent)) {
+    if (parent != NULL && !cc_is_uuid(parent)) {
         cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "parent_id must be an account id.");
         return;
     }
+    const char *path, *k[3];
+    int limit;
+    const char *bind = lic_page_bind(req, "usage", (const char *const[]){parent}, 1);
+    if (!lic_page(req, bind, 3, &limit, k) || !lic_view_resolve(req, parent, NULL, &path))
+        return;
+    if (k[0] != NULL && !cc_is_uuid(k[1])) {
+        cc_res_problem(req, CC_ERR_INVALID_CURSOR, "The cursor is not one this list issued.");
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
     PGresult *res;
     int rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_usage,
-                        (const char *const[]){parent}, &res);
+                        (const char *const[]){path, k[0], k[1], k[2], lim}, &res);
     if (rc != 0)
         return cc_res_db_error(req, rc);
-    json_t *items = json_array();
-    for (int i = 0; i < PQntuples(res) && i < 5000; i++) {
-        if (!cc_authz_can(req->authz, PERM, PQgetvalue(res, i, 5)))
-            continue;
+    json_t *items = json_array(), *next = NULL;
+    int n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++)
         json_array_append_new(
             items, json_pack("{s:s, s:s, s:s, s:I, s:I}", "tenant_id", PQgetvalue(res, i, 0),
                              "tenant_name", PQgetvalue(res, i, 1), "product", PQgetvalue(res, i, 2),
                              "allocated", (json_int_t)atoll(PQgetvalue(res, i, 3)), "in_use",
                              (json_int_t)atoll(PQgetvalue(res, i, 4))));
-    }
-    lic_res_items(req, items);
+    if (n > limit)
+        next = json_pack("[s, s, s]", PQgetvalue(res, limit - 1, 1), PQgetvalue(res, limit - 1, 0),
+                         PQgetvalue(res, limit - 1, 2));
+    lic_res_page(req, items, next, bind, n > 0 ? atoll(PQgetvalue(res, 0, 5)) : 0);
 }

@@ -13,6 +13,8 @@ const cc_route_t lic_routes[] = {
     {"DELETE", "/api/v1/licensing/activations/{id}", lic_handle_deactivate, PUB, 4096},
     {"POST", "/api/v1/licensing/activations/{id}/email", lic_handle_email_change, PUB, 4096},
     {"POST", "/api/v1/licensing/offline-requests", lic_handle_offline_request, 0, 64 * 1024},
+    {"POST", "/api/v1/licensing/offline-deactivations", lic_handle_offline_deactivation, 0,
+     64 * 1024},
     {"POST", "/api/v1/licensing/approvals/{token}", lic_handle_approval, PUB, 4096},
     {"POST", "/api/v1/licensing/orders", lic_handle_order_create, 0, 256 * 1024},
     {"GET", "/api/v1/licensing/orders", lic_handle_order_list, 0, 0},
@@ -33,6 +35,7 @@ const cc_route_t lic_routes[] = {
     {"GET", "/api/v1/licensing/public-key", lic_handle_public_key, PUB, 0},
     {"POST", "/api/v1/licensing/trials", lic_handle_trial, PUB, 4096},
     {"GET", "/licensing/confirm", lic_handle_confirm, PUB, 0},
+    {"POST", "/licensing/confirm", lic_handle_confirm_form, PUB, 4096},
     {"GET", "/licensing/approve", lic_handle_approve_page, PUB, 0},
     {"POST", "/licensing/approve", lic_handle_approve_form, PUB, 4096},
 };

@@ -251,14 +251,17 @@ json_t *lic_jwks(const lic_keys_t *k)
 
 #define REQUEST_FORMAT "console-license-request/1"
 
-int lic_request_open(json_t *file, json_t **request, const char **request_b64, const char **mac_b64)
+#define DEACTIVATION_FORMAT "console-license-deactivation/1"
+
+static int file_open(json_t *file, const char *format, json_t **request, const char **request_b64,
+                     const char **mac_b64)
 {
     *request = NULL;
     const char *fmt = json_string_value(json_object_get(file, "format"));
     const char *rb = json_string_value(json_object_get(file, "request"));
     const char *mb = json_string_value(json_object_get(file, "mac"));
     if (!json_is_object(file) || json_object_size(file) != 3 || fmt == NULL || rb == NULL ||
-        mb == NULL || strcmp(fmt, REQUEST_FORMAT) != 0 || strlen(rb) > 16384)
+        mb == NULL || strcmp(fmt, format) != 0 || strlen(rb) > 16384)
         return CC_EINVAL;
     uint8_t *raw = NULL;
     size_t n = 0;
@@ -278,6 +281,17 @@ int lic_request_open(json_t *file, json_t **request, const char **request_b64, c
     return 0;
 }
 
+int lic_request_open(json_t *file, json_t **request, const char **request_b64, const char **mac_b64)
+{
+    return file_open(file, REQUEST_FORMAT, request, request_b64, mac_b64);
+}
+
+int lic_deactivation_open(json_t *file, json_t **request, const char **request_b64,
+                          const char **mac_b64)
+{
+    return file_open(file, DEACTIVATION_FORMAT, request, request_b64, mac_b64);
+}
+
 bool lic_request_mac_ok(const char *fulfillment_number, const char *request_b64,
                         const char *mac_b64)
 {
@@ -291,18 +305,28 @@ bool lic_request_mac_ok(const char *fulfillment_number, const char *request_b64,
     return ok;
 }
 
-json_t *lic_request_make(const char *fulfillment_number, json_t *request)
+static json_t *file_make(const char *format, const char *fulfillment_number, json_t *request)
 {
     char *text = json_dumps(request, JSON_COMPACT);
     char *rb = cc_base64url_encode(text, strlen(text));
     uint8_t mac[32];
     cc_hmac_sha256(fulfillment_number, strlen(fulfillment_number), rb, strlen(rb), mac);
     char *mb = cc_base64url_encode(mac, 32);
-    json_t *file = json_pack("{s:s, s:s, s:s}", "format", REQUEST_FORMAT, "request", rb, "mac", mb);
+    json_t *file = json_pack("{s:s, s:s, s:s}", "format", format, "request", rb, "mac", mb);
     free(text);
     free(rb);
     free(mb);
     return file;
+}
+
+json_t *lic_request_make(const char *fulfillment_number, json_t *request)
+{
+    return file_make(REQUEST_FORMAT, fulfillment_number, request);
+}
+
+json_t *lic_deactivation_make(const char *fulfillment_number, json_t *request)
+{
+    return file_make(DEACTIVATION_FORMAT, fulfillment_number, request);
 }
 
 /* ---- product keys ----

@@ -55,6 +55,8 @@ const activation = (order, extra = {}) => ({
 const activate = (body) => product('POST', '/api/v1/licensing/activations', body);
 const checkIn = (a, secret = a.activation_secret) =>
   product('POST', `/api/v1/licensing/activations/${a.id}/check-in`, undefined, { 'x-activation-secret': secret });
+const confirmForm = (token) =>
+  st().request('/licensing/confirm', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}` });
 const mailsTo = (addr) => readMails(st()).filter((m) => (m.headers.to || '').includes(addr));
 const linkIn = (mail) => /https?:\/\/[^\s"<>]+\/licensing\/(confirm|approve)\?token=([A-Za-z0-9_-]+)/.exec(mail.text);
 
@@ -353,15 +355,25 @@ describe('licensing', () => {
         const expired = await product('GET', `/licensing/confirm?token=${link[2]}`);
         assert.equal(expired.status, 410);
         assert.match(expired.text, /expired/i);
+        assert.match(expired.text, /<form method="post" action="\/licensing\/confirm">/, 'the page asks for the new link');
+        assert.equal(mailsTo(email).at(-1).name, first.name, 'opening the link sends nothing by itself');
+        const resent = await confirmForm(link[2]);
+        assert.equal(resent.status, 410, resent.text);
+        assert.match(resent.text, /new link/i);
         const fresh = mailsTo(email).at(-1);
         assert.notEqual(fresh.name, first.name, 'a new mail');
         const token2 = linkIn(fresh)[2];
         assert.notEqual(token2, link[2]);
         await setClock(3.01 + 2.9);
-        const ok = await product('GET', `/licensing/confirm?token=${token2}`);
+        const shown = await product('GET', `/licensing/confirm?token=${token2}`);
+        assert.equal(shown.status, 200, shown.text);
+        assert.match(shown.text, /Confirm the registration/);
+        let list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
+        assert.equal(list.json.items[0].registered, false, 'GET changes nothing');
+        const ok = await confirmForm(token2);
         assert.equal(ok.status, 200, ok.text);
         assert.match(ok.text, /registered/i);
-        const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
+        list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
         assert.equal(list.json.items[0].registered, true);
       } finally {
         await setClock(0);
@@ -514,7 +526,7 @@ describe('licensing', () => {
       const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
       const typo = key.slice(0, 3) + alphabet[(alphabet.indexOf(key[3]) + 1) % 32] + key.slice(4);
       assert.deepEqual((await adminA('POST', '/api/v1/licensing/keys/verify', { key: typo })).json, { valid: false, reason: 'checksum' });
-      assert.equal((await adminB('POST', '/api/v1/licensing/keys/verify', { key })).json.valid, false, 'another MSP does not learn of it');
+      assertProblem(await adminB('POST', '/api/v1/licensing/keys/verify', { key }), 404, 'not_found'); // another MSP does not learn of it
       assertProblem(await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Nope', version: '7.0', quantity: 1 }), 422, 'product_not_in_order');
     });
 
@@ -552,8 +564,14 @@ describe('licensing', () => {
       assert.equal(hist.json.items.length, 0, 'nothing moves before the confirmation');
       const mail = mailsTo(neu).at(-1);
       assert.ok(mail, 'the new address got the confirmation');
-      const page = await product('GET', `/licensing/confirm?token=${linkIn(mail)[2]}`);
+      const token = linkIn(mail)[2];
+      const page = await product('GET', `/licensing/confirm?token=${token}`);
       assert.equal(page.status, 200, page.text);
+      const described = await product('GET', `/licensing/confirm?token=${token}`, undefined, { accept: 'application/json' });
+      assert.equal(described.json.action, 'confirm_email_change', described.text);
+      hist = await adminA('GET', `/api/v1/licensing/orders?account_email=${encodeURIComponent(neu)}`);
+      assert.equal(hist.json.items.length, 0, 'opening the link moves nothing');
+      assert.equal((await confirmForm(token)).status, 200);
       hist = await adminA('GET', `/api/v1/licensing/orders?account_email=${encodeURIComponent(neu)}`);
       assert.deepEqual(hist.json.items.map((o) => o.order_id), [order.order_id]);
       const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
@@ -566,6 +584,57 @@ describe('licensing', () => {
       assertProblem(await product('POST', `/api/v1/licensing/activations/${offAct.json.id}/email`, { email: neu }, { 'x-activation-secret': 'guess' }), 401, 'activation_secret_invalid');
       // and a wrong secret moves nothing
       assertProblem(await product('POST', `/api/v1/licensing/activations/${a.id}/email`, { email: 'evil@example.com' }, { 'x-activation-secret': 'nope' }), 401, 'activation_secret_invalid');
+    });
+
+    test('FAQ 3.10, 3.11: a server is released the way it was activated: online from the product or the portal, offline with the product\'s deactivation request file', async () => {
+      const deactivationFile = (order, req, key = order.fulfillment_number) => {
+        const request = Buffer.from(JSON.stringify(req)).toString('base64url');
+        return { format: 'console-license-deactivation/1', request, mac: createHmac('sha256', key).update(request).digest('base64url') };
+      };
+      // online: the offline file does not release it
+      const on = await newOrder({ quantity: 1 });
+      const onReq = activation(on);
+      const a = (await activate(onReq)).json;
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-deactivations',
+        deactivationFile(on, { activation_id: a.id, order_id: on.order_id, fingerprint: onReq.fingerprint })), 409, 'deactivation_method_conflict');
+      // offline: neither the product's online call nor the portal's DELETE releases it
+      const off = await newOrder({ quantity: 2 });
+      const offReq = activation(off, { computer_name: 'OFFLINE-REL' });
+      const o = await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(off, offReq));
+      assert.equal(o.status, 201, o.text);
+      assertProblem(await adminA('DELETE', `/api/v1/licensing/activations/${o.json.id}`), 409, 'deactivation_method_conflict');
+      const file = deactivationFile(off, { activation_id: o.json.id, order_id: off.order_id, fingerprint: offReq.fingerprint });
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-deactivations', deactivationFile(off, { activation_id: o.json.id, order_id: off.order_id, fingerprint: fingerprint() })), 422, 'request_file_invalid');
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-deactivations', { ...file, mac: deactivationFile(off, {}, 'guess').mac }), 422, 'request_file_invalid');
+      assertProblem(await adminB('POST', '/api/v1/licensing/offline-deactivations', file), 404, 'not_found');
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-deactivations', requestFile(off, offReq)), 422, 'request_file_invalid');
+      const d = await adminA('POST', '/api/v1/licensing/offline-deactivations', file);
+      assert.equal(d.status, 200, d.text);
+      assert.equal(d.json.released, 1);
+      assert.equal(d.json.response_file.format, 'console-license-deactivation-response/1');
+      const receipt = await verifyLicense(d.json.response_file.receipt);
+      assert.equal(receipt.activation_id, o.json.id);
+      assert.equal(receipt.status, 'deactivated');
+      assert.equal((await defaultPool(adminA, off.order_id)).quantity, 2);
+      // the order is free for either method again (FAQ 3.10)
+      assert.equal((await activate(activation(off))).status, 201);
+    });
+
+    test('a suspended or deleted account cannot activate, add or approve licenses until it is resumed or restored', async () => {
+      let r = await adminA('POST', '/api/v1/tenants', { name: uniq('Suspended customer'), kind: 'customer', parent_id: mspA.id });
+      assert.equal(r.status, 201, r.text);
+      const cust = r.json;
+      const order = await newOrder({ quantity: 3, tenant: cust.id });
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/suspend`)).status, 200);
+      assertProblem(await activate(activation(order)), 403, 'account_inactive');
+      assertProblem(await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(order, activation(order))), 403, 'account_inactive');
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/resume`)).status, 200);
+      assert.equal((await activate(activation(order))).status, 201);
+      r = await platform('DELETE', `/api/v1/tenants/${cust.id}?confirm=${encodeURIComponent(cust.name)}`);
+      assert.ok(r.status < 300, r.text);
+      assertProblem(await activate(activation(order, { computer_name: 'AFTER-DELETE' })), 403, 'account_inactive');
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/restore`)).status, 200);
+      assert.equal((await activate(activation(order, { computer_name: 'AFTER-RESTORE' }))).status, 201);
     });
 
     test('FAQ 3.8, 5.8: the portal shows which method activated each server, the fulfillment numbers in use per server, and the order history', async () => {
@@ -614,6 +683,98 @@ describe('licensing', () => {
     });
   });
 
+  describe('branded mail', () => {
+    test("FAQ 2.1: the registration and approval mails wear the brand of the MSP the order belongs to: its product name in the subject, its sender name, Reply-To its support address", async () => {
+      let r = await platform('POST', '/api/v1/tenants', { name: uniq('Brand MSP'), kind: 'msp', parent_id: platformId });
+      assert.equal(r.status, 201, r.text);
+      const msp = r.json;
+      r = await platform('POST', '/api/v1/tenants', { name: uniq('Brand customer'), kind: 'customer', parent_id: msp.id });
+      assert.equal(r.status, 201, r.text);
+      const customer = r.json;
+      r = await platform('PUT', `/api/v1/tenants/${msp.id}/branding`, { product_name: 'Acme Licensing', sender_name: 'Acme Registration', support_email: 'licenses@acme.example' });
+      assert.ok(r.status < 300, r.text);
+      // an order of the MSP's customer: the customer has no brand of its own, the MSP's shows
+      const order = await newOrder({ quantity: 2, tenant: customer.id, endUser: 'acme-buyer@example.com' });
+      const email = `acme-reg-${seq}@example.com`;
+      assert.equal((await activate(activation(order, { email }))).status, 201);
+      const reg = mailsTo(email).at(-1);
+      assert.ok(reg, 'a registration mail');
+      assert.match(reg.headers.subject, /^Acme Licensing: Action required: product registration$/);
+      assert.match(reg.headers.from, /Acme Registration/);
+      assert.match(reg.headers['reply-to'] || '', /licenses@acme\.example/);
+      assert.ok(linkIn(reg), 'the link is in the text part');
+      assert.equal((await activate(activation(order, { email: `other-${email}`, computer_name: 'ACME-2' }))).status, 202);
+      const appr = mailsTo('acme-buyer@example.com').at(-1);
+      assert.ok(appr, 'an approval mail');
+      assert.match(appr.headers.subject, /^Acme Licensing: Approval required/);
+      assert.match(appr.headers.from, /Acme Registration/);
+      assert.match(appr.headers['reply-to'] || '', /licenses@acme\.example/);
+      // an order of an unbranded MSP keeps the platform's brand
+      const plain = await newOrder({ quantity: 1 });
+      const pe = `plain-${seq}@example.com`;
+      assert.equal((await activate(activation(plain, { email: pe }))).status, 201);
+      assert.doesNotMatch(mailsTo(pe).at(-1).headers.subject, /Acme/);
+    });
+  });
+
+  describe('customer view', () => {
+    test("a customer's tenant admin reads its own licensing view: the pools, orders and servers sub-allocated to it, without managing them", async () => {
+      const order = await newOrder({ quantity: 6 });
+      const a = (await activate(activation(order, { computer_name: 'CUST-VIEW' }))).json;
+      const server = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
+      assert.equal((await adminA('PATCH', `/api/v1/licensing/pools/${server.id}`, { tenant_id: custA1.id })).status, 200);
+      const spare = await adminA('POST', '/api/v1/licensing/pools', { order_id: order.order_id, name: 'spare', quantity: 2, tenant_id: custA1.id });
+      assert.equal(spare.status, 201, spare.text);
+      const tadmin = jsonApi(st(), (await apiClient(st(), uniq('cust-admin'), 'tenant_admin', custA1.id)).accessToken);
+      const tmon = jsonApi(st(), (await apiClient(st(), uniq('cust-mon'), 'tenant_monitor', custA1.id)).accessToken);
+      const mine = await tadmin('GET', '/api/v1/licensing/pools');
+      assert.equal(mine.status, 200, mine.text);
+      assert.deepEqual(mine.json.items.filter((p) => p.order_id === order.order_id).map((p) => p.id).sort(), [server.id, spare.json.id].sort());
+      assert.ok(mine.json.items.every((p) => p.tenant_id === custA1.id), 'only its own pools');
+      const orders = await tadmin('GET', `/api/v1/licensing/orders?tenant_id=${custA1.id}`);
+      assert.equal(orders.status, 200, orders.text);
+      assert.ok(orders.json.items.some((o) => o.order_id === order.order_id), 'the order its licenses come from');
+      const servers = await tadmin('GET', '/api/v1/licensing/activations');
+      assert.equal(servers.status, 200, servers.text);
+      assert.deepEqual(servers.json.items.filter((x) => x.order_id === order.order_id).map((x) => x.id), [a.id]);
+      // reading is not managing; the MSP's own account stays out of sight
+      assertProblem(await tadmin('PATCH', `/api/v1/licensing/pools/${spare.json.id}`, { quantity: 1 }), 403, 'forbidden');
+      assertProblem(await tadmin('GET', `/api/v1/licensing/orders?tenant_id=${mspA.id}`), 404, 'not_found');
+      assertProblem(await tmon('GET', '/api/v1/licensing/pools'), 403, 'forbidden');
+    });
+  });
+
+  describe('paging', () => {
+    test('licensing lists page with limit and cursor like the other lists: next_cursor until the last page, total, and a cursor works only with the filters that issued it', async () => {
+      const order = await newOrder({ quantity: 5 });
+      for (let i = 0; i < 5; i++) assert.equal((await activate(activation(order, { computer_name: `PAGE-${i}` }))).status, 201);
+      for (const [list, key] of [['activations', 'id'], ['pools', 'id']]) {
+        const seen = [];
+        let cursor = null;
+        let pages = 0;
+        do {
+          const r = await adminA('GET', `/api/v1/licensing/${list}?order_id=${order.order_id}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+          assert.equal(r.status, 200, r.text);
+          assert.ok(r.json.items.length <= 2);
+          assert.equal(r.json.total, list === 'activations' ? 5 : 6);
+          seen.push(...r.json.items.map((x) => x[key]));
+          cursor = r.json.next_cursor;
+          pages++;
+        } while (cursor && pages < 10);
+        assert.equal(new Set(seen).size, list === 'activations' ? 5 : 6, `${list}: every item once`);
+      }
+      const first = await adminA('GET', `/api/v1/licensing/pools?order_id=${order.order_id}&limit=1`);
+      assertProblem(await adminA('GET', `/api/v1/licensing/pools?limit=1&cursor=${first.json.next_cursor}`), 400, 'invalid_cursor');
+      assertProblem(await adminA('GET', '/api/v1/licensing/pools?limit=0'), 400, 'invalid_parameter');
+      const keys = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP', version: '7.0', quantity: 3 });
+      assert.equal(keys.status, 201, keys.text);
+      const k1 = await adminA('GET', `/api/v1/licensing/keys?order_id=${order.order_id}&limit=2`);
+      const k2 = await adminA('GET', `/api/v1/licensing/keys?order_id=${order.order_id}&limit=2&cursor=${k1.json.next_cursor}`);
+      assert.deepEqual([...k1.json.items, ...k2.json.items].map((k) => k.key).sort(), [...keys.json.keys].sort());
+      assert.equal(k2.json.next_cursor, null);
+    });
+  });
+
   describe('FAQ 2.6 by mail', () => {
     test('FAQ 2.6: the approval mail links to a page whose "approve this user" button completes the activation', async () => {
       const order = await newOrder({ quantity: 2, endUser: 'buyer-page@example.com' });
@@ -659,8 +820,7 @@ describe('licensing', () => {
       assert.ok(row, u.text);
       assert.equal(row.tenant_name, '顧客会社A');
       assert.ok(row.in_use >= 1 && row.allocated >= 2, u.text);
-      const other = await adminB('GET', `/api/v1/licensing/usage?parent_id=${mspA.id}`);
-      assert.equal(other.json.items.length, 0);
+      assertProblem(await adminB('GET', `/api/v1/licensing/usage?parent_id=${mspA.id}`), 404, 'not_found');
       assertProblem(await adminA('PATCH', `/api/v1/licensing/pools/${pool.id}`, { tenant_id: mspB.id }), 404, 'not_found');
     });
   });
@@ -762,8 +922,12 @@ describe('licensing', () => {
       const order = await newOrder({ quantity: 3 });
       const a = (await activate(activation(order))).json;
       const pool = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
-      assert.equal((await adminB('GET', `/api/v1/licensing/pools?order_id=${order.order_id}`)).json.items.length, 0);
-      assert.equal((await adminB('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`)).json.items.length, 0);
+      // an order, or an account, of another MSP is not found, as in every other list
+      assertProblem(await adminB('GET', `/api/v1/licensing/pools?order_id=${order.order_id}`), 404, 'not_found');
+      assertProblem(await adminB('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`), 404, 'not_found');
+      assertProblem(await adminB('GET', `/api/v1/licensing/keys?order_id=${order.order_id}`), 404, 'not_found');
+      assertProblem(await adminB('GET', `/api/v1/licensing/orders?tenant_id=${mspA.id}`), 404, 'not_found');
+      assertProblem(await adminB('GET', `/api/v1/licensing/pools?tenant_id=${mspA.id}`), 404, 'not_found');
       assert.ok(!(await adminB('GET', '/api/v1/licensing/orders')).json.items.some((o) => o.order_id === order.order_id));
       assertProblem(await adminB('GET', `/api/v1/licensing/orders/${order.id}`), 404, 'not_found');
       assertProblem(await adminB('PATCH', `/api/v1/licensing/pools/${pool.id}`, { quantity: 2 }), 404, 'not_found');

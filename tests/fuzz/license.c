@@ -59,6 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)lic_request_mac_ok("FN-FUZZ", rb, mb);
             json_decref(request);
         }
+        /* the offline deactivation request file shares the envelope, not the format */
+        if (file != NULL && lic_deactivation_open(file, &request, &rb, &mb) == 0) {
+            if (!json_is_object(request))
+                abort();
+            json_decref(request);
+        }
         json_decref(file);
         break;
     }

@@ -363,6 +363,26 @@ static void test_request_file_integrity(void **state)
     json_decref(req);
 }
 
+static void test_deactivation_file_is_not_a_request_file(void **state)
+{
+    (void)state;
+    json_t *req = json_pack("{s:s, s:s}", "activation_id", "01a20909-e468-7b35-99bb-df13a3ff41c2",
+                            "order_id", "ORD-1");
+    json_t *file = lic_deactivation_make("FN-123", req), *opened = NULL;
+    const char *rb, *mb;
+    assert_int_equal(lic_deactivation_open(file, &opened, &rb, &mb), 0);
+    assert_true(json_equal(opened, req));
+    assert_true(lic_request_mac_ok("FN-123", rb, mb));
+    json_decref(opened);
+    /* one kind of file is never taken for the other */
+    assert_int_equal(lic_request_open(file, &opened, &rb, &mb), CC_EINVAL);
+    json_t *activation = lic_request_make("FN-123", req);
+    assert_int_equal(lic_deactivation_open(activation, &opened, &rb, &mb), CC_EINVAL);
+    json_decref(activation);
+    json_decref(file);
+    json_decref(req);
+}
+
 static void test_signing_key_is_sealed_and_stable(void **state)
 {
     (void)state;
@@ -581,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_product_key_catches_typos_and_forgeries),
         cmocka_unit_test(test_license_signature_refuses_any_change),
         cmocka_unit_test(test_request_file_integrity),
+        cmocka_unit_test(test_deactivation_file_is_not_a_request_file),
         cmocka_unit_test(test_signing_key_is_sealed_and_stable),
         cmocka_unit_test(test_activation_check_in_and_release_on_the_clock),
         cmocka_unit_test(test_purged_customer_loses_its_orders_and_returns_allocations),
