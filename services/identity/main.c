@@ -7,6 +7,8 @@
  */
 #include "federation.h"
 #include "identity.h"
+#include "phone.h"
+#include "policy.h"
 
 #include "console/log.h"
 
@@ -81,6 +83,8 @@ static int on_start(cc_service_t *svc)
         rc = identity_keys_init(&app, db);
     if (rc == 0)
         rc = identity_webauthn_init(&svc->env);
+    if (rc == 0 && (rc = identity_phone_init(&svc->env)) == 0)
+        identity_factor_phone_enable(identity_phone_enabled());
     cc_db_close(db);
     if (rc == 0)
         rc = cc_outbox_consumer_start(svc->env.database_url, "identity, public", "users",

@@ -799,7 +799,7 @@ void identity_page_enroll(cc_req_t *req)
     bool webauthn = cc_query_get(req->pool, req->query, "type", &type) == 1 && type &&
                     strcmp(type, "webauthn") == 0;
     identity_authn_out_t o;
-    identity_authn_enroll(req, state, webauthn ? "webauthn" : "totp", &o);
+    identity_authn_enroll(req, state, webauthn ? "webauthn" : "totp", NULL, &o);
     if (o.db_rc != 0 || o.err >= 0) {
         step_failed(req, t, &o, t->enroll_title, cont);
         return;
