@@ -130,14 +130,49 @@ static int new_transaction(cc_req_t *req, const char *user_id, const char *statu
     return rc;
 }
 
-static json_t *enrollable(void)
+/* The factor types a user may enrol: those this deployment supports and the policy allows
+ * (pol NULL: every supported type). New reference. */
+static json_t *enrollable_for(const identity_mfa_policy_t *pol)
 {
     json_t *arr = json_array();
     static const char *const types[] = {"totp", "email", "webauthn", "sms", "voice"};
     for (size_t i = 0; i < CC_ARRAY_SIZE(types); i++)
-        if (identity_factor_type_supported(types[i]))
+        if (identity_factor_type_supported(types[i]) &&
+            (pol == NULL || identity_mfa_policy_allows(pol, types[i])))
             json_array_append_new(arr, json_pack("{s:s}", "type", types[i]));
     return arr;
+}
+
+static json_t *enrollable(const identity_authn_out_t *o)
+{
+    return o->enroll ? json_deep_copy(o->enroll) : enrollable_for(NULL);
+}
+
+/* The factors ([{id, type}]) whose type the policy allows (pool). */
+static json_t *allowed_only(cc_req_t *req, json_t *factors, const identity_mfa_policy_t *pol)
+{
+    json_t *out = cc_json_on_pool(req->pool, json_array());
+    size_t i;
+    json_t *f;
+    json_array_foreach(factors, i, f)
+    {
+        if (identity_mfa_policy_allows(pol, json_string_value(json_object_get(f, "type"))))
+            json_array_append(out, f);
+    }
+    return out;
+}
+
+/* The user's policy, and o->enroll from it; o->factors (when set) keeps allowed types. */
+static int apply_policy(cc_req_t *req, const identity_user_t *u, identity_authn_out_t *o,
+                        identity_mfa_policy_t *pol)
+{
+    int rc = identity_mfa_policy_for(req->db, req->pool, u->tenant_id, pol);
+    if (rc != 0)
+        return rc;
+    o->enroll = cc_json_on_pool(req->pool, enrollable_for(pol));
+    if (o->factors)
+        o->factors = allowed_only(req, o->factors, pol);
+    return 0;
 }
 
 /* Counts a failed password or code; *locked when this failure locks the account. */
@@ -161,6 +196,34 @@ int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked
 }
 
 /* ---- password ---- */
+
+/* SUCCESS without a second factor (mfa_required false and no allowed factor): the user
+ * becomes active as after a first factor, and the session token says amr ["pwd"]. */
+static int password_only(cc_req_t *req, const identity_user_t *u, identity_authn_out_t *o)
+{
+    char digest[65];
+    char *token = identity_secret_new(digest);
+    PGresult *res = NULL;
+    const char *pu[] = {u->id};
+    const char *pt[] = {digest, u->id, "{pwd}"};
+    json_t *d = json_pack("{s:s, s:b}", "factor_type", "none", "mfa", 0);
+    int rc = cc_db_query(req->db, req->pool, &identity_q_cred_activate, pu, NULL);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, &identity_q_user_activate, pu, NULL);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, &identity_q_session_token_insert, pt, &res);
+    if (rc == 0)
+        rc = identity_audit(req, "user.signed_in", u->id, u->tenant_id, u->msp_id, d);
+    json_decref(d);
+    if (rc == 0) {
+        o->status = IDENTITY_SUCCESS;
+        o->session_token = cc_pool_strdup(req->pool, token);
+        o->expires_at = cc_pool_strdup(req->pool, PQgetvalue(res, 0, 0));
+    }
+    cc_wipe(token, strlen(token));
+    free(token);
+    return rc;
+}
 
 void identity_authn_password(cc_req_t *req, const char *username, const char *password,
                              identity_authn_out_t *o)
@@ -216,9 +279,18 @@ void identity_authn_password(cc_req_t *req, const char *username, const char *pa
     if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, p, NULL)) != 0)
         goto DbError;
     o->factors = active_factors(req, u->id, &rc);
-    if (rc != 0)
+    identity_mfa_policy_t pol;
+    if (rc != 0 || (rc = apply_policy(req, u, o, &pol)) != 0)
         goto DbError;
-    /* credentials in status password_set have no factor yet: enrolment comes first */
+    if (json_array_size(o->factors) == 0 && !pol.mfa_required) {
+        /* the account's policy lets a user without a factor sign in with the password */
+        if ((rc = password_only(req, u, o)) != 0)
+            goto DbError;
+        commit(req, o);
+        return;
+    }
+    /* credentials in status password_set have no factor yet (and a factor of a type the
+     * policy no longer allows does not count): enrolment comes first */
     const char *status = identity_authn_after_password(json_array_size(o->factors) > 0);
     if ((rc = new_transaction(req, u->id, status, o)) != 0)
         goto DbError;
@@ -297,6 +369,9 @@ void identity_authn_activate(cc_req_t *req, const char *token, const char *passw
         (rc = cc_db_query(req->db, req->pool, &identity_q_cred_upsert, pc, NULL)) != 0 ||
         (rc = new_transaction(req, u->id, IDENTITY_MFA_ENROLL, o)) != 0 ||
         (rc = identity_audit(req, "user.password_set", u->id, u->tenant_id, u->msp_id, NULL)) != 0)
+        goto DbError;
+    identity_mfa_policy_t pol;
+    if ((rc = apply_policy(req, u, o, &pol)) != 0)
         goto DbError;
     if (commit(req, o))
         cc_log_info("user %s set a password (activation)", u->id);
@@ -688,6 +763,16 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
     int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u);
     if (rc != 0)
         goto DbError;
+    identity_mfa_policy_t pol;
+    if ((rc = identity_mfa_policy_for(req->db, req->pool, u->tenant_id, &pol)) != 0)
+        goto DbError;
+    if (!identity_mfa_policy_allows(&pol, type)) {
+        cc_db_rollback(req->db);
+        fail(o, CC_ERR_FACTOR_NOT_ALLOWED,
+             "The sign-in policy of this account does not allow this factor type.");
+        o->ext = cc_json_on_pool(req->pool, json_pack("{s:O}", "allowed_factors", pol.allowed));
+        return;
+    }
     char code[7] = "";
     if ((rc = identity_factor_create(req, u, type, phone, o, code)) != 0)
         goto DbError;
@@ -742,8 +827,18 @@ void identity_authn_factor_with(cc_req_t *req, const char *state_token, const ch
     }
     o->factor_id = f.id;
     o->factor_type = f.type;
-    if ((rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u)) != 0)
+    identity_mfa_policy_t pol;
+    if ((rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u)) != 0 ||
+        (rc = identity_mfa_policy_for(req->db, req->pool, u->tenant_id, &pol)) != 0)
         goto DbError;
+    if (!identity_mfa_policy_allows(&pol, f.type)) {
+        cc_db_rollback(req->db);
+        fail(o, CC_ERR_FACTOR_NOT_ALLOWED,
+             "The sign-in policy of this account no longer allows this factor type; enrol "
+             "another.");
+        o->ext = cc_json_on_pool(req->pool, json_pack("{s:O}", "allowed_factors", pol.allowed));
+        return;
+    }
     bool ok = false;
     int64_t step = -1;
     if (strcmp(f.type, "webauthn") == 0) {
@@ -1025,7 +1120,8 @@ void identity_recovery_reset(cc_req_t *req, const char *token, const char *answe
         (rc = identity_store_tenant_active(req->db, req->pool, u->tenant_id, &active)) != 0)
         goto DbError;
     o->factors = active_factors(req, u->id, &rc);
-    if (rc != 0)
+    identity_mfa_policy_t pol;
+    if (rc != 0 || (rc = apply_policy(req, u, o, &pol)) != 0)
         goto DbError;
     if (!active) {
         /* the new password stays set; signing in is what a suspended tenant refuses */
@@ -1120,11 +1216,17 @@ void identity_handle_authn(cc_req_t *req)
         answer_json(req, json_pack("{s:s}", "status", "LOCKED_OUT"));
         return;
     }
+    if (strcmp(o.status, IDENTITY_SUCCESS) == 0) { /* the policy needs no second factor */
+        answer_json(req, json_pack("{s:s, s:s, s:s, s:o}", "status", o.status, "session_token",
+                                   o.session_token, "expires_at", o.expires_at, "user",
+                                   user_json(&o.user)));
+        return;
+    }
     json_t *out =
         json_pack("{s:s, s:s, s:s, s:O, s:o}", "status", o.status, "state_token", o.state_token,
                   "expires_at", o.expires_at, "factors", o.factors, "user", user_json(&o.user));
     if (strcmp(o.status, IDENTITY_MFA_ENROLL) == 0)
-        json_object_set_new(out, "enroll", enrollable());
+        json_object_set_new(out, "enroll", enrollable(&o));
     answer_json(req, out);
 }
 
@@ -1155,7 +1257,7 @@ void identity_handle_authn_activate(cc_req_t *req)
         return;
     answer_json(req, json_pack("{s:s, s:s, s:s, s:[], s:o, s:o}", "status", o.status, "state_token",
                                o.state_token, "expires_at", o.expires_at, "factors", "enroll",
-                               enrollable(), "user", user_json(&o.user)));
+                               enrollable(&o), "user", user_json(&o.user)));
 }
 
 static const char *const factor_types[] = {"totp", "email", "webauthn", "sms", "voice", NULL};
@@ -1354,6 +1456,6 @@ void identity_handle_recovery_reset(cc_req_t *req)
         json_pack("{s:s, s:s, s:s, s:O, s:o}", "status", o.status, "state_token", o.state_token,
                   "expires_at", o.expires_at, "factors", o.factors, "user", user_json(&o.user));
     if (strcmp(o.status, IDENTITY_MFA_ENROLL) == 0)
-        json_object_set_new(out, "enroll", enrollable());
+        json_object_set_new(out, "enroll", enrollable(&o));
     answer_json(req, out);
 }

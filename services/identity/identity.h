@@ -122,6 +122,19 @@ bool identity_client_auth(cc_req_t *req, const char *form_id, const char *form_s
 int identity_audit(cc_req_t *req, const char *action, const char *user_id, const char *tenant_id,
                    const char *msp_id, json_t *details);
 
+/** A tenant as the tenant-scoped admin endpoints see it (tenants.tenant_tree; pool strings). */
+typedef struct identity_tenant {
+    const char *id, *kind, *path, *status, *msp_id;
+} identity_tenant_t;
+
+/**
+ * The tenant of the path's {id} for an administrator holding perm on it (read in system
+ * scope, outside any transaction): 404 when the id is malformed, unknown or not visible to
+ * the caller, 403 (forbidden as the detail) without perm. Answers and returns false then.
+ */
+bool identity_tenant_admin(cc_req_t *req, const char *perm, const char *forbidden,
+                           identity_tenant_t *t);
+
 /** True when the JSON array of strings holds s. */
 bool identity_json_has(json_t *arr, const char *s);
 
@@ -229,9 +242,14 @@ typedef struct identity_authn_out {
     json_t *ext;            /* more problem members for err (pool), or NULL */
     int64_t retry_after;    /* seconds, with rate_limited and sms_rate_limited */
     const char *deliver_to; /* where a fresh code goes after commit (e-mail or phone) */
+    json_t *enroll;         /* [{type}] the user may enrol (policy and deployment; pool) */
 } identity_authn_out_t;
 
-/** Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error). */
+/**
+ * Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error); SUCCESS
+ * with a session token (amr pwd) when the account's policy does not require a second
+ * factor and the user has none it allows. o->factors: the active factors the policy allows.
+ */
 void identity_authn_password(cc_req_t *req, const char *username, const char *password,
                              identity_authn_out_t *o);
 /** The activation link: sets the password and the recovery question; MFA_ENROLL. */
@@ -323,6 +341,27 @@ int identity_code_deliver(cc_req_t *req, const identity_user_t *u, const char *t
 int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked);
 /** Whether the grant (token family) of a user access token is still live. */
 int identity_grant_live(cc_req_t *req, const char *grant_id, const char **client_id, bool *live);
+
+/* ---- the second-factor policy of an account (mfa_policy.c) ---- */
+
+/** An effective policy (pool memory). */
+typedef struct identity_mfa_policy {
+    const char *source_tenant_id; /* whose row applies: the tenant's, its MSP's; NULL: default */
+    json_t *allowed;              /* array of factor types (pool) */
+    bool mfa_required, remember_device;
+    int version;
+    const char *updated_at, *updated_by;
+} identity_mfa_policy_t;
+
+/** The effective policy of tenant_id in the open (system-scope) transaction. */
+int identity_mfa_policy_for(cc_db_t *db, cc_pool_t *pool, const char *tenant_id,
+                            identity_mfa_policy_t *p);
+/** True when the policy allows enrolling and signing in with a factor of type. */
+bool identity_mfa_policy_allows(const identity_mfa_policy_t *p, const char *type);
+void identity_handle_mfa_policy_get(cc_req_t *req);
+void identity_handle_mfa_policy_put(cc_req_t *req);
+void identity_handle_mfa_policy_delete(cc_req_t *req);
+void identity_handle_mfa_enrollment(cc_req_t *req);
 
 /* ---- WebAuthn storage and options (webauthn_api.c) ---- */
 

@@ -106,11 +106,21 @@ void identity_handle_me_factor_enroll(cc_req_t *req)
     identity_user_t u;
     if (!identity_me_begin(req, true, &u))
         return;
+    identity_mfa_policy_t pol;
+    int rc = identity_mfa_policy_for(req->db, req->pool, u.tenant_id, &pol);
+    if (rc == 0 && !identity_mfa_policy_allows(&pol, type)) {
+        cc_db_rollback(req->db);
+        cc_res_problem_ext(req, CC_ERR_FACTOR_NOT_ALLOWED,
+                           json_pack("{s:O}", "allowed_factors", pol.allowed),
+                           "The sign-in policy of your account does not allow %s factors.", type);
+        return;
+    }
     identity_authn_out_t o;
     memset(&o, 0, sizeof(o));
     o.err = -1;
     char code[7] = "";
-    int rc = identity_factor_create(req, &u, type, phone, &o, code);
+    if (rc == 0)
+        rc = identity_factor_create(req, &u, type, phone, &o, code);
     if (rc == 0 && o.err >= 0) { /* the phone rate limits refused */
         cc_db_rollback(req->db);
         identity_answer_outcome(req, &o);

@@ -552,6 +552,10 @@ void identity_page_login_post(cc_req_t *req)
         step_failed(req, t, &o, t->login_title, cont);
         return;
     }
+    if (strcmp(o.status, IDENTITY_SUCCESS) == 0) { /* the policy needs no second factor */
+        signed_in(req, t, cont, o.session_token);
+        return;
+    }
     set_authn_cookie(req, o.state_token, 900);
     bool enroll = strcmp(o.status, IDENTITY_MFA_ENROLL) == 0;
     see_other(req, with_continue(req, enroll ? "/mfa/enroll" : "/mfa", cont, t));
