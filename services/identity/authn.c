@@ -1265,7 +1265,9 @@ static const char *const factor_types[] = {"totp", "email", "webauthn", "sms", "
 const char *identity_v_phone(cc_validator_t *v, json_t *body, const char *type)
 {
     bool phone = type != NULL && is_phone(type);
-    const char *number = cc_v_string(v, body, "phone_number", phone, 1, 32, true);
+    /* a type this deployment cannot send to answers factor_not_supported, not "required" */
+    const char *number = cc_v_string(v, body, "phone_number",
+                                     phone && identity_factor_type_supported(type), 1, 32, true);
     if (number != NULL && !phone)
         cc_v_add(v, "phone_number", "not_allowed", "phone_number is only for sms and voice.");
     else if (number != NULL && !cc_phone_e164_valid(number))
