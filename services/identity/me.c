@@ -193,6 +193,16 @@ void identity_handle_me_factor_activate(cc_req_t *req)
         cc_res_problem(req, CC_ERR_NOT_FOUND, "You have no pending factor with this id.");
         return;
     }
+    identity_mfa_policy_t pol;
+    if ((rc = identity_mfa_policy_for(req->db, req->pool, u.tenant_id, &pol)) != 0)
+        goto DbError;
+    if (!identity_mfa_policy_allows(&pol, f.type)) {
+        cc_db_rollback(req->db);
+        cc_res_problem_ext(
+            req, CC_ERR_FACTOR_NOT_ALLOWED, json_pack("{s:O}", "allowed_factors", pol.allowed),
+            "The sign-in policy of your account no longer allows %s factors.", f.type);
+        return;
+    }
     if (webauthn != (strcmp(f.type, "webauthn") == 0)) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_VALIDATION_FAILED,
