@@ -182,6 +182,11 @@ int identity_phone_init(const cc_env_t *env)
                          "least 32 characters");
             return CC_EINVAL;
         }
+        if (strncmp(env->sms_webhook_url, "https://", 8) != 0 &&
+            strncmp(env->sms_webhook_url, "http://", 7) != 0) {
+            cc_log_error("CONSOLE_SMS_WEBHOOK_URL: must be an http:// or https:// URL");
+            return CC_EINVAL;
+        }
         conf.webhook_url = env->sms_webhook_url;
         conf.webhook_secret = env->sms_webhook_secret;
         conf.provider = PROVIDER_WEBHOOK;
