@@ -420,3 +420,14 @@ bool cc_phone_valid(const char *s)
     }
     return digits >= 7 && digits <= 15 && strlen(s) <= 32;
 }
+
+bool cc_phone_e164_valid(const char *s)
+{
+    if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
+        return false;
+    size_t n = 0;
+    for (const char *p = s + 1; *p; p++, n++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return n >= 8 && n <= 15;
+}

@@ -69,6 +69,8 @@ cc_unit_test(branding_assets tests/unit/branding/assets.c services/branding/asse
 cc_unit_test(identity_federation_rp tests/unit/identity/federation_rp.c
   services/identity/federation_rp.c)
 target_include_directories(test_identity_federation_rp PRIVATE ${CMAKE_SOURCE_DIR}/services/identity)
+cc_unit_test(identity_phone tests/unit/identity/phone.c services/identity/phone.c)
+target_include_directories(test_identity_phone PRIVATE ${CMAKE_SOURCE_DIR}/services/identity)
 foreach(t branding_validate branding_assets)
   target_include_directories(test_${t} PRIVATE ${CMAKE_SOURCE_DIR}/services/branding)
   target_link_libraries(test_${t} PRIVATE PkgConfig::LIBXML2)

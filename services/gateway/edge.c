@@ -32,6 +32,8 @@ static const gw_route_t routes[] = {
     {NULL, "/api/v1/me/**", ID, 0, 0},
     {NULL, "/api/v1/api-clients/**", ID, 0, 0},
     {NULL, "/api/v1/tenants/{}/identity-provider", ID, 0, 0},
+    {NULL, "/api/v1/tenants/{}/mfa-policy", ID, 0, 0},
+    {NULL, "/api/v1/tenants/{}/mfa-enrollment", ID, 0, 0},
     {NULL, "/api/v1/tenants/{}/impersonate", ID, 0, 0},
     {NULL, "/api/v1/tenants/{}/quotas/**", QUO, 0, 0},
     {NULL, "/api/v1/tenants/{}/branding/**", BRA, 0, 1024 * 1024},

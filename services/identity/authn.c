@@ -11,10 +11,12 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "console/brand.h"
 #include "console/crypto.h"
 #include "console/log.h"
 #include "console/totp.h"
 #include "identity.h"
+#include "phone.h"
 #include "policy.h"
 #include "store_authn.h"
 #include "webauthn.h"
@@ -128,14 +130,49 @@ static int new_transaction(cc_req_t *req, const char *user_id, const char *statu
     return rc;
 }
 
-static json_t *enrollable(void)
+/* The factor types a user may enrol: those this deployment supports and the policy allows
+ * (pol NULL: every supported type). New reference. */
+static json_t *enrollable_for(const identity_mfa_policy_t *pol)
 {
     json_t *arr = json_array();
-    static const char *const types[] = {"totp", "email", "webauthn"};
+    static const char *const types[] = {"totp", "email", "webauthn", "sms", "voice"};
     for (size_t i = 0; i < CC_ARRAY_SIZE(types); i++)
-        if (identity_factor_type_supported(types[i]))
+        if (identity_factor_type_supported(types[i]) &&
+            (pol == NULL || identity_mfa_policy_allows(pol, types[i])))
             json_array_append_new(arr, json_pack("{s:s}", "type", types[i]));
     return arr;
+}
+
+static json_t *enrollable(const identity_authn_out_t *o)
+{
+    return o->enroll ? json_deep_copy(o->enroll) : enrollable_for(NULL);
+}
+
+/* The factors ([{id, type}]) whose type the policy allows (pool). */
+static json_t *allowed_only(cc_req_t *req, json_t *factors, const identity_mfa_policy_t *pol)
+{
+    json_t *out = cc_json_on_pool(req->pool, json_array());
+    size_t i;
+    json_t *f;
+    json_array_foreach(factors, i, f)
+    {
+        if (identity_mfa_policy_allows(pol, json_string_value(json_object_get(f, "type"))))
+            json_array_append(out, f);
+    }
+    return out;
+}
+
+/* The user's policy, and o->enroll from it; o->factors (when set) keeps allowed types. */
+static int apply_policy(cc_req_t *req, const identity_user_t *u, identity_authn_out_t *o,
+                        identity_mfa_policy_t *pol)
+{
+    int rc = identity_mfa_policy_for(req->db, req->pool, u->tenant_id, pol);
+    if (rc != 0)
+        return rc;
+    o->enroll = cc_json_on_pool(req->pool, enrollable_for(pol));
+    if (o->factors)
+        o->factors = allowed_only(req, o->factors, pol);
+    return 0;
 }
 
 /* Counts a failed password or code; *locked when this failure locks the account. */
@@ -159,6 +196,34 @@ int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked
 }
 
 /* ---- password ---- */
+
+/* SUCCESS without a second factor (mfa_required false and no allowed factor): the user
+ * becomes active as after a first factor, and the session token says amr ["pwd"]. */
+static int password_only(cc_req_t *req, const identity_user_t *u, identity_authn_out_t *o)
+{
+    char digest[65];
+    char *token = identity_secret_new(digest);
+    PGresult *res = NULL;
+    const char *pu[] = {u->id};
+    const char *pt[] = {digest, u->id, "{pwd}"};
+    json_t *d = json_pack("{s:s, s:b}", "factor_type", "none", "mfa", 0);
+    int rc = cc_db_query(req->db, req->pool, &identity_q_cred_activate, pu, NULL);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, &identity_q_user_activate, pu, NULL);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, &identity_q_session_token_insert, pt, &res);
+    if (rc == 0)
+        rc = identity_audit(req, "user.signed_in", u->id, u->tenant_id, u->msp_id, d);
+    json_decref(d);
+    if (rc == 0) {
+        o->status = IDENTITY_SUCCESS;
+        o->session_token = cc_pool_strdup(req->pool, token);
+        o->expires_at = cc_pool_strdup(req->pool, PQgetvalue(res, 0, 0));
+    }
+    cc_wipe(token, strlen(token));
+    free(token);
+    return rc;
+}
 
 void identity_authn_password(cc_req_t *req, const char *username, const char *password,
                              identity_authn_out_t *o)
@@ -214,9 +279,18 @@ void identity_authn_password(cc_req_t *req, const char *username, const char *pa
     if ((rc = cc_db_query(req->db, req->pool, &identity_q_cred_ok, p, NULL)) != 0)
         goto DbError;
     o->factors = active_factors(req, u->id, &rc);
-    if (rc != 0)
+    identity_mfa_policy_t pol;
+    if (rc != 0 || (rc = apply_policy(req, u, o, &pol)) != 0)
         goto DbError;
-    /* credentials in status password_set have no factor yet: enrolment comes first */
+    if (json_array_size(o->factors) == 0 && !pol.mfa_required) {
+        /* the account's policy lets a user without a factor sign in with the password */
+        if ((rc = password_only(req, u, o)) != 0)
+            goto DbError;
+        commit(req, o);
+        return;
+    }
+    /* credentials in status password_set have no factor yet (and a factor of a type the
+     * policy no longer allows does not count): enrolment comes first */
     const char *status = identity_authn_after_password(json_array_size(o->factors) > 0);
     if ((rc = new_transaction(req, u->id, status, o)) != 0)
         goto DbError;
@@ -296,6 +370,9 @@ void identity_authn_activate(cc_req_t *req, const char *token, const char *passw
         (rc = new_transaction(req, u->id, IDENTITY_MFA_ENROLL, o)) != 0 ||
         (rc = identity_audit(req, "user.password_set", u->id, u->tenant_id, u->msp_id, NULL)) != 0)
         goto DbError;
+    identity_mfa_policy_t pol;
+    if ((rc = apply_policy(req, u, o, &pol)) != 0)
+        goto DbError;
     if (commit(req, o))
         cc_log_info("user %s set a password (activation)", u->id);
     o->factors = cc_json_on_pool(req->pool, json_array());
@@ -347,21 +424,147 @@ static void email_code_new(char out[7])
     snprintf(out, 7, "%06u", r % 1000000u);
 }
 
-static void email_code_digest(const char *factor_id, const char *code, char digest[65])
+static bool is_phone(const char *type)
 {
-    char buf[64];
-    snprintf(buf, sizeof(buf), "%s:%s", factor_id, code);
-    cc_sha256_hex(buf, strlen(buf), digest);
+    return strcmp(type, "sms") == 0 || strcmp(type, "voice") == 0;
 }
 
-/* Stores a fresh code for an email factor (mailed by the caller after commit). */
-static int email_code_issue(cc_req_t *req, const char *factor_id, char code[7])
+/* The stored form of a one-time code: e-mail codes SHA-256 (10 minutes), phone codes
+ * HMAC-SHA256 under the master key (a database copy cannot test the million codes). */
+static void code_digest(cc_req_t *req, const char *type, const char *factor_id, const char *code,
+                        char digest[65])
 {
-    char digest[65];
+    char buf[96];
+    if (is_phone(type)) {
+        identity_app_t *app = app_of(req);
+        uint8_t mac[32];
+        snprintf(buf, sizeof(buf), "identity.phone_codes:%s:%s", factor_id, code);
+        cc_hmac_sha256(app->svc->master_key.key, sizeof(app->svc->master_key.key), buf, strlen(buf),
+                       mac);
+        char *hex = cc_hex_encode(mac, sizeof(mac));
+        memcpy(digest, hex, 65);
+        free(hex);
+    } else {
+        snprintf(buf, sizeof(buf), "%s:%s", factor_id, code);
+        cc_sha256_hex(buf, strlen(buf), digest);
+    }
+    cc_wipe(buf, sizeof(buf));
+}
+
+/* Stores a fresh code for an email, sms or voice factor (sent by the caller after commit). */
+static int code_issue(cc_req_t *req, const char *type, const char *factor_id, char code[7])
+{
+    char digest[65], ttl[16];
     email_code_new(code);
-    email_code_digest(factor_id, code, digest);
-    const char *p[] = {factor_id, digest};
+    code_digest(req, type, factor_id, code, digest);
+    snprintf(ttl, sizeof(ttl), "%d", is_phone(type) ? IDENTITY_PHONE_CODE_TTL_S : 600);
+    const char *p[] = {factor_id, digest, ttl};
     return cc_db_query(req->db, req->pool, &identity_q_email_code_set, p, NULL);
+}
+
+/* ---- phone codes: the rate limits (phone.h) ---- */
+
+/* serializes the sends of one user and of one number (user first, then number) */
+static const cc_stmt_t q_phone_lock =
+    CC_STMT("idn_phone_lock",
+            "SELECT pg_advisory_xact_lock(hashtextextended('identity.phone_user:' || $1, 0)),"
+            " pg_advisory_xact_lock(hashtextextended('identity.phone:' || $2, 0))",
+            2);
+static const cc_stmt_t q_phone_history = CC_STMT(
+    "idn_phone_history",
+    "SELECT count(*) FILTER (WHERE user_id = $1), count(*) FILTER (WHERE phone = $2),"
+    " coalesce(floor(extract(epoch FROM now() - max(sent_at) FILTER (WHERE user_id = $1))), -1),"
+    " coalesce(floor(extract(epoch FROM now() - min(sent_at) FILTER (WHERE user_id = $1))), 0),"
+    " coalesce(floor(extract(epoch FROM now() - min(sent_at) FILTER (WHERE phone = $2))), 0)"
+    " FROM phone_code_sends WHERE (user_id = $1 OR phone = $2)"
+    " AND sent_at > now() - interval '1 hour'",
+    2);
+static const cc_stmt_t q_phone_record = CC_STMT(
+    "idn_phone_record",
+    "WITH old AS (DELETE FROM phone_code_sends WHERE (user_id = $1 OR phone = $3)"
+    " AND sent_at < now() - interval '1 day')"
+    " INSERT INTO phone_code_sends (user_id, msp_id, phone, channel) VALUES ($1, $2, $3, $4)",
+    4);
+
+/* Admits one more code to phone for u (recording it), or sets o->err: sms_rate_limited. */
+static int phone_admit(cc_req_t *req, const identity_user_t *u, const char *phone,
+                       const char *channel, identity_authn_out_t *o, bool *admitted)
+{
+    PGresult *res = NULL;
+    const char *p[] = {u->id, phone};
+    *admitted = false;
+    int rc = cc_db_query(req->db, req->pool, &q_phone_lock, p, NULL);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, &q_phone_history, p, &res);
+    if (rc != 0)
+        return rc;
+    identity_phone_history_t h = {
+        .user_sends = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+        .number_sends = strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+        .since_last_user_s = strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+        .oldest_user_age_s = strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+        .oldest_number_age_s = strtoll(PQgetvalue(res, 0, 4), NULL, 10),
+    };
+    int64_t retry = 0;
+    identity_phone_verdict_t v = identity_phone_rate(identity_phone_limits(), &h, &retry);
+    if (v != IDENTITY_PHONE_OK) {
+        o->retry_after = retry;
+        o->ext = cc_json_on_pool(req->pool,
+                                 json_pack("{s:s, s:I}", "limit", identity_phone_verdict_name(v),
+                                           "retry_after", (json_int_t)retry));
+        fail(o, CC_ERR_SMS_RATE_LIMITED,
+             v == IDENTITY_PHONE_TOO_SOON
+                 ? "A code was sent a moment ago; use it, or wait before asking for another."
+             : v == IDENTITY_PHONE_USER_CAP
+                 ? "Too many codes were sent to this user in the last hour; try again later."
+                 : "Too many codes were sent to this phone number in the last hour; try again "
+                   "later.");
+        cc_log_warn("user %s: phone code refused (%s limit)", u->id,
+                    identity_phone_verdict_name(v));
+        return 0;
+    }
+    const char *pr[] = {u->id, u->msp_id, phone, channel};
+    rc = cc_db_query(req->db, req->pool, &q_phone_record, pr, NULL);
+    *admitted = rc == 0;
+    return rc;
+}
+
+int identity_code_deliver(cc_req_t *req, const identity_user_t *u, const char *type, const char *to,
+                          const char *code, identity_authn_out_t *o)
+{
+    identity_app_t *app = app_of(req);
+    if (!is_phone(type)) {
+        identity_mail_code(app, req->db, u, to, code);
+        return 0;
+    }
+    cc_brand_t brand;
+    cc_brand_for_tenant(req->db, req->pool, u->tenant_id, &brand); /* defaults when unavailable */
+    const char *lang = u->language ? u->language : "";
+    bool ja = strncmp(lang, "ja", 2) == 0 ||
+              (strncmp(lang, "en", 2) != 0 && strcmp(brand.default_language, "ja") == 0);
+    char id[37];
+    cc_uuid_new(id);
+    identity_phone_delivery_t d = {
+        .id = id,
+        .channel = type,
+        .to = to,
+        .code = code,
+        .message = identity_phone_message(req->pool, type, ja, brand.product_name, code),
+        .lang = ja ? "ja" : "en",
+        .product_name = brand.product_name,
+        .user_id = u->id,
+        .tenant_id = u->tenant_id,
+    };
+    int rc = identity_phone_send(&d);
+    if (rc != 0) {
+        o->ext = cc_json_on_pool(req->pool, json_pack("{s:s?}", "factor_id", o->factor_id));
+        fail(o, CC_ERR_SMS_DELIVERY_FAILED,
+             rc == CC_ETIMEDOUT
+                 ? "The SMS and voice provider did not answer in time; ask for a new code later."
+                 : "The SMS and voice provider did not take the message; ask for a new code "
+                   "later.");
+    }
+    return rc;
 }
 
 int identity_factor_load(cc_req_t *req, const char *id, const char *user_id, identity_factor_t *f,
@@ -382,6 +585,7 @@ int identity_factor_load(cc_req_t *req, const char *id, const char *user_id, ide
     f->sealed = cc_db_get(res, 0, 2);
     f->last_step = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     f->email = cc_db_get(res, 0, 4);
+    f->phone = cc_db_get(res, 0, 5);
     return 0;
 }
 
@@ -408,7 +612,7 @@ int identity_factor_check(cc_req_t *req, const identity_factor_t *f, const char 
         free(key);
         return 0;
     }
-    if (strcmp(f->type, "email") == 0) {
+    if (strcmp(f->type, "email") == 0 || is_phone(f->type)) {
         PGresult *res = NULL;
         const char *p[] = {f->id};
         int rc = cc_db_query(req->db, req->pool, &identity_q_email_code_get, p, &res);
@@ -417,7 +621,7 @@ int identity_factor_check(cc_req_t *req, const identity_factor_t *f, const char 
         if (atoi(PQgetvalue(res, 0, 1)) >= 5 || strcmp(PQgetvalue(res, 0, 2), "t") != 0)
             return 0;
         char digest[65];
-        email_code_digest(f->id, code, digest);
+        code_digest(req, f->type, f->id, code, digest);
         *ok = strlen(PQgetvalue(res, 0, 0)) == 64 && cc_ct_equal(digest, PQgetvalue(res, 0, 0), 64);
         return cc_db_query(req->db, req->pool,
                            *ok ? &identity_q_email_code_clear : &identity_q_email_code_fail, p,
@@ -476,7 +680,7 @@ static void finish(cc_req_t *req, const authn_tx_t *tx, identity_authn_out_t *o)
 }
 
 int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *type,
-                           identity_authn_out_t *o, char code[7])
+                           const char *phone, identity_authn_out_t *o, char code[7])
 {
     identity_app_t *app = app_of(req);
     char id[37];
@@ -484,6 +688,11 @@ int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *
     char *sealed = NULL;
     int rc = 0;
     code[0] = '\0';
+    if (is_phone(type)) {
+        bool admitted = false;
+        if ((rc = phone_admit(req, u, phone, type, o, &admitted)) != 0 || !admitted)
+            return rc;
+    }
     o->factor_id = cc_pool_strdup(req->pool, id);
     o->factor_type = type;
     if (strcmp(type, "totp") == 0) {
@@ -511,15 +720,19 @@ int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *
         o->otpauth_uri = cc_pool_strdup(req->pool, uri.data);
         cc_buf_free(&uri);
     }
-    json_t *pj = strcmp(type, "email") == 0 ? json_pack("{s:s}", "email", u->email) : json_object();
+    json_t *pj = strcmp(type, "email") == 0 ? json_pack("{s:s}", "email", u->email)
+                 : is_phone(type)           ? json_pack("{s:s}", "phone", phone)
+                                            : json_object();
     char *profile = json_dumps(pj, JSON_COMPACT);
     json_decref(pj);
     const char *pi[] = {id, u->id, u->msp_id, type, sealed, profile};
     rc = cc_db_query(req->db, req->pool, &identity_q_factor_insert, pi, NULL);
     free(profile);
     free(sealed);
-    if (rc == 0 && strcmp(type, "email") == 0)
-        rc = email_code_issue(req, id, code);
+    if (rc == 0 && (strcmp(type, "email") == 0 || is_phone(type))) {
+        rc = code_issue(req, type, id, code);
+        o->deliver_to = is_phone(type) ? phone : u->email;
+    }
     if (rc == 0 && strcmp(type, "webauthn") == 0) {
         identity_factor_t f = {.id = o->factor_id, .type = type, .status = "pending"};
         int refused = 0;
@@ -530,13 +743,17 @@ int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *
 }
 
 void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *type,
-                           identity_authn_out_t *o)
+                           const char *phone, identity_authn_out_t *o)
 {
-    identity_app_t *app = app_of(req);
     out_init(o);
     if (!identity_factor_type_supported(type)) {
         fail(o, CC_ERR_FACTOR_NOT_SUPPORTED,
-             "This factor type cannot be enrolled yet; use totp, email or webauthn.");
+             "This factor type is not enabled on this deployment; choose another.");
+        return;
+    }
+    if (is_phone(type) && phone == NULL) {
+        fail(o, CC_ERR_VALIDATION_FAILED, "phone_number is required for sms and voice.");
+        o->reason = "phone_number";
         return;
     }
     authn_tx_t tx;
@@ -546,12 +763,27 @@ void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *t
     int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u);
     if (rc != 0)
         goto DbError;
-    char code[7] = "";
-    if ((rc = identity_factor_create(req, u, type, o, code)) != 0)
+    identity_mfa_policy_t pol;
+    if ((rc = identity_mfa_policy_for(req->db, req->pool, u->tenant_id, &pol)) != 0)
         goto DbError;
-    if (commit(req, o) && code[0])
-        identity_mail_code(app, req->db, u, u->email, code);
+    if (!identity_mfa_policy_allows(&pol, type)) {
+        cc_db_rollback(req->db);
+        fail(o, CC_ERR_FACTOR_NOT_ALLOWED,
+             "The sign-in policy of this account does not allow this factor type.");
+        o->ext = cc_json_on_pool(req->pool, json_pack("{s:O}", "allowed_factors", pol.allowed));
+        return;
+    }
+    char code[7] = "";
+    if ((rc = identity_factor_create(req, u, type, phone, o, code)) != 0)
+        goto DbError;
+    if (o->err >= 0) { /* refused by the phone rate limits */
+        cc_db_rollback(req->db);
+        return;
+    }
     o->status = "PENDING_ACTIVATION";
+    if (commit(req, o) && code[0])
+        identity_code_deliver(req, u, type, o->deliver_to, code, o);
+    cc_wipe(code, sizeof(code));
     return;
 DbError:
     db_fail(req, o, rc);
@@ -567,7 +799,6 @@ void identity_authn_factor_with(cc_req_t *req, const char *state_token, const ch
                                 const char *code, const identity_webauthn_response_t *wa,
                                 bool activate, identity_authn_out_t *o)
 {
-    identity_app_t *app = app_of(req);
     identity_authn_event_t ev = activate ? IDENTITY_EV_ACTIVATE : IDENTITY_EV_VERIFY;
     out_init(o);
     authn_tx_t tx;
@@ -596,8 +827,18 @@ void identity_authn_factor_with(cc_req_t *req, const char *state_token, const ch
     }
     o->factor_id = f.id;
     o->factor_type = f.type;
-    if ((rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u)) != 0)
+    identity_mfa_policy_t pol;
+    if ((rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u)) != 0 ||
+        (rc = identity_mfa_policy_for(req->db, req->pool, u->tenant_id, &pol)) != 0)
         goto DbError;
+    if (!identity_mfa_policy_allows(&pol, f.type)) {
+        cc_db_rollback(req->db);
+        fail(o, CC_ERR_FACTOR_NOT_ALLOWED,
+             "The sign-in policy of this account no longer allows this factor type; enrol "
+             "another.");
+        o->ext = cc_json_on_pool(req->pool, json_pack("{s:O}", "allowed_factors", pol.allowed));
+        return;
+    }
     bool ok = false;
     int64_t step = -1;
     if (strcmp(f.type, "webauthn") == 0) {
@@ -630,30 +871,46 @@ void identity_authn_factor_with(cc_req_t *req, const char *state_token, const ch
         goto Accepted;
     }
     if (code == NULL) {
-        /* a challenge: only the email factor sends something */
-        if (strcmp(f.type, "email") != 0) {
+        /* a challenge: the email, sms and voice factors send a fresh code */
+        bool phone = is_phone(f.type);
+        if (strcmp(f.type, "email") != 0 && !phone) {
             cc_db_rollback(req->db);
             fail(o, CC_ERR_VALIDATION_FAILED, "pass_code is required for this factor.");
             return;
         }
-        /* one mail per 30 seconds per factor: the challenge cannot be used to flood a mailbox */
-        PGresult *recent = NULL;
-        const char *pf[] = {f.id};
-        if ((rc = cc_db_query(req->db, req->pool, &identity_q_email_code_recent, pf, &recent)) != 0)
-            goto DbError;
-        if (PQntuples(recent) > 0) {
-            cc_db_rollback(req->db);
-            fail(o, CC_ERR_RATE_LIMITED, "A code was sent less than 30 seconds ago; use it.");
-            return;
+        if (phone) {
+            /* per user and per number (phone.h): a challenge cannot flood a phone */
+            bool admitted = false;
+            if ((rc = phone_admit(req, u, f.phone ? f.phone : "", f.type, o, &admitted)) != 0)
+                goto DbError;
+            if (!admitted) {
+                cc_db_rollback(req->db);
+                return;
+            }
+        } else {
+            /* one mail per 30 seconds per factor: the challenge cannot flood a mailbox */
+            PGresult *recent = NULL;
+            const char *pf[] = {f.id};
+            if ((rc = cc_db_query(req->db, req->pool, &identity_q_email_code_recent, pf,
+                                  &recent)) != 0)
+                goto DbError;
+            if (PQntuples(recent) > 0) {
+                cc_db_rollback(req->db);
+                o->retry_after = 30;
+                fail(o, CC_ERR_RATE_LIMITED, "A code was sent less than 30 seconds ago; use it.");
+                return;
+            }
         }
         char fresh[7];
-        if ((rc = email_code_issue(req, f.id, fresh)) != 0)
+        if ((rc = code_issue(req, f.type, f.id, fresh)) != 0)
             goto DbError;
         if (commit(req, o)) {
-            identity_mail_code(app, req->db, u, f.email ? f.email : u->email, fresh);
             o->status = "MFA_CHALLENGE";
             o->state_token = state_token;
+            identity_code_deliver(req, u, f.type, phone ? f.phone : (f.email ? f.email : u->email),
+                                  fresh, o);
         }
+        cc_wipe(fresh, sizeof(fresh));
         return;
     }
     if ((rc = identity_factor_check(req, &f, code, &ok, &step)) != 0)
@@ -863,7 +1120,8 @@ void identity_recovery_reset(cc_req_t *req, const char *token, const char *answe
         (rc = identity_store_tenant_active(req->db, req->pool, u->tenant_id, &active)) != 0)
         goto DbError;
     o->factors = active_factors(req, u->id, &rc);
-    if (rc != 0)
+    identity_mfa_policy_t pol;
+    if (rc != 0 || (rc = apply_policy(req, u, o, &pol)) != 0)
         goto DbError;
     if (!active) {
         /* the new password stays set; signing in is what a suspended tenant refuses */
@@ -885,6 +1143,13 @@ DbError:
 
 /* ================= the JSON API ================= */
 
+static bool answer_error(cc_req_t *req, const identity_authn_out_t *o, cc_validator_t *v);
+
+void identity_answer_outcome(cc_req_t *req, const identity_authn_out_t *o)
+{
+    answer_error(req, o, NULL);
+}
+
 /* Answers an unsuccessful outcome; false when there is none. */
 static bool answer_error(cc_req_t *req, const identity_authn_out_t *o, cc_validator_t *v)
 {
@@ -898,13 +1163,18 @@ static bool answer_error(cc_req_t *req, const identity_authn_out_t *o, cc_valida
         if (o->pw_flaws)
             identity_password_report(v, "password", o->pw_flaws);
         else
-            cc_v_add(v, "pass_code", "required", "%s", o->detail);
+            cc_v_add(v, o->reason ? o->reason : "pass_code", "required", "%s", o->detail);
         cc_res_invalid(req, v);
         return true;
     }
-    if (o->err == CC_ERR_RATE_LIMITED)
-        cc_res_header(req, "retry-after", "30");
-    if (o->reason)
+    if (o->retry_after > 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%lld", (long long)o->retry_after);
+        cc_res_header(req, "retry-after", ra);
+    }
+    if (o->ext)
+        cc_res_problem_ext(req, (cc_error_id_t)o->err, json_deep_copy(o->ext), "%s", o->detail);
+    else if (o->reason)
         cc_res_problem_ext(req, (cc_error_id_t)o->err, json_pack("{s:s}", "reason", o->reason),
                            "%s", o->detail);
     else
@@ -946,11 +1216,17 @@ void identity_handle_authn(cc_req_t *req)
         answer_json(req, json_pack("{s:s}", "status", "LOCKED_OUT"));
         return;
     }
+    if (strcmp(o.status, IDENTITY_SUCCESS) == 0) { /* the policy needs no second factor */
+        answer_json(req, json_pack("{s:s, s:s, s:s, s:o}", "status", o.status, "session_token",
+                                   o.session_token, "expires_at", o.expires_at, "user",
+                                   user_json(&o.user)));
+        return;
+    }
     json_t *out =
         json_pack("{s:s, s:s, s:s, s:O, s:o}", "status", o.status, "state_token", o.state_token,
                   "expires_at", o.expires_at, "factors", o.factors, "user", user_json(&o.user));
     if (strcmp(o.status, IDENTITY_MFA_ENROLL) == 0)
-        json_object_set_new(out, "enroll", enrollable());
+        json_object_set_new(out, "enroll", enrollable(&o));
     answer_json(req, out);
 }
 
@@ -981,10 +1257,25 @@ void identity_handle_authn_activate(cc_req_t *req)
         return;
     answer_json(req, json_pack("{s:s, s:s, s:s, s:[], s:o, s:o}", "status", o.status, "state_token",
                                o.state_token, "expires_at", o.expires_at, "factors", "enroll",
-                               enrollable(), "user", user_json(&o.user)));
+                               enrollable(&o), "user", user_json(&o.user)));
 }
 
 static const char *const factor_types[] = {"totp", "email", "webauthn", "sms", "voice", NULL};
+
+const char *identity_v_phone(cc_validator_t *v, json_t *body, const char *type)
+{
+    bool phone = type != NULL && is_phone(type);
+    /* a type this deployment cannot send to answers factor_not_supported, not "required" */
+    const char *number = cc_v_string(v, body, "phone_number",
+                                     phone && identity_factor_type_supported(type), 1, 32, true);
+    if (number != NULL && !phone)
+        cc_v_add(v, "phone_number", "not_allowed", "phone_number is only for sms and voice.");
+    else if (number != NULL && !cc_phone_e164_valid(number))
+        cc_v_add(v, "phone_number", "invalid_phone",
+                 "An E.164 number: + and the country code, then the number, digits only "
+                 "(e.g. +819012345678).");
+    return number;
+}
 
 void identity_handle_authn_factor_enroll(cc_req_t *req)
 {
@@ -993,15 +1284,16 @@ void identity_handle_authn_factor_enroll(cc_req_t *req)
         return;
     cc_validator_t v;
     cc_v_init(&v, req->pool);
-    cc_v_object(&v, body, (const char *const[]){"state_token", "type", NULL});
+    cc_v_object(&v, body, (const char *const[]){"state_token", "type", "phone_number", NULL});
     const char *state = cc_v_string(&v, body, "state_token", true, 1, 256, true);
     const char *type = cc_v_enum(&v, body, "type", true, factor_types);
+    const char *phone = identity_v_phone(&v, body, type);
     if (!cc_v_ok(&v)) {
         cc_res_invalid(req, &v);
         return;
     }
     identity_authn_out_t o;
-    identity_authn_enroll(req, state, type, &o);
+    identity_authn_enroll(req, state, type, phone, &o);
     if (answer_error(req, &o, &v))
         return;
     json_t *out =
@@ -1166,6 +1458,6 @@ void identity_handle_recovery_reset(cc_req_t *req)
         json_pack("{s:s, s:s, s:s, s:O, s:o}", "status", o.status, "state_token", o.state_token,
                   "expires_at", o.expires_at, "factors", o.factors, "user", user_json(&o.user));
     if (strcmp(o.status, IDENTITY_MFA_ENROLL) == 0)
-        json_object_set_new(out, "enroll", enrollable());
+        json_object_set_new(out, "enroll", enrollable(&o));
     answer_json(req, out);
 }

@@ -42,12 +42,11 @@
 #define DOMAINS_MAX 20
 
 static const cc_scope_t system_scope = {.system = true};
-
-/* ---- SQL ---- */
-
 static const cc_stmt_t q_tenant = CC_STMT(
     "fed_tenant",
     "SELECT kind, path::text, status, msp_id FROM tenants.tenant_tree WHERE id = $1::uuid", 1);
+
+/* ---- SQL ---- */
 
 #define IDP_COLUMNS                                                                                \
     "issuer, client_id, client_secret_sealed, array_to_json(scopes)::text, claim_mappings::text,"  \
@@ -255,36 +254,13 @@ static json_t *idp_json(cc_req_t *req, const fed_idp_t *p)
 
 /* ---- the API ---- */
 
-typedef struct fed_tenant {
-    const char *id, *kind, *path, *status, *msp_id;
-} fed_tenant_t;
+typedef identity_tenant_t fed_tenant_t;
 
 /* The tenant {id} with access:manage on it: 404 (unknown or invisible), 403 and false. */
 static bool tenant_for(cc_req_t *req, fed_tenant_t *t)
 {
-    const char *id = cc_req_param(req, "id");
-    PGresult *res = NULL;
-    if (id == NULL || !cc_is_uuid(id)) {
-        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
-        return false;
-    }
-    int rc = cc_db_read(req->db, req->pool, &system_scope, &q_tenant, (const char *[]){id}, &res);
-    if (rc != 0) {
-        cc_res_db_error(req, rc);
-        return false;
-    }
-    if (PQntuples(res) != 1 || !cc_authz_sees(req->authz, PQgetvalue(res, 0, 1))) {
-        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
-        return false;
-    }
-    *t = (fed_tenant_t){id, cc_db_get(res, 0, 0), cc_db_get(res, 0, 1), cc_db_get(res, 0, 2),
-                        cc_db_get(res, 0, 3)};
-    if (!cc_authz_can(req->authz, "access:manage", t->path)) {
-        cc_res_problem(req, CC_ERR_FORBIDDEN,
-                       "Your roles do not allow managing the sign-in of this account.");
-        return false;
-    }
-    return true;
+    return identity_tenant_admin(
+        req, "access:manage", "Your roles do not allow managing the sign-in of this account.", t);
 }
 
 void identity_handle_idp_get(cc_req_t *req)

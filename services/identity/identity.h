@@ -122,6 +122,19 @@ bool identity_client_auth(cc_req_t *req, const char *form_id, const char *form_s
 int identity_audit(cc_req_t *req, const char *action, const char *user_id, const char *tenant_id,
                    const char *msp_id, json_t *details);
 
+/** A tenant as the tenant-scoped admin endpoints see it (tenants.tenant_tree; pool strings). */
+typedef struct identity_tenant {
+    const char *id, *kind, *path, *status, *msp_id;
+} identity_tenant_t;
+
+/**
+ * The tenant of the path's {id} for an administrator holding perm on it (read in system
+ * scope, outside any transaction): 404 when the id is malformed, unknown or not visible to
+ * the caller, 403 (forbidden as the detail) without perm. Answers and returns false then.
+ */
+bool identity_tenant_admin(cc_req_t *req, const char *perm, const char *forbidden,
+                           identity_tenant_t *t);
+
 /** True when the JSON array of strings holds s. */
 bool identity_json_has(json_t *arr, const char *s);
 
@@ -227,20 +240,31 @@ typedef struct identity_authn_out {
     identity_user_t user;
     json_t *factors;                                            /* [{id, type}] */
     const char *factor_id, *factor_type, *secret, *otpauth_uri; /* an enrolment */
-    json_t *webauthn;   /* WebAuthn creation (enrol) or request (challenge) options (pool) */
-    const char *reason; /* a refused WebAuthn response: which check (problem member) */
+    json_t *webauthn;       /* WebAuthn creation (enrol) or request (challenge) options (pool) */
+    const char *reason;     /* a refused WebAuthn response: which check (problem member) */
+    json_t *ext;            /* more problem members for err (pool), or NULL */
+    int64_t retry_after;    /* seconds, with rate_limited and sms_rate_limited */
+    const char *deliver_to; /* where a fresh code goes after commit (e-mail or phone) */
+    json_t *enroll;         /* [{type}] the user may enrol (policy and deployment; pool) */
 } identity_authn_out_t;
 
-/** Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error). */
+/**
+ * Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error); SUCCESS
+ * with a session token (amr pwd) when the account's policy does not require a second
+ * factor and the user has none it allows. o->factors: the active factors the policy allows.
+ */
 void identity_authn_password(cc_req_t *req, const char *username, const char *password,
                              identity_authn_out_t *o);
 /** The activation link: sets the password and the recovery question; MFA_ENROLL. */
 void identity_authn_activate(cc_req_t *req, const char *token, const char *password,
                              const char *question, const char *answer, const char *image,
                              identity_authn_out_t *o);
-/** Enrols a factor of type during MFA_ENROLL (TOTP: secret and otpauth URI). */
+/**
+ * Enrols a factor of type during MFA_ENROLL (TOTP: secret and otpauth URI; sms and voice:
+ * phone, E.164, gets the first code).
+ */
 void identity_authn_enroll(cc_req_t *req, const char *state_token, const char *type,
-                           identity_authn_out_t *o);
+                           const char *phone, identity_authn_out_t *o);
 /**
  * Activates (activate true, during MFA_ENROLL) or verifies (during MFA_REQUIRED) a factor
  * with a pass code; SUCCESS with a session token. factor_id NULL picks the user's newest
@@ -283,26 +307,64 @@ void identity_recovery_reset(cc_req_t *req, const char *token, const char *answe
 
 /** A factor row (pool strings). */
 typedef struct identity_factor {
-    const char *id, *type, *status, *sealed, *email;
+    const char *id, *type, *status, *sealed, *email, *phone;
     int64_t last_step;
 } identity_factor_t;
 
 /** Loads (FOR UPDATE) a factor of user_id in the open transaction; *found. */
 int identity_factor_load(cc_req_t *req, const char *id, const char *user_id, identity_factor_t *f,
                          bool *found);
+/**
+ * The phone_number member of an enrolment body: required (E.164) for sms and voice,
+ * refused for the other types. NULL when absent or invalid (v records why).
+ */
+const char *identity_v_phone(cc_validator_t *v, json_t *body, const char *type);
+/** Answers o's error (o->err >= 0 or o->db_rc != 0) as a problem document. */
+void identity_answer_outcome(cc_req_t *req, const identity_authn_out_t *o);
 /** Checks a pass code (TOTP with replay refusal, or an e-mailed code); *ok, TOTP *step. */
 int identity_factor_check(cc_req_t *req, const identity_factor_t *f, const char *code, bool *ok,
                           int64_t *step);
 /**
  * Creates a pending factor of type for u in the open transaction: o->factor_id, and for
- * TOTP o->secret and o->otpauth_uri; for email a code in code (mail it after commit).
+ * TOTP o->secret and o->otpauth_uri; for email, sms and voice a code in code and its
+ * destination in o->deliver_to (send it after commit with identity_code_deliver). phone:
+ * the E.164 number of sms and voice (else NULL). When the phone rate limits refuse,
+ * creates nothing, sets o->err (sms_rate_limited, o->ext, o->retry_after) and returns 0.
  */
 int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *type,
-                           identity_authn_out_t *o, char code[7]);
+                           const char *phone, identity_authn_out_t *o, char code[7]);
+/**
+ * Sends a fresh code of a factor of type (email, sms, voice) to `to`, after commit. The
+ * e-mail is best effort (0 always, as before); a phone provider's failure sets o->err
+ * (sms_delivery_failed, o->ext with factor_id) and returns its error.
+ */
+int identity_code_deliver(cc_req_t *req, const identity_user_t *u, const char *type, const char *to,
+                          const char *code, identity_authn_out_t *o);
 /** Counts a failed password or code towards the lockout window; *locked when it locks. */
 int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked);
 /** Whether the grant (token family) of a user access token is still live. */
 int identity_grant_live(cc_req_t *req, const char *grant_id, const char **client_id, bool *live);
+
+/* ---- the second-factor policy of an account (mfa_policy.c) ---- */
+
+/** An effective policy (pool memory). */
+typedef struct identity_mfa_policy {
+    const char *source_tenant_id; /* whose row applies: the tenant's, its MSP's; NULL: default */
+    json_t *allowed;              /* array of factor types (pool) */
+    bool mfa_required, remember_device;
+    int version;
+    const char *updated_at, *updated_by;
+} identity_mfa_policy_t;
+
+/** The effective policy of tenant_id in the open (system-scope) transaction. */
+int identity_mfa_policy_for(cc_db_t *db, cc_pool_t *pool, const char *tenant_id,
+                            identity_mfa_policy_t *p);
+/** True when the policy allows enrolling and signing in with a factor of type. */
+bool identity_mfa_policy_allows(const identity_mfa_policy_t *p, const char *type);
+void identity_handle_mfa_policy_get(cc_req_t *req);
+void identity_handle_mfa_policy_put(cc_req_t *req);
+void identity_handle_mfa_policy_delete(cc_req_t *req);
+void identity_handle_mfa_enrollment(cc_req_t *req);
 
 /* ---- WebAuthn storage and options (webauthn_api.c) ---- */
 

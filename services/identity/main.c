@@ -7,6 +7,8 @@
  */
 #include "federation.h"
 #include "identity.h"
+#include "phone.h"
+#include "policy.h"
 
 #include "console/log.h"
 
@@ -54,6 +56,10 @@ static const cc_route_t routes[] = {
     {"POST", "/api/v1/tenants/{id}/impersonate", identity_handle_impersonate, 0, 16 * 1024},
     {"GET", "/api/v1/tenants/{id}/identity-provider", identity_handle_idp_get, 0, 0},
     {"PUT", "/api/v1/tenants/{id}/identity-provider", identity_handle_idp_put, 0, 64 * 1024},
+    {"GET", "/api/v1/tenants/{id}/mfa-policy", identity_handle_mfa_policy_get, 0, 0},
+    {"PUT", "/api/v1/tenants/{id}/mfa-policy", identity_handle_mfa_policy_put, 0, 16 * 1024},
+    {"DELETE", "/api/v1/tenants/{id}/mfa-policy", identity_handle_mfa_policy_delete, 0, 0},
+    {"GET", "/api/v1/tenants/{id}/mfa-enrollment", identity_handle_mfa_enrollment, 0, 0},
     {"GET", "/api/v1/me", identity_handle_me, 0, 0},
     {"GET", "/api/v1/me/factors", identity_handle_me_factors, 0, 0},
     {"POST", "/api/v1/me/factors", identity_handle_me_factor_enroll, 0, 16 * 1024},
@@ -81,6 +87,8 @@ static int on_start(cc_service_t *svc)
         rc = identity_keys_init(&app, db);
     if (rc == 0)
         rc = identity_webauthn_init(&svc->env);
+    if (rc == 0 && (rc = identity_phone_init(&svc->env)) == 0)
+        identity_factor_phone_enable(identity_phone_enabled());
     cc_db_close(db);
     if (rc == 0)
         rc = cc_outbox_consumer_start(svc->env.database_url, "identity, public", "users",

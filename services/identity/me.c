@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "console/crypto.h"
 #include "console/log.h"
 #include "identity.h"
 #include "policy.h"
@@ -90,24 +91,41 @@ void identity_handle_me_factor_enroll(cc_req_t *req)
         return;
     cc_validator_t v;
     cc_v_init(&v, req->pool);
-    cc_v_object(&v, body, (const char *const[]){"type", NULL});
+    cc_v_object(&v, body, (const char *const[]){"type", "phone_number", NULL});
     const char *type = cc_v_enum(&v, body, "type", true, factor_types);
+    const char *phone = identity_v_phone(&v, body, type);
     if (!cc_v_ok(&v)) {
         cc_res_invalid(req, &v);
         return;
     }
     if (!identity_factor_type_supported(type)) {
         cc_res_problem(req, CC_ERR_FACTOR_NOT_SUPPORTED,
-                       "Factor type %s cannot be enrolled yet; use totp, email or webauthn.", type);
+                       "Factor type %s is not enabled on this deployment; choose another.", type);
         return;
     }
     identity_user_t u;
     if (!identity_me_begin(req, true, &u))
         return;
+    identity_mfa_policy_t pol;
+    int rc = identity_mfa_policy_for(req->db, req->pool, u.tenant_id, &pol);
+    if (rc == 0 && !identity_mfa_policy_allows(&pol, type)) {
+        cc_db_rollback(req->db);
+        cc_res_problem_ext(req, CC_ERR_FACTOR_NOT_ALLOWED,
+                           json_pack("{s:O}", "allowed_factors", pol.allowed),
+                           "The sign-in policy of your account does not allow %s factors.", type);
+        return;
+    }
     identity_authn_out_t o;
     memset(&o, 0, sizeof(o));
+    o.err = -1;
     char code[7] = "";
-    int rc = identity_factor_create(req, &u, type, &o, code);
+    if (rc == 0)
+        rc = identity_factor_create(req, &u, type, phone, &o, code);
+    if (rc == 0 && o.err >= 0) { /* the phone rate limits refused */
+        cc_db_rollback(req->db);
+        identity_answer_outcome(req, &o);
+        return;
+    }
     if (rc == 0) {
         json_t *d = json_pack("{s:s, s:s}", "factor_id", o.factor_id, "type", type);
         rc = identity_audit(req, "user.factor_enrolled", u.id, u.tenant_id, u.msp_id, d);
@@ -120,8 +138,12 @@ void identity_handle_me_factor_enroll(cc_req_t *req)
     }
     if (!identity_commit(req))
         return;
-    if (code[0])
-        identity_mail_code(req->app, req->db, &u, u.email, code);
+    if (code[0] && identity_code_deliver(req, &u, type, o.deliver_to, code, &o) != 0) {
+        cc_wipe(code, sizeof(code));
+        identity_answer_outcome(req, &o);
+        return;
+    }
+    cc_wipe(code, sizeof(code));
     json_t *out = json_pack("{s:s, s:s, s:s}", "id", o.factor_id, "type", type, "status",
                             "PENDING_ACTIVATION");
     if (o.secret) {
@@ -169,6 +191,16 @@ void identity_handle_me_factor_activate(cc_req_t *req)
     if (!found || strcmp(f.status, "pending") != 0) {
         cc_db_rollback(req->db);
         cc_res_problem(req, CC_ERR_NOT_FOUND, "You have no pending factor with this id.");
+        return;
+    }
+    identity_mfa_policy_t pol;
+    if ((rc = identity_mfa_policy_for(req->db, req->pool, u.tenant_id, &pol)) != 0)
+        goto DbError;
+    if (!identity_mfa_policy_allows(&pol, f.type)) {
+        cc_db_rollback(req->db);
+        cc_res_problem_ext(
+            req, CC_ERR_FACTOR_NOT_ALLOWED, json_pack("{s:O}", "allowed_factors", pol.allowed),
+            "The sign-in policy of your account no longer allows %s factors.", f.type);
         return;
     }
     if (webauthn != (strcmp(f.type, "webauthn") == 0)) {

@@ -552,6 +552,10 @@ void identity_page_login_post(cc_req_t *req)
         step_failed(req, t, &o, t->login_title, cont);
         return;
     }
+    if (strcmp(o.status, IDENTITY_SUCCESS) == 0) { /* the policy needs no second factor */
+        signed_in(req, t, cont, o.session_token);
+        return;
+    }
     set_authn_cookie(req, o.state_token, 900);
     bool enroll = strcmp(o.status, IDENTITY_MFA_ENROLL) == 0;
     see_other(req, with_continue(req, enroll ? "/mfa/enroll" : "/mfa", cont, t));
@@ -799,7 +803,7 @@ void identity_page_enroll(cc_req_t *req)
     bool webauthn = cc_query_get(req->pool, req->query, "type", &type) == 1 && type &&
                     strcmp(type, "webauthn") == 0;
     identity_authn_out_t o;
-    identity_authn_enroll(req, state, webauthn ? "webauthn" : "totp", &o);
+    identity_authn_enroll(req, state, webauthn ? "webauthn" : "totp", NULL, &o);
     if (o.db_rc != 0 || o.err >= 0) {
         step_failed(req, t, &o, t->enroll_title, cont);
         return;

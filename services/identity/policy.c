@@ -186,6 +186,8 @@ const char *identity_authn_after_password(bool has_active_factor)
 
 static const char *const known_types[] = {"totp", "email", "webauthn", "sms", "voice", NULL};
 static const char *const supported_types[] = {"totp", "email", "webauthn", NULL};
+static const char *const phone_types[] = {"sms", "voice", NULL};
+static bool phone_enabled;
 
 static bool in(const char *const *set, const char *s)
 {
@@ -202,5 +204,10 @@ bool identity_factor_type_known(const char *type)
 
 bool identity_factor_type_supported(const char *type)
 {
-    return in(supported_types, type);
+    return in(supported_types, type) || (phone_enabled && in(phone_types, type));
+}
+
+void identity_factor_phone_enable(bool on)
+{
+    phone_enabled = on;
 }

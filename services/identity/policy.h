@@ -63,5 +63,7 @@ const char *identity_authn_after_password(bool has_active_factor);
 /** Factor types known to the schema, and whether this build can enrol/verify each. */
 bool identity_factor_type_known(const char *type);
 bool identity_factor_type_supported(const char *type);
+/** Turns the sms and voice types on (a provider is configured); at start, before threads. */
+void identity_factor_phone_enable(bool on);
 
 #endif

@@ -75,8 +75,8 @@ const cc_stmt_t identity_q_factor_insert =
             6);
 const cc_stmt_t identity_q_factor_get =
     CC_STMT("idn_factor_get",
-            "SELECT type, status, secret_sealed, coalesce(last_step, -1), profile->>'email'"
-            " FROM factors WHERE id = $1 AND user_id = $2 FOR UPDATE",
+            "SELECT type, status, secret_sealed, coalesce(last_step, -1), profile->>'email',"
+            " profile->>'phone' FROM factors WHERE id = $1 AND user_id = $2 FOR UPDATE",
             2);
 const cc_stmt_t identity_q_factors_list = CC_STMT(
     "idn_factors_list",
@@ -112,10 +112,10 @@ const cc_stmt_t identity_q_factor_activate =
 const cc_stmt_t identity_q_email_code_set =
     CC_STMT("idn_email_code_set",
             "INSERT INTO email_codes (factor_id, code_hash, expires_at)"
-            " VALUES ($1, $2, now() + interval '10 minutes') ON CONFLICT (factor_id) DO UPDATE SET"
-            " code_hash = EXCLUDED.code_hash, attempts = 0, expires_at = EXCLUDED.expires_at,"
-            " created_at = now()",
-            2);
+            " VALUES ($1, $2, now() + make_interval(secs => $3::int)) ON CONFLICT (factor_id)"
+            " DO UPDATE SET code_hash = EXCLUDED.code_hash, attempts = 0,"
+            " expires_at = EXCLUDED.expires_at, created_at = now()",
+            3);
 const cc_stmt_t identity_q_email_code_recent =
     CC_STMT("idn_email_code_recent",
             "SELECT 1 FROM email_codes WHERE factor_id = $1"

@@ -25,7 +25,8 @@ extern const cc_stmt_t identity_q_user_activate; /* user: users.users status sta
 /* factors */
 extern const cc_stmt_t identity_q_factors_active; /* user -> id, type */
 extern const cc_stmt_t identity_q_factor_insert;  /* id, user, msp, type, sealed, profile */
-extern const cc_stmt_t identity_q_factor_get; /* id, user -> type, status, sealed, step, profile */
+extern const cc_stmt_t
+    identity_q_factor_get; /* id, user -> type, status, sealed, step, email, phone */
 extern const cc_stmt_t identity_q_factors_list;    /* user -> id, type, status, times (json) */
 extern const cc_stmt_t identity_q_factors_count;   /* user -> active factors (locks them) */
 extern const cc_stmt_t identity_q_factor_delete;   /* id, user */
@@ -34,7 +35,7 @@ extern const cc_stmt_t identity_q_factor_used;     /* id, step */
 extern const cc_stmt_t identity_q_factor_activate; /* id, step */
 
 /* e-mail codes */
-extern const cc_stmt_t identity_q_email_code_set;    /* factor, hash (10 minutes) */
+extern const cc_stmt_t identity_q_email_code_set;    /* factor, hash, seconds to live */
 extern const cc_stmt_t identity_q_email_code_recent; /* factor -> a code sent < 30 s ago */
 extern const cc_stmt_t identity_q_email_code_get;    /* factor -> hash, attempts, live */
 extern const cc_stmt_t identity_q_email_code_fail;   /* factor */

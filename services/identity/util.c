@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "console/audit.h"
+#include "console/authz.h"
 #include "console/crypto.h"
 #include "console/log.h"
 #include "identity.h"
@@ -257,4 +258,36 @@ void identity_see_other(cc_req_t *req, const char *location)
     identity_page_headers(req);
     cc_res_header(req, "location", location);
     cc_res_text(req, 303, "text/plain; charset=utf-8", "", 0);
+}
+
+static const cc_stmt_t q_tenant = CC_STMT(
+    "idn_tenant",
+    "SELECT kind, path::text, status, msp_id FROM tenants.tenant_tree WHERE id = $1::uuid", 1);
+
+bool identity_tenant_admin(cc_req_t *req, const char *perm, const char *forbidden,
+                           identity_tenant_t *t)
+{
+    const char *id = cc_req_param(req, "id");
+    PGresult *res = NULL;
+    if (id == NULL || !cc_is_uuid(id)) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
+        return false;
+    }
+    int rc = cc_db_read(req->db, req->pool, &identity_system_scope, &q_tenant, (const char *[]){id},
+                        &res);
+    if (rc != 0) {
+        cc_res_db_error(req, rc);
+        return false;
+    }
+    if (PQntuples(res) != 1 || !cc_authz_sees(req->authz, PQgetvalue(res, 0, 1))) {
+        cc_res_problem(req, CC_ERR_NOT_FOUND, "No such account.");
+        return false;
+    }
+    *t = (identity_tenant_t){id, cc_db_get(res, 0, 0), cc_db_get(res, 0, 1), cc_db_get(res, 0, 2),
+                             cc_db_get(res, 0, 3)};
+    if (!cc_authz_can(req->authz, perm, t->path)) {
+        cc_res_problem(req, CC_ERR_FORBIDDEN, "%s", forbidden);
+        return false;
+    }
+    return true;
 }

@@ -223,6 +223,24 @@ describe('isolation matrix', () => {
       run: (api, t, id) => api('DELETE', `/api/v1/api-clients/${id}`),
     },
     'POST /api/v1/users/{id}/unlock': { run: (api, t) => api('POST', `/api/v1/users/${users[t.key].id}/unlock`) },
+    // the second-factor policy (the default's own values, so no sign-in of the matrix changes)
+    'GET /api/v1/tenants/{id}/mfa-policy': { run: (api, t) => api('GET', `/api/v1/tenants/${t.id}/mfa-policy`) },
+    'PUT /api/v1/tenants/{id}/mfa-policy': {
+      run: (api, t) => api('PUT', `/api/v1/tenants/${t.id}/mfa-policy`, { allowed_factors: ['totp', 'email', 'webauthn', 'sms', 'voice'], mfa_required: true }),
+      after: async (t) => {
+        const r = await platform('DELETE', `/api/v1/tenants/${t.id}/mfa-policy`);
+        assert.ok(r.status === 204 || r.status === 404, r.text);
+      },
+    },
+    'DELETE /api/v1/tenants/{id}/mfa-policy': {
+      before: async (t) => ok(await platform('PUT', `/api/v1/tenants/${t.id}/mfa-policy`, { allowed_factors: ['totp', 'email', 'webauthn', 'sms', 'voice'], mfa_required: true }), 'policy'),
+      run: (api, t) => api('DELETE', `/api/v1/tenants/${t.id}/mfa-policy`),
+      after: async (t) => {
+        const r = await platform('DELETE', `/api/v1/tenants/${t.id}/mfa-policy`);
+        assert.ok(r.status === 204 || r.status === 404, r.text);
+      },
+    },
+    'GET /api/v1/tenants/{id}/mfa-enrollment': { run: (api, t) => api('GET', `/api/v1/tenants/${t.id}/mfa-enrollment`) },
     'POST /api/v1/tenants': {
       run: (api, t) => api('POST', '/api/v1/tenants', { name: `Iso ${tag()}`, kind: t.kind, ...(t.kind === 'customer' ? { parent_id: t.parent_id } : {}) }),
     },

@@ -50,6 +50,9 @@ typedef struct cc_env {
     int64_t access_token_ttl_s, key_rotation_days;
     /* identity: second factors (WebAuthn relying party, SMS/voice webhook) */
     const char *webauthn_rp_id, *webauthn_origins, *webauthn_user_verification;
+    const char *sms_provider, *sms_webhook_url, *sms_webhook_secret;
+    const char *sms_twilio_url, *sms_twilio_account_sid, *sms_twilio_auth_token, *sms_from;
+    int64_t sms_timeout_ms, sms_resend_s, sms_max_per_user, sms_max_per_number;
     /* bootstrap (consolectl, deploy/local/up) */
     const char *bootstrap_admin_email, *bootstrap_client_id, *bootstrap_client_secret;
 } cc_env_t;

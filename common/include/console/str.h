@@ -78,4 +78,8 @@ bool cc_strieq_n(const char *a, size_t n, const char *b);
  * parentheses between them, at most 32 characters. */
 bool cc_phone_valid(const char *s);
 
+/** True when s is an E.164 number as SMS providers take it: '+', a country code that does
+ * not start with 0, 8 to 15 digits in all, nothing else. */
+bool cc_phone_e164_valid(const char *s);
+
 #endif
