@@ -73,11 +73,64 @@ static bool well_formed(const cbor_item_t *it, int depth)
     }
 }
 
+/*
+ * Walks the heads of the first data item of d[0..len) without allocating anything and
+ * returns its size in bytes, or 0 to refuse it: definite lengths only, no tags, no reserved
+ * additional information, depth bounded, and every declared length or count at most what
+ * the input has left (each item takes a byte at least). libcbor reserves a declared count
+ * before it reads the items, so a 2^40-entry map in an attacker's attestation must never
+ * reach it.
+ */
+static size_t cbor_scan(const uint8_t *d, size_t len, int depth)
+{
+    if (len == 0 || depth > CBOR_MAX_DEPTH)
+        return 0;
+    unsigned major = d[0] >> 5, ai = d[0] & 0x1f;
+    size_t pos = 1;
+    uint64_t arg = ai;
+    if (ai >= 24) {
+        if (ai > 27)
+            return 0; /* 28-30 reserved, 31 indefinite length or break */
+        size_t n = (size_t)1 << (ai - 24);
+        if (len - 1 < n)
+            return 0;
+        arg = 0;
+        for (size_t i = 0; i < n; i++)
+            arg = arg << 8 | d[1 + i];
+        pos += n;
+    }
+    uint64_t left = len - pos;
+    switch (major) {
+    case 2: /* byte string */
+    case 3: /* text string */
+        return arg <= left ? pos + (size_t)arg : 0;
+    case 4: /* array */
+    case 5: /* map: a key and a value per entry */
+        if (arg > left || (major == 5 && arg > left / 2))
+            return 0;
+        for (uint64_t i = 0, items = major == 5 ? arg * 2 : arg; i < items; i++) {
+            size_t n = cbor_scan(d + pos, len - pos, depth + 1);
+            if (n == 0)
+                return 0;
+            pos += n;
+        }
+        return pos;
+    case 6: /* tag: nothing WebAuthn or COSE keys use */
+        return 0;
+    default: /* integers, simple values, floats: the head is the item */
+        return pos;
+    }
+}
+
 cbor_item_t *cc_cbor_load(const uint8_t *data, size_t len, size_t *used)
 {
     struct cbor_load_result r;
     if (data == NULL || len == 0)
         return NULL;
+    size_t size = cbor_scan(data, len, 0);
+    if (size == 0)
+        return NULL;
+    len = size;
     cbor_item_t *it = cbor_load(data, len, &r);
     if (it == NULL || r.error.code != CBOR_ERR_NONE) {
         if (it)

@@ -39,6 +39,21 @@ static void test_cbor_refusals(void **state)
     assert_null(load(truncated, sizeof(truncated)));
     assert_null(load(bytes_key, sizeof(bytes_key)));
     assert_null(load(NULL, 0));
+    /* counts and lengths the input cannot hold are refused before anything is allocated
+     * (libcbor would reserve the declared count first: 2^40 map entries here) */
+    static const uint8_t huge_map[] = {0xbb, 0x00, 0x00, 0x01, 0x00, 0x00,
+                                       0x00, 0x00, 0x00, 0x01, 0x02};
+    static const uint8_t huge_array[] = {0x9b, 0x00, 0x00, 0x01, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x01};
+    static const uint8_t huge_bytes[] = {0x5b, 0x00, 0x00, 0x01, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x01};
+    static const uint8_t inner_huge[] = {0xa1, 0x01, 0x9a, 0x7f, 0xff, 0xff, 0xff, 0x00};
+    static const uint8_t reserved_ai[] = {0x1c};
+    assert_null(load(huge_map, sizeof(huge_map)));
+    assert_null(load(huge_array, sizeof(huge_array)));
+    assert_null(load(huge_bytes, sizeof(huge_bytes)));
+    assert_null(load(inner_huge, sizeof(inner_huge)));
+    assert_null(load(reserved_ai, sizeof(reserved_ai)));
     uint8_t deep[40];
     memset(deep, 0x81, sizeof(deep)); /* [[[[...]]]] */
     deep[sizeof(deep) - 1] = 0x00;
