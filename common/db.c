@@ -588,6 +588,67 @@ int cc_db_query(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *stmt, const char 
     return 0;
 }
 
+/* The outcome of a statement run inside cc_db_each's transaction: 0, CC_EDB or
+ * CC_EDBDOWN (the transaction is lost with the connection). Clears r unless kept. */
+static int each_result(cc_db_t *db, PGresult *r, const char *what, bool keep)
+{
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (!keep)
+            PQclear(r);
+        return 0;
+    }
+    set_error_from(db, r);
+    int rc = CC_EDB;
+    if (PQstatus(db->conn) == CONNECTION_BAD) {
+        db->ready = false;
+        db->tx_broken = true;
+        log_lost(db, what, "the open transaction is lost");
+        rc = CC_EDBDOWN;
+    } else {
+        sync_tx(db);
+        log_failure(db, what, r);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int cc_db_each(cc_db_t *db, const cc_stmt_t *stmt, const char *const *params, int chunk,
+               cc_db_each_cb each, void *arg)
+{
+    if (stmt == NULL || stmt->sql == NULL || stmt->nparams < 0 ||
+        (stmt->nparams > 0 && params == NULL) || chunk < 1 || each == NULL)
+        return CC_EINVAL;
+    if (!db->tx_open || db->tx_broken) {
+        cc_log_error("cc_db_each outside an open transaction");
+        return CC_EINVAL;
+    }
+    /* unnamed and unprepared: DECLARE cannot be a named prepared statement, and an export
+     * is not hot enough for the parse to matter */
+    char *sql = cc_aprintf("DECLARE cc_each NO SCROLL CURSOR FOR %s", stmt->sql);
+    int rc =
+        each_result(db, PQexecParams(db->conn, sql, stmt->nparams, NULL, params, NULL, NULL, 0),
+                    stmt->name, false);
+    free(sql);
+    char fetch[64];
+    snprintf(fetch, sizeof(fetch), "FETCH FORWARD %d FROM cc_each", chunk);
+    while (rc == 0) {
+        PGresult *r = PQexec(db->conn, fetch);
+        rc = each_result(db, r, stmt->name, true);
+        if (rc != 0)
+            break;
+        int rows = PQntuples(r);
+        if (rows > 0)
+            rc = each(r, arg);
+        PQclear(r);
+        if (rows < chunk)
+            break;
+    }
+    if (rc == 0)
+        rc = each_result(db, PQexec(db->conn, "CLOSE cc_each"), stmt->name, false);
+    return rc;
+}
+
 int cc_db_exec(cc_db_t *db, const char *sql)
 {
     PGresult *r = NULL;

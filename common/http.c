@@ -370,7 +370,12 @@ int cc_res_export_start(cc_req_t *req, const cc_export_t *e, const char *base,
 
 void cc_res_export_end(cc_req_t *req, const cc_export_t *e, cc_buf_t *b, bool complete)
 {
-    if (!e->csv && complete)
+    if (!complete) { /* a cut CSV must not look like a whole one */
+        b->len = 0;
+        cc_res_stream_abort(req);
+        return;
+    }
+    if (!e->csv)
         cc_buf_puts(b, "]\n");
     if (b->len > 0)
         cc_res_stream_write(req, b->data, b->len);
@@ -552,6 +557,7 @@ struct cc_stream {
     size_t nheaders;
     bool kick_pending, start_sent, finished, closed, in_flight, final_sent;
     bool discard; /* HEAD: the head is the whole answer; writes tell the handler to stop */
+    bool failed;  /* cc_res_stream_abort: end without the terminating chunk */
 };
 
 static void free_chunks(chunk_t *c)
@@ -624,7 +630,10 @@ static void stream_try_send(cc_stream_t *st)
     if (final)
         st->final_sent = true;
     pthread_mutex_unlock(&st->lock);
-    h2o_send(hreq, bufs, n, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    h2o_send(hreq, bufs, n,
+             !final       ? H2O_SEND_STATE_IN_PROGRESS
+             : st->failed ? H2O_SEND_STATE_ERROR
+                          : H2O_SEND_STATE_FINAL);
 }
 
 static void on_stream_proceed(h2o_generator_t *gen, h2o_req_t *hreq)
@@ -818,14 +827,17 @@ int cc_res_stream_write(cc_req_t *req, const void *data, size_t n)
     return 0;
 }
 
-int cc_res_stream_end(cc_req_t *req)
+static int stream_finish(cc_req_t *req, bool failed)
 {
     cc_stream_t *st = req->stream;
     if (st == NULL)
         return CC_EINVAL;
-    if (st->loop == NULL)
+    if (st->loop == NULL) {
+        req->stream_failed = req->stream_failed || failed;
         return 0;
+    }
     pthread_mutex_lock(&st->lock);
+    st->failed = st->failed || (failed && !st->finished);
     bool was = st->finished;
     st->finished = true;
     if (!was)
@@ -833,6 +845,16 @@ int cc_res_stream_end(cc_req_t *req)
     bool closed = st->closed;
     pthread_mutex_unlock(&st->lock);
     return closed ? CC_ECLOSED : 0;
+}
+
+int cc_res_stream_end(cc_req_t *req)
+{
+    return stream_finish(req, false);
+}
+
+int cc_res_stream_abort(cc_req_t *req)
+{
+    return stream_finish(req, true);
 }
 
 /* ------------------------------------------------------------------------------------ */

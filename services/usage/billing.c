@@ -294,12 +294,11 @@ static const cc_stmt_t q_freeze = CC_STMT(
     " INSERT INTO billing_frozen (msp_id, period) SELECT $6::uuid, $1 FROM (SELECT count(*) FROM l)"
     " x",
     6);
-static const cc_stmt_t q_frozen_page = CC_STMT(
-    "usage_billing_frozen_page",
-    "SELECT " LINE_COLS " FROM billing_lines WHERE period = $1 AND tenant_path <@ $2::ltree"
-    " AND ($3::text IS NULL OR (tenant_name, tenant_id, resource) > ($3, $4::uuid, $5))" ORDER
-    " LIMIT 5000",
-    5);
+/* served as stored, in the export's order (index billing_lines_export) */
+static const cc_stmt_t q_frozen = CC_STMT(
+    "usage_billing_frozen",
+    "SELECT " LINE_COLS " FROM billing_lines WHERE period = $1 AND tenant_path <@ $2::ltree" ORDER,
+    2);
 
 typedef struct period {
     char text[8], kind[6], first[11], last[11];
@@ -399,12 +398,65 @@ static void write_line(cc_buf_t *b, const PGresult *res, int r, bool csv, bool p
     }
 }
 
+/* The export being streamed: lines are written in chunks of rows from a cursor, so the
+ * service holds one chunk (EXPORT_CHUNK rows) and 64 KiB of output however long it is. */
+#define EXPORT_CHUNK 2000
+typedef struct export_stream {
+    cc_req_t *req;
+    const period_t *p;
+    bool csv, bom, started;
+    long long rows;
+    cc_buf_t b;
+} export_stream_t;
+
+/* The head of the answer, once: headers, then the CSV header line or the JSON opening. */
+static int export_start(export_stream_t *x)
+{
+    if (x->started)
+        return 0;
+    x->started = true;
+    cc_req_t *req = x->req;
+    cc_res_header(req, "content-disposition",
+                  cc_pool_printf(req->pool, "attachment; filename=\"billing-%s.%s\"", x->p->text,
+                                 x->csv ? "csv" : "json"));
+    cc_res_header(req, "cache-control", "no-store");
+    if (cc_res_stream_start(req, 200, x->csv ? "text/csv; charset=utf-8" : "application/json") != 0)
+        return CC_ECLOSED;
+    if (x->csv) {
+        if (x->bom)
+            cc_buf_puts(&x->b, CC_CSV_BOM);
+        for (int c = 0; c <= NLINE_COLS; c++)
+            cc_csv_raw(&x->b, columns[c], c == 0);
+        cc_csv_end(&x->b);
+    } else {
+        cc_buf_printf(&x->b, "{\"period\":\"%s\",\"provisional\":%s,\"items\":[", x->p->text,
+                      x->p->closed ? "false" : "true");
+    }
+    return 0;
+}
+
+static int export_chunk(const PGresult *res, void *arg)
+{
+    export_stream_t *x = arg;
+    if (export_start(x) != 0)
+        return CC_ECLOSED;
+    for (int r = 0; r < PQntuples(res); r++, x->rows++) {
+        write_line(&x->b, res, r, x->csv, !x->p->closed, x->rows == 0);
+        if (x->b.len >= 64 * 1024) {
+            if (cc_res_stream_write(x->req, x->b.data, x->b.len) != 0)
+                return CC_ECLOSED; /* the client went away */
+            x->b.len = 0;
+        }
+    }
+    return 0;
+}
+
 void usage_handle_billing_export(cc_req_t *req)
 {
     static const char *const allowed[] = {"period", "parent_id", "format", "bom", NULL};
     if (cc_req_query_allowed(req, allowed) != 0)
         return;
-    bool failed = false, csv, bom;
+    bool failed = false;
     const char *ptext = cc_req_query(req, "period", &failed);
     if (failed)
         return;
@@ -418,79 +470,45 @@ void usage_handle_billing_export(cc_req_t *req)
         cc_res_problem(req, CC_ERR_INVALID_PARAMETER, "The period %s has not started yet.", p.text);
         return;
     }
+    export_stream_t x = {.req = req, .p = &p};
     usage_tenant_t parent;
-    if (usage_format_query(req, "csv", &csv, &bom) != 0 ||
+    if (usage_format_query(req, "csv", &x.csv, &x.bom) != 0 ||
         usage_parent_query(req, "billing:read", &parent) != 0)
         return;
-    int rc;
-    PGresult *res;
-    if (p.closed) {
-        rc = freeze(req, &p, parent.path);
-        if (rc == 0)
-            rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_frozen_page,
-                            (const char *[]){p.text, parent.path, NULL, NULL, NULL}, &res);
-    } else {
-        rc = cc_db_read(req->db, req->pool, cc_req_scope(req), &q_open,
-                        (const char *[]){p.text, p.kind, p.first, p.last, parent.path}, &res);
+    int rc = p.closed ? freeze(req, &p, parent.path) : 0;
+    if (rc == 0)
+        rc = cc_db_begin(req->db, cc_req_scope(req));
+    if (rc == 0) {
+        cc_buf_init(&x.b);
+        if (p.closed)
+            rc = cc_db_each(req->db, &q_frozen, (const char *[]){p.text, parent.path}, EXPORT_CHUNK,
+                            export_chunk, &x);
+        else
+            rc = cc_db_each(req->db, &q_open,
+                            (const char *[]){p.text, p.kind, p.first, p.last, parent.path},
+                            EXPORT_CHUNK, export_chunk, &x);
+        cc_db_rollback(req->db); /* read only: nothing to commit */
     }
-    if (rc != 0) {
-        cc_log_error("billing export failed: %s", cc_db_errmsg(req->db));
-        cc_res_db_error(req, rc);
-        return;
-    }
-    cc_res_header(req, "content-disposition",
-                  cc_pool_printf(req->pool, "attachment; filename=\"billing-%s.%s\"", p.text,
-                                 csv ? "csv" : "json"));
-    cc_res_header(req, "cache-control", "no-store");
-    if (cc_res_stream_start(req, 200, csv ? "text/csv; charset=utf-8" : "application/json") != 0)
-        return;
-    cc_buf_t b;
-    cc_buf_init(&b);
-    if (csv) {
-        if (bom)
-            cc_buf_puts(&b, CC_CSV_BOM);
-        for (int c = 0; c <= NLINE_COLS; c++)
-            cc_csv_raw(&b, columns[c], c == 0);
-        cc_csv_end(&b);
-    } else {
-        cc_buf_printf(&b, "{\"period\":\"%s\",\"provisional\":%s,\"items\":[", p.text,
-                      p.closed ? "false" : "true");
-    }
-    long long rows = 0;
-    cc_pool_t *page = NULL;
-    for (;;) {
-        int n = PQntuples(res);
-        for (int r = 0; r < n; r++, rows++) {
-            write_line(&b, res, r, csv, !p.closed, rows == 0);
-            if (b.len >= 64 * 1024) {
-                if (cc_res_stream_write(req, b.data, b.len) != 0)
-                    goto Exit;
-                b.len = 0;
-            }
-        }
-        if (!p.closed || n < 5000)
-            break;
-        /* the next page of frozen lines after the last one */
-        cc_pool_t *next = cc_pool_new();
-        const char *after[] = {p.text, parent.path, cc_pool_strdup(next, PQgetvalue(res, n - 1, 2)),
-                               cc_pool_strdup(next, PQgetvalue(res, n - 1, 1)),
-                               cc_pool_strdup(next, PQgetvalue(res, n - 1, 3))};
-        rc = cc_db_read(req->db, next, cc_req_scope(req), &q_frozen_page, after, &res);
-        if (page != NULL)
-            cc_pool_free(page);
-        page = next;
+    if (rc != 0 && rc != CC_ECLOSED)
+        cc_log_error("billing export of %s failed after %lld lines: %s", p.text, x.rows,
+                     cc_db_errmsg(req->db));
+    if (!x.started) {
         if (rc != 0) {
-            cc_log_error("billing export: a page failed after %lld lines", rows);
-            goto Exit; /* the stream ends short */
+            cc_buf_free(&x.b);
+            cc_res_db_error(req, rc);
+            return;
         }
+        export_start(&x); /* no lines */
     }
-    if (!csv)
-        cc_buf_puts(&b, "]}\n");
-    if (b.len > 0)
-        cc_res_stream_write(req, b.data, b.len);
-Exit:
-    if (page != NULL)
-        cc_pool_free(page);
-    cc_buf_free(&b);
+    if (rc != 0) { /* never a short export that looks complete */
+        cc_buf_free(&x.b);
+        cc_res_stream_abort(req);
+        return;
+    }
+    if (!x.csv)
+        cc_buf_puts(&x.b, "]}\n");
+    if (x.b.len > 0)
+        cc_res_stream_write(req, x.b.data, x.b.len);
+    cc_buf_free(&x.b);
     cc_res_stream_end(req);
 }

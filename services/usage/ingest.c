@@ -211,10 +211,11 @@ static json_t *batch_of(cc_req_t *req)
 
 static const cc_stmt_t q_tenants =
     CC_STMT("usage_batch_tenants",
-            /* a join, not = ANY(array): linear in the batch's tenants */
-            "SELECT t.id, t.msp_id, t.path::text, t.kind, t.status FROM tenants.tenant_tree t"
-            " JOIN (SELECT DISTINCT x::uuid AS id FROM json_array_elements_text($1::json) x) b"
-            " ON b.id = t.id",
+            /* one key lookup per distinct tenant of the batch (LIMIT 1 keeps the lateral
+             * from being flattened into a hash join over a scan of every tenant) */
+            "SELECT t.id, t.msp_id, t.path::text, t.kind, t.status"
+            " FROM (SELECT DISTINCT x::uuid AS id FROM json_array_elements_text($1::json) x) b"
+            " CROSS JOIN LATERAL (SELECT * FROM tenants.tenant_tree t WHERE t.id = b.id LIMIT 1) t",
             1);
 
 /*

@@ -90,6 +90,18 @@ int cc_db_set_on_connect(cc_db_t *db, cc_db_connect_cb cb, void *arg);
 int cc_db_query(cc_db_t *db, cc_pool_t *pool, const cc_stmt_t *stmt, const char *const *params,
                 PGresult **res);
 
+/** A chunk of rows of cc_db_each (valid only during the call); non-zero stops the walk. */
+typedef int (*cc_db_each_cb)(const PGresult *rows, void *arg);
+/**
+ * Streams the rows of stmt with params through a cursor, chunk rows at a time: each() sees
+ * every chunk in order, so the caller holds one chunk however many rows there are (an
+ * export of a million lines). Must run inside a transaction (cc_db_begin): the rows come
+ * from its snapshot; the caller commits or rolls back after. Returns 0, CC_EDB,
+ * CC_EDBDOWN (the transaction is lost), CC_EINVAL, or the non-zero value each() returned.
+ */
+int cc_db_each(cc_db_t *db, const cc_stmt_t *stmt, const char *const *params, int chunk,
+               cc_db_each_cb each, void *arg);
+
 /** Runs constant SQL without parameters (DDL, LISTEN). Same returns as cc_db_query. */
 int cc_db_exec(cc_db_t *db, const char *sql);
 

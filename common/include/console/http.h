@@ -72,6 +72,7 @@ struct cc_req {
     bool responded;
     int error_id; /* API error of a problem response, -1 otherwise */
     cc_stream_t *stream;
+    bool stream_failed; /* in-process dispatch: the stream ended by cc_res_stream_abort */
     uint64_t started_ns;
     void *internal; /* the server's job record; not for handlers */
 };
@@ -167,6 +168,13 @@ int cc_res_stream_start(cc_req_t *req, int status, const char *content_type);
 int cc_res_stream_write(cc_req_t *req, const void *data, size_t n);
 /** Ends the stream. */
 int cc_res_stream_end(cc_req_t *req);
+/**
+ * Ends the stream as failed, instead of cc_res_stream_end, when the producer cannot
+ * finish (a database error half way through an export): the connection is closed
+ * without the terminating chunk, so the client sees a truncated transfer rather than a
+ * short answer that looks complete. In-process dispatch sets req->stream_failed.
+ */
+int cc_res_stream_abort(cc_req_t *req);
 
 /* ---- exports (?format=csv|json&bom=true, API.md "Exports") ---- */
 
@@ -186,8 +194,9 @@ int cc_req_export(cc_req_t *req, cc_export_t *out);
 int cc_res_export_start(cc_req_t *req, const cc_export_t *e, const char *base,
                         const char *const *columns, cc_buf_t *b);
 /**
- * Flushes b, closes the JSON array when complete is true, and ends the stream. An
- * incomplete export (a page failed midway) ends without the closing bracket.
+ * Flushes b, closes the JSON array and ends the stream when complete is true. An
+ * incomplete export (a page failed midway) is aborted (cc_res_stream_abort): the client
+ * sees a broken transfer, never a cut CSV that looks whole.
  */
 void cc_res_export_end(cc_req_t *req, const cc_export_t *e, cc_buf_t *b, bool complete);
 

@@ -1209,6 +1209,16 @@ static void test_problem_json_builder(void **state)
     free(s);
 }
 
+/* A stream whose producer fails half way: some bytes, then the abort. */
+static void h_broken_stream(cc_req_t *req)
+{
+    if (cc_res_stream_start(req, 200, "text/csv") != 0)
+        return;
+    for (int i = 0; i < 3; i++)
+        cc_res_stream_write(req, "a,b\n", 4);
+    cc_res_stream_abort(req);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* part two: a real server over a socket                                                 */
 
@@ -1216,6 +1226,7 @@ static const cc_route_t live_routes[] = {
     {"GET", "/work", h_work, CC_ROUTE_PUBLIC, 0},
     {"GET", "/slow", h_slow, CC_ROUTE_PUBLIC, 0},
     {"GET", "/stream", h_stream, CC_ROUTE_PUBLIC, 0},
+    {"GET", "/broken-stream", h_broken_stream, CC_ROUTE_PUBLIC, 0},
     {"GET", "/stream-inline", h_stream_inline, CC_ROUTE_PUBLIC | CC_ROUTE_INLINE, 0},
     {"GET", "/endless", h_endless, CC_ROUTE_PUBLIC, 0},
     {"GET", "/me", h_me, 0, 0},
@@ -1664,6 +1675,34 @@ static void test_live_stream_head_has_no_body(void **state)
     assert_int_equal(atomic_load(&stream_produced), 0);
     cc_buf_free(&body);
     cc_buf_free(&heads);
+}
+
+/* A producer that fails half way aborts the stream: the client sees a transfer that did
+ * not end (no terminating chunk), never a short body that looks complete. */
+static void test_live_stream_abort_is_not_a_complete_answer(void **state)
+{
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/broken-stream", live_port);
+    cc_buf_t body;
+    cc_buf_init(&body);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    CURLcode rc = curl_easy_perform(h);
+    assert_int_not_equal(rc, CURLE_OK);
+    assert_int_not_equal(rc, CURLE_OPERATION_TIMEDOUT);
+    curl_easy_cleanup(h);
+    cc_buf_free(&body);
+    /* the server goes on serving */
+    CURL *h2 = curl_easy_init();
+    http_res_t res;
+    assert_int_equal(http_do(h2, live_port, "GET", "/work", NULL, NULL, &res), CURLE_OK);
+    assert_int_equal(res.status, 200);
+    http_res_free(&res);
+    curl_easy_cleanup(h2);
 }
 
 /* Regression: an inline streamed answer carried X-Request-Id twice. */
@@ -2197,6 +2236,7 @@ int main(void)
         cmocka_unit_test(test_live_stream_5mb),
         cmocka_unit_test(test_live_stream_inline_one_request_id),
         cmocka_unit_test(test_live_stream_head_has_no_body),
+        cmocka_unit_test(test_live_stream_abort_is_not_a_complete_answer),
         cmocka_unit_test(test_live_stream_client_disconnects),
         cmocka_unit_test(test_live_stream_backpressure),
         cmocka_unit_test(test_live_concurrent_clients),
