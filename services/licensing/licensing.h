@@ -105,6 +105,12 @@ const char *lic_state_name(lic_state_t s);
  * date and the suspension date), license_suspended (error).
  */
 json_t *lic_messages(int64_t last, int64_t now);
+/**
+ * The message of an online activation whose account (or one above it) is suspended or
+ * deleted (status "suspended" | "deleted"): account_suspended or account_deleted (error).
+ * A new object. The license is suspended until the account is resumed or restored.
+ */
+json_t *lic_account_message(const char *status);
 /** RFC 3339 of an epoch second, in pool memory. */
 const char *lic_time(cc_pool_t *pool, int64_t t);
 
@@ -126,7 +132,8 @@ typedef struct lic_app {
 typedef struct lic_activation {
     const char *id, *order_ref, *order_number, *fulfillment_number, *method, *status, *email,
         *computer_name, *msp_id, *tenant_path, *secret_hash, *created_at, *registered_at,
-        *tenant_id;      /* the account owning the order (its brand dresses the mail) */
+        *tenant_id,      /* the account owning the order (its brand dresses the mail) */
+        *language;       /* the order's mail language ("en" | "ja"), NULL: the brand's */
     json_t *fingerprint; /* registered on the pool */
     int64_t last_check_in, now;
 } lic_activation_t;
@@ -145,12 +152,25 @@ void lic_proof_failed(cc_req_t *req, const char *order_number);
 /** The signed payload of an activation's license (new reference), or NULL with *rc. */
 json_t *lic_license_payload(cc_req_t *req, const lic_activation_t *a, int64_t now, int *rc);
 /**
- * Sends a mail with one link, wearing the brand of tenant_id (the account owning the
- * order: sender name, Reply-To its support address, its product name before subject).
- * Call after the commit (the brand is read on its own). Returns 0, CC_EINVAL or CC_EIO.
+ * A licensing mail in English ([0]) and Japanese ([1]): subject (without the product name,
+ * which the brand prefixes), body (plain text, paragraphs separated by a blank line; it is
+ * escaped for the HTML part) and an optional link with its text.
  */
-int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *to, const char *subject,
-                  const char *intro, const char *link, const char *link_text);
+typedef struct lic_mail {
+    const char *subject[2];
+    const char *body[2];
+    const char *link; /* NULL: none */
+    const char *link_text[2];
+} lic_mail_t;
+/**
+ * Sends m, wearing the brand of tenant_id (the account owning the order: sender name,
+ * Reply-To its support address, its product name before subject), in language (the
+ * order's: "ja" or "en"; NULL or another: the brand's default language), HTML and plain
+ * text, UTF-8. Call after the commit (the brand is read on its own). Returns 0, CC_EINVAL
+ * or CC_EIO.
+ */
+int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *language, const char *to,
+                  const lic_mail_t *m);
 /**
  * Inside the open transaction: true (answered 403 account_inactive, or the database error,
  * and rolled back) when the account at tenant_path or one above it is suspended or

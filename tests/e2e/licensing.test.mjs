@@ -6,6 +6,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, createHmac, verify as edVerify, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { useStack } from './lib/stack.mjs';
 import { assertProblem, apiClient, jsonApi } from './lib/api.mjs';
 import { sql, readMails } from './lib/identity.mjs';
@@ -31,7 +33,7 @@ const days = (n) => n * 86400;
 async function setClock(offsetDays) {
   await sql(st(), `UPDATE licensing.clock SET offset_s = ${Math.round(days(offsetDays))}`);
 }
-async function newOrder({ quantity = 3, endUser = 'buyer@example.com', tenant = mspA.id, lines, renews } = {}) {
+async function newOrder({ quantity = 3, endUser = 'buyer@example.com', tenant = mspA.id, lines, renews, language } = {}) {
   const body = {
     order_id: uniq('ORD'),
     fulfillment_number: uniq('FN'),
@@ -40,6 +42,7 @@ async function newOrder({ quantity = 3, endUser = 'buyer@example.com', tenant = 
   };
   if (endUser) body.end_user_email = endUser;
   if (renews) body.renews = renews;
+  if (language) body.language = language;
   const r = await platform('POST', '/api/v1/licensing/orders', body);
   assert.equal(r.status, 201, r.text);
   return r.json;
@@ -637,6 +640,39 @@ describe('licensing', () => {
       assert.equal((await activate(activation(order, { computer_name: 'AFTER-RESTORE' }))).status, 201);
     });
 
+    test("a suspended or deleted account's activated servers check in to a suspended license (account_suspended, no license) until the account is resumed or restored", async () => {
+      let r = await adminA('POST', '/api/v1/tenants', { name: uniq('Suspended server customer'), kind: 'customer', parent_id: mspA.id });
+      assert.equal(r.status, 201, r.text);
+      const cust = r.json;
+      const order = await newOrder({ quantity: 2, tenant: cust.id });
+      const a = (await activate(activation(order))).json;
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/suspend`)).status, 200);
+      let c = await checkIn(a);
+      assert.equal(c.status, 200, c.text);
+      assert.equal(c.json.state, 'suspended');
+      assert.equal(c.json.reason, 'account_suspended');
+      assert.equal(c.json.license, undefined, 'no license while the account is suspended');
+      assert.deepEqual(c.json.messages.map((m) => m.code), ['account_suspended']);
+      const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
+      assert.equal(list.status, 200, list.text);
+      assert.equal(list.json.items[0].state, 'suspended');
+      assert.equal(list.json.items[0].messages[0].code, 'account_suspended');
+      // its licenses stay on the server
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1);
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/resume`)).status, 200);
+      c = await checkIn(a);
+      assert.equal(c.status, 200, c.text);
+      assert.equal(c.json.state, 'active');
+      assert.ok(await verifyLicense(c.json.license));
+      r = await platform('DELETE', `/api/v1/tenants/${cust.id}?confirm=${encodeURIComponent(cust.name)}`);
+      assert.ok(r.status < 300, r.text);
+      c = await checkIn(a);
+      assert.equal(c.json.state, 'suspended');
+      assert.equal(c.json.reason, 'account_deleted');
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/restore`)).status, 200);
+      assert.equal((await checkIn(a)).json.state, 'active');
+    });
+
     test('FAQ 3.8, 5.8: the portal shows which method activated each server, the fulfillment numbers in use per server, and the order history', async () => {
       const o1 = await newOrder({ quantity: 2 });
       const o2 = await newOrder({ quantity: 1 });
@@ -714,6 +750,92 @@ describe('licensing', () => {
       const pe = `plain-${seq}@example.com`;
       assert.equal((await activate(activation(plain, { email: pe }))).status, 201);
       assert.doesNotMatch(mailsTo(pe).at(-1).headers.subject, /Acme/);
+    });
+  });
+
+  describe("mail in the person's language", () => {
+    const rawMail = (m) => readFileSync(join(st().dataDir, 'mail', m.name), 'utf8');
+    const rawSubject = (m) => /\r\nSubject: ([^\r]*(?:\r\n[ \t][^\r]*)*)/.exec(`\r\n${rawMail(m)}`)[1];
+
+    test('FAQ 2.1, 2.7, 2.8: an order in Japanese gets its registration mail in Japanese: RFC 2047 subject "要アクション: 製品登録", UTF-8 plain-text and HTML parts, the link clickable in HTML and written out in text', async () => {
+      const order = await newOrder({ quantity: 2, language: 'ja' });
+      assert.equal(order.language, 'ja');
+      const email = `ja-reg-${seq}@example.com`;
+      assert.equal((await activate(activation(order, { email }))).status, 201);
+      const mail = mailsTo(email).at(-1);
+      assert.ok(mail, 'a registration mail');
+      assert.match(mail.headers.subject, /: 要アクション: 製品登録$/);
+      assert.match(rawSubject(mail), /^=\?UTF-8\?B\?/, 'the subject is an RFC 2047 encoded-word');
+      assert.match(rawMail(mail), /Content-Type: text\/plain; charset=utf-8/i, 'FAQ 2.7: UTF-8');
+      assert.match(mail.text, /72 時間以内にライセンス アカウントの登録を確認してください。/);
+      assert.match(mail.text, /登録を確認する\r\nhttps?:\/\/\S+\/licensing\/confirm\?token=/);
+      assert.match(mail.html, /<html lang="ja"/);
+      assert.match(mail.html, /<a href="https?:\/\/[^"]+\/licensing\/confirm\?token=[^"]+">登録を確認する<\/a>/, 'FAQ 2.8: an embedded link');
+      assert.match(mail.html, /このメール アドレスで製品のアクティベーションが行われました。/);
+      // the confirmation and the fresh link after 72 hours keep the language (FAQ 2.11)
+      const token = linkIn(mail)[2];
+      await setClock(3.01);
+      try {
+        assert.equal((await confirmForm(token)).status, 410);
+      } finally {
+        await setClock(0);
+      }
+      const fresh = mailsTo(email).at(-1);
+      assert.notEqual(fresh.name, mail.name);
+      assert.match(fresh.headers.subject, /要アクション: 製品登録$/);
+      assert.match(fresh.text, /新しいリンクをお送りします。/);
+    });
+
+    test('FAQ 2.5, 2.6: in Japanese, the buyer gets "承認のお願い" with "このユーザを承認する", and the activating address a notice naming [購入ユーザ]', async () => {
+      const buyer = `ja-buyer-${seq}@example.com`;
+      const order = await newOrder({ quantity: 3, endUser: buyer, language: 'ja' });
+      assert.equal((await activate(activation(order, { email: `ja-first-${seq}@example.com` }))).status, 201);
+      const second = `ja-second-${seq}@example.com`;
+      assert.equal((await activate(activation(order, { email: second, computer_name: 'OSAKA' }))).status, 202);
+      const appr = mailsTo(buyer).at(-1);
+      assert.match(appr.headers.subject, /: 承認のお願い: 製品のアクティベーション$/);
+      assert.match(appr.text, new RegExp(`${second.replace(/\./g, '\\.')} が、オーダー ${order.order_id} をサーバ OSAKA で`));
+      assert.match(appr.html, /">このユーザを承認する<\/a>/);
+      const notice = mailsTo(second).at(-1);
+      assert.match(notice.headers.subject, /: 承認待ち: 製品のアクティベーション$/);
+      assert.match(notice.text, new RegExp(`\\[購入ユーザ\\] ${buyer.replace(/\./g, '\\.')}`));
+      assert.match(notice.html, /\[購入ユーザ\]/);
+    });
+
+    test("an order without a language uses its brand's default language; an order's own language wins; the e-mail change mail follows it", async () => {
+      let r = await platform('POST', '/api/v1/tenants', { name: uniq('Ja brand MSP'), kind: 'msp', parent_id: platformId });
+      assert.equal(r.status, 201, r.text);
+      const msp = r.json;
+      r = await platform('PUT', `/api/v1/tenants/${msp.id}/branding`, { default_language: 'ja' });
+      assert.ok(r.status < 300, r.text);
+      const jaOrder = await newOrder({ quantity: 1, tenant: msp.id });
+      assert.equal(jaOrder.language, null);
+      const e1 = `brand-ja-${seq}@example.com`;
+      const a = (await activate(activation(jaOrder, { email: e1 }))).json;
+      assert.match(mailsTo(e1).at(-1).headers.subject, /要アクション: 製品登録$/);
+      const enOrder = await newOrder({ quantity: 1, tenant: msp.id, language: 'en' });
+      const e2 = `brand-en-${seq}@example.com`;
+      assert.equal((await activate(activation(enOrder, { email: e2 }))).status, 201);
+      assert.match(mailsTo(e2).at(-1).headers.subject, /: Action required: product registration$/);
+      const e3 = `moved-ja-${seq}@example.com`;
+      const c = await product('POST', `/api/v1/licensing/activations/${a.id}/email`, { email: e3 }, { 'x-activation-secret': a.activation_secret });
+      assert.equal(c.status, 202, c.text);
+      const change = mailsTo(e3).at(-1);
+      assert.match(change.headers.subject, /要アクション: ライセンス アカウントの電子メール アドレスの確認$/);
+      assert.match(change.html, />新しいメール アドレスを確認する<\/a>/);
+    });
+
+    test('FAQ 2.6: the activating address gets a notice naming the purchasing user; with no end-user e-mail it names the platform licensing address and says to contact the license desk', async () => {
+      const order = await newOrder({ quantity: 2, endUser: null });
+      assert.equal((await activate(activation(order, { email: `notice-first-${seq}@example.com` }))).status, 201);
+      const second = `notice-second-${seq}@example.com`;
+      assert.equal((await activate(activation(order, { email: second, computer_name: 'NOTICE-2' }))).status, 202);
+      const notice = mailsTo(second).at(-1);
+      assert.ok(notice, 'a notice to the activating address');
+      assert.match(notice.headers.subject, /Approval requested: product activation$/);
+      assert.match(notice.text, /Purchasing user: \S+@/);
+      assert.match(notice.text, /license desk/);
+      assert.doesNotMatch(notice.text, /notice-first/);
     });
   });
 

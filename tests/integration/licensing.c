@@ -532,6 +532,82 @@ static long count_system(const char *sql_text)
     return n;
 }
 
+static void set_account_status(const char *tenant_id, const char *status)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT set_config('console.system', 'on', false);"
+             " UPDATE tenants.tenants SET status = '%s', purge_at = CASE WHEN '%s' = 'deleted'"
+             " THEN now() + interval '14 days' END WHERE id = '%s';"
+             " SELECT set_config('console.system', 'off', false)",
+             status, status, tenant_id);
+    assert_int_equal(cc_db_exec(db, sql), 0);
+}
+
+/* A suspended account's servers already activated keep checking in, but their license is
+ * suspended (no license, state suspended, the account_suspended message) until the account
+ * is resumed; the portal shows the same state. */
+static void test_suspended_account_suspends_its_servers_licenses_until_resumed(void **state)
+{
+    (void)state;
+    cc_req_t *r =
+        call(P_ADMIN, PLATFORM, NULL, "POST", "/api/v1/licensing/orders",
+             "{\"order_id\":\"ORD-SUSP\",\"fulfillment_number\":\"FN-S\",\"tenant_id\":\"" CUST_A1
+             "\",\"lines\":[{\"product\":\"Arcserve UDP\",\"edition\":\"Advanced\","
+             "\"quantity\":1,\"license_type\":\"perpetual\"}]}");
+    assert_int_equal(r->status, 201);
+    cc_req_free(r);
+    r = call(
+        NULL, NULL, NULL, "POST", "/api/v1/licensing/activations",
+        "{\"order_id\":\"ORD-SUSP\",\"fulfillment_number\":\"FN-S\",\"email\":\"s@example.com\","
+        "\"computer_name\":\"S\",\"fingerprint\":{\"mac\":\"00:11:22:33:44:66\"}}");
+    assert_int_equal(r->status, 201);
+    json_t *a = body_of(r);
+    cc_req_free(r);
+    const char *secret = json_string_value(json_object_get(a, "activation_secret"));
+    char *path = cc_aprintf("/api/v1/licensing/activations/%s/check-in",
+                            json_string_value(json_object_get(a, "id")));
+    static const struct {
+        const char *status, *state, *reason;
+    } steps[] = {{"suspended", "suspended", "account_suspended"},
+                 {"deleted", "suspended", "account_deleted"},
+                 {"active", "active", NULL}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        set_account_status(CUST_A1, steps[i].status);
+        r = call(NULL, NULL, secret, "POST", path, NULL);
+        assert_int_equal(r->status, 200);
+        json_t *c = body_of(r);
+        cc_req_free(r);
+        assert_string_equal(json_string_value(json_object_get(c, "state")), steps[i].state);
+        if (steps[i].reason != NULL) {
+            assert_string_equal(json_string_value(json_object_get(c, "reason")), steps[i].reason);
+            assert_null(json_object_get(c, "license"));
+            json_t *m = json_array_get(json_object_get(c, "messages"), 0);
+            assert_string_equal(json_string_value(json_object_get(m, "code")), steps[i].reason);
+            /* the portal's view says the same */
+            r = call(A_ADMIN, MSP_A, NULL, "GET", "/api/v1/licensing/activations?order_id=ORD-SUSP",
+                     NULL);
+            assert_int_equal(r->status, 200);
+            json_t *l = body_of(r);
+            cc_req_free(r);
+            json_t *it = json_array_get(json_object_get(l, "items"), 0);
+            assert_string_equal(json_string_value(json_object_get(it, "state")), "suspended");
+            json_decref(l);
+        } else {
+            assert_non_null(json_object_get(c, "license"));
+            assert_string_equal(json_string_value(json_object_get(c, "previous_state")), "active");
+        }
+        json_decref(c);
+    }
+    /* the licenses never left the server */
+    assert_int_equal(count_system("SELECT sum(p.quantity) FROM licensing.pools p JOIN"
+                                  " licensing.orders o ON o.id = p.order_id WHERE"
+                                  " o.order_number = 'ORD-SUSP' AND p.activation_id IS NOT NULL"),
+                     1);
+    free(path);
+    json_decref(a);
+}
+
 static void test_purged_customer_loses_its_orders_and_returns_allocations(void **state)
 {
     (void)state;
@@ -605,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_signing_key_is_sealed_and_stable),
         cmocka_unit_test(test_activation_check_in_and_release_on_the_clock),
         cmocka_unit_test(test_purged_customer_loses_its_orders_and_returns_allocations),
+        cmocka_unit_test(test_suspended_account_suspends_its_servers_licenses_until_resumed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
