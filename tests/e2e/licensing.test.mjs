@@ -168,7 +168,7 @@ describe('licensing', () => {
       assertProblem(bad, 400, 'validation_failed');
     });
 
-    test('FAQ 1.4, 1.14: online activation returns a license signed with Ed25519 that the product verifies offline with the published public key', async () => {
+    test('FAQ 1.1, 1.4, 1.14: online activation returns a license signed with Ed25519 that the product verifies offline with the published public key', async () => {
       const order = await newOrder({ quantity: 2 });
       const body = activation(order);
       const r = await activate(body);
@@ -189,7 +189,7 @@ describe('licensing', () => {
       assert.equal(Date.parse(lic.check_in_due_at) - Date.parse(lic.issued_at), days(14) * 1000);
     });
 
-    test('FAQ 5.9: re-activating the same machine is idempotent; a restored server with a new fingerprint needs a new activation', async () => {
+    test('FAQ 2.23, 5.9: re-activating the same machine (e.g. after an overwrite install) is idempotent; a restored server with a new fingerprint needs a new activation', async () => {
       const order = await newOrder({ quantity: 3 });
       const body = activation(order);
       const first = await activate(body);
@@ -207,7 +207,7 @@ describe('licensing', () => {
       assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1);
     });
 
-    test('FAQ 1.6, 2.13: one Order ID / Fulfillment Number pair of a license program spans products, and one activation licenses every product of the server', async () => {
+    test('FAQ 1.6, 2.13, 2.17, 5.10: one Order ID / Fulfillment Number pair of a license program (e.g. Premium: UDP and Backup) spans products, one activation licenses every product of the server, and a VM Agent per Host license carries 50 agents', async () => {
       const order = await newOrder({ lines: [
         { product: 'Arcserve UDP', edition: 'Premium', quantity: 2, license_type: 'perpetual', unit: 'socket' },
         { product: 'Arcserve Backup', edition: 'Standard', quantity: 2, license_type: 'perpetual' },
@@ -247,6 +247,34 @@ describe('licensing', () => {
       assert.ok(await verifyLicense(r.json.response_file.license));
       const list = await adminA('GET', `/api/v1/licensing/activations?method=offline&order_id=${order.order_id}`);
       assert.equal(list.json.items.length, 1);
+    });
+
+    test('FAQ 2.9: both online and offline activation mail the registration link to the e-mail given', async () => {
+      const on = await newOrder({ quantity: 1 });
+      const e1 = `faq29-online-${seq}@example.com`;
+      assert.equal((await activate(activation(on, { email: e1 }))).status, 201);
+      assert.ok(linkIn(mailsTo(e1).at(-1)), 'online: a registration link');
+      const off = await newOrder({ quantity: 1 });
+      const e2 = `faq29-offline-${seq}@example.com`;
+      const r = await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(off, activation(off, { email: e2 })));
+      assert.equal(r.status, 201, r.text);
+      const mail = mailsTo(e2).at(-1);
+      assert.ok(mail, 'offline: a registration mail');
+      assert.match(mail.headers.subject, /Action required: product registration$/);
+      assert.ok(linkIn(mail));
+    });
+
+    test('FAQ 2.19: several Order IDs activated with one e-mail are managed together under that account', async () => {
+      const email = `faq219-${seq}@example.com`;
+      const o1 = await newOrder({ quantity: 1 });
+      const o2 = await newOrder({ quantity: 1 });
+      const o3 = await newOrder({ quantity: 1 });
+      assert.equal((await activate(activation(o1, { email }))).status, 201);
+      assert.equal((await activate(activation(o2, { email, computer_name: 'FAQ219-2' }))).status, 201);
+      assert.equal((await activate(activation(o3, { email: `other-${email}` }))).status, 201);
+      const r = await adminA('GET', `/api/v1/licensing/orders?account_email=${encodeURIComponent(email)}`);
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json.items.map((o) => o.order_id).sort(), [o1.order_id, o2.order_id].sort());
     });
 
     test('FAQ 2.5, 2.6, 2.20: another server with another e-mail on an order of several licenses waits for the buyer, whose approval activates it', async () => {
@@ -409,7 +437,7 @@ describe('licensing', () => {
       assert.deepEqual((await verifyLicense(c.json.license)).products, [], 'the server holds no license any more');
     });
 
-    test('FAQ 2.22: pools are renamed and resized within the order total; over-allocation answers 409 no_licenses_available', async () => {
+    test('FAQ 2.15, 2.22: pools are renamed and resized within the order total (over-allocation answers 409 no_licenses_available); the product gets the new counts when it refreshes (check-in)', async () => {
       const order = await newOrder({ quantity: 10 });
       const a = (await activate(activation(order))).json;
       const pool = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
@@ -491,7 +519,7 @@ describe('licensing', () => {
       assertProblem(await adminB('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: option.fulfillment_number }), 404, 'not_found');
     });
 
-    test('FAQ 4.9: product keys can be generated repeatedly for virtual hosts, except the capped product: 100 guest keys per virtual-host license', async () => {
+    test('FAQ 1.8, 4.5, 4.8, 4.9: product keys for agent products are generated per order, product, version and quantity, repeatedly for virtual hosts except the capped product (100 guest keys per virtual-host license), and every generated key stays listed', async () => {
       const order = await newOrder({ lines: [
         { product: 'Arcserve UDP Agent', edition: 'Windows', quantity: 1, license_type: 'perpetual' },
         { product: 'Arcserve RHA', edition: 'Virtual Host', quantity: 1, license_type: 'perpetual', unit: 'host', keys_capped: true },
@@ -557,7 +585,7 @@ describe('licensing', () => {
       }
     });
 
-    test('FAQ 3.6, 5.3, 5.4: an online-activated account changes its e-mail from the product; after the mailed confirmation the orders and pools move to it', async () => {
+    test('FAQ 2.10, 3.6, 5.3, 5.4: an online-activated account changes (or corrects) its e-mail from the product; after the mailed confirmation the orders and pools move to it; an offline one cannot', async () => {
       const old = `old-${seq}@example.com`, neu = `new-${seq}@example.com`;
       const order = await newOrder({ quantity: 2 });
       const a = (await activate(activation(order, { email: old }))).json;
