@@ -501,10 +501,9 @@ static void mail_approval_notice(cc_req_t *req, const lic_activation_t *a, const
 }
 
 /* The answer of an activation: its state and the signed license. */
-static json_t *activation_answer(cc_req_t *req, const lic_activation_t *a, const char *secret,
-                                 int *rc)
+static json_t *activation_answer(cc_req_t *req, const lic_keys_t *keys, const lic_activation_t *a,
+                                 const char *secret, int *rc)
 {
-    lic_app_t *app = req->app;
     json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", a->id, "status", a->status, "method",
                             a->method, "order_id", a->order_number, "email", a->email);
     if (secret != NULL)
@@ -516,7 +515,7 @@ static json_t *activation_answer(cc_req_t *req, const lic_activation_t *a, const
         json_decref(out);
         return NULL;
     }
-    char *jws = lic_sign(&app->keys, payload);
+    char *jws = lic_sign(keys, payload);
     if (jws == NULL) {
         json_decref(payload);
         json_decref(out);
@@ -551,8 +550,8 @@ static void res_db(cc_req_t *req, int rc)
  * uploader (offline: the caller's grants) must be allowed on the order, else the order
  * is "not found" like an unknown one.
  */
-static void activate(cc_req_t *req, const act_request_t *r, const char *method,
-                     const char *request_b64, const char *mac_b64)
+static void activate(cc_req_t *req, const lic_keys_t *keys, const act_request_t *r,
+                     const char *method, const char *request_b64, const char *mac_b64)
 {
     PGresult *res;
     int rc;
@@ -617,7 +616,7 @@ static void activate(cc_req_t *req, const act_request_t *r, const char *method,
         a.email = r->email;
         a.computer_name = r->computer_name;
         json_t *out =
-            activation_answer(req, &a, strcmp(method, "online") == 0 ? secret : NULL, &rc);
+            activation_answer(req, keys, &a, strcmp(method, "online") == 0 ? secret : NULL, &rc);
         if (out == NULL)
             return res_db(req, rc);
         if ((rc = lic_audit(req, "activation.renewed", "activation", a.id, a.msp_id,
@@ -706,7 +705,8 @@ static void activate(cc_req_t *req, const act_request_t *r, const char *method,
     }
     if (rc != 0)
         return res_db(req, rc);
-    json_t *out = activation_answer(req, &a, strcmp(method, "online") == 0 ? secret : NULL, &rc);
+    json_t *out =
+        activation_answer(req, keys, &a, strcmp(method, "online") == 0 ? secret : NULL, &rc);
     if (out == NULL)
         return res_db(req, rc);
     if (pending)
@@ -751,9 +751,10 @@ void lic_handle_activate(cc_req_t *req)
     if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 ||
         cc_req_json(req, &body) != 0 || !parse_request(req, body, &r))
         return;
+    const lic_keys_t *keys = lic_req_keys(req);
     if (!begin_system(req))
         return;
-    activate(req, &r, "online", NULL, NULL);
+    activate(req, keys, &r, "online", NULL, NULL);
 }
 
 void lic_handle_offline_request(cc_req_t *req)
@@ -770,9 +771,12 @@ void lic_handle_offline_request(cc_req_t *req)
         return;
     }
     cc_json_on_pool(req->pool, request);
-    if (!parse_request(req, request, &r) || !begin_system(req))
+    if (!parse_request(req, request, &r))
         return;
-    activate(req, &r, "offline", rb, mb);
+    const lic_keys_t *keys = lic_req_keys(req);
+    if (!begin_system(req))
+        return;
+    activate(req, keys, &r, "offline", rb, mb);
 }
 
 /* ---- the activation secret ---- */
@@ -881,6 +885,7 @@ void lic_handle_check_in(cc_req_t *req)
             return;
         }
     }
+    const lic_keys_t *keys = lic_req_keys(req);
     if (!begin_with_secret(req, cc_req_header(req, "x-activation-secret"), &a))
         return;
     if (strcmp(a.status, "pending_approval") == 0) {
@@ -919,7 +924,7 @@ void lic_handle_check_in(cc_req_t *req)
         cc_res_json(req, 200, out);
         return;
     }
-    json_t *out = activation_answer(req, &a, NULL, &rc);
+    json_t *out = activation_answer(req, keys, &a, NULL, &rc);
     if (out == NULL)
         return res_db(req, rc);
     json_object_set_new(out, "previous_state", json_string(lic_state_name(before)));
@@ -988,6 +993,7 @@ void lic_handle_add_order(cc_req_t *req)
         cc_res_invalid(req, &v);
         return;
     }
+    const lic_keys_t *keys = lic_req_keys(req);
     /* the proof counter lives in system scope */
     if (!begin_system(req) || lic_proof_blocked(req, number))
         return;
@@ -1057,7 +1063,7 @@ void lic_handle_add_order(cc_req_t *req)
     if ((rc = cc_db_query(req->db, req->pool, &q_order_use,
                           (const char *const[]){o.id, a.email, a.method}, NULL)) != 0)
         return res_db(req, rc);
-    json_t *out = activation_answer(req, &a, NULL, &rc);
+    json_t *out = activation_answer(req, keys, &a, NULL, &rc);
     if (out == NULL)
         return res_db(req, rc);
     if ((rc = lic_audit(req, "activation.order_added", "activation", a.id, a.msp_id,
@@ -1148,6 +1154,7 @@ void lic_handle_offline_deactivation(cc_req_t *req)
                        "fingerprint as the product writes them.");
         return;
     }
+    const lic_keys_t *keys = lic_req_keys(req);
     /* the server, as an administrator of its account sees it */
     int rc = cc_db_begin(req->db, cc_req_scope(req));
     if (rc != 0)
@@ -1209,7 +1216,7 @@ void lic_handle_offline_deactivation(cc_req_t *req)
         "{s:s, s:s, s:s, s:s, s:I, s:s, s:I}", "iss", app->svc->env.public_url, "activation_id",
         a.id, "order_id", a.order_number, "status", "deactivated", "released", (json_int_t)released,
         "deactivated_at", lic_time(req->pool, now), "iat", (json_int_t)now);
-    char *jws = lic_sign(&app->keys, receipt);
+    char *jws = lic_sign(keys, receipt);
     json_decref(receipt);
     if (jws == NULL)
         return cc_res_db_error(req, CC_ECRYPTO);
@@ -1691,9 +1698,9 @@ void lic_handle_trial(cc_req_t *req)
 
 void lic_handle_public_key(cc_req_t *req)
 {
-    lic_app_t *app = req->app;
     if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
         return;
-    cc_res_header(req, "cache-control", "public, max-age=3600");
-    cc_res_json(req, 200, lic_jwks(&app->keys));
+    /* short: a product that meets a license with a kid it lacks fetches the set again */
+    cc_res_header(req, "cache-control", "public, max-age=300");
+    cc_res_json(req, 200, lic_jwks(lic_req_keys(req)));
 }

@@ -68,11 +68,13 @@ async function jwks() {
   assert.equal(r.status, 200, r.text);
   return r.json;
 }
-async function verifyLicense(jws) {
-  const key = (await jwks()).keys[0];
+// As a product does: the published key the license's kid names (the set holds the active
+// key and, after a rotation, the retired ones still in their overlap).
+async function verifyLicense(jws, set) {
   const [h, p, sig] = jws.split('.');
   const header = JSON.parse(Buffer.from(h, 'base64url'));
-  if (header.alg !== 'EdDSA' || header.kid !== key.kid) return null;
+  const key = (set || (await jwks())).keys.find((k) => k.kid === header.kid);
+  if (header.alg !== 'EdDSA' || !key) return null;
   const pub = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key.x }, format: 'jwk' });
   if (!edVerify(null, Buffer.from(`${h}.${p}`), pub, Buffer.from(sig, 'base64url'))) return null;
   return JSON.parse(Buffer.from(p, 'base64url'));
@@ -864,6 +866,67 @@ describe('licensing', () => {
       assert.match(notice.text, /Purchasing user: \S+@/);
       assert.match(notice.text, /license desk/);
       assert.doesNotMatch(notice.text, /notice-first/);
+    });
+  });
+
+  describe('signing-key rotation', () => {
+    test('signing-key rotation: after consolectl rotate-license-key new licenses carry the new kid, the published set holds both keys, and a license signed before still verifies offline with it', async () => {
+      const order = await newOrder({ quantity: 3 });
+      const before = await activate(activation(order, { computer_name: 'ROT-BEFORE' }));
+      assert.equal(before.status, 201, before.text);
+      const oldSet = await jwks();
+      const kidOf = (jws) => JSON.parse(Buffer.from(jws.split('.')[0], 'base64url')).kid;
+      const oldKid = kidOf(before.json.license);
+      assert.equal(oldSet.keys[0].kid, oldKid);
+      const { stdout } = await st().consolectl('rotate-license-key');
+      assert.match(stdout, new RegExp(`retired license signing key ${oldKid}`));
+      const after = await activate(activation(order, { computer_name: 'ROT-AFTER' }));
+      assert.equal(after.status, 201, after.text);
+      const newKid = kidOf(after.json.license);
+      assert.notEqual(newKid, oldKid, 'the new key signs');
+      const set = await jwks();
+      assert.deepEqual(set.keys.map((k) => k.kid), [newKid, oldKid], 'the active key first, the retired one still published');
+      // offline, with the published set only: both licenses verify; a product that kept the
+      // old set verifies the old license and learns of the new kid by fetching the set again
+      assert.ok(await verifyLicense(before.json.license, set));
+      assert.ok(await verifyLicense(after.json.license, set));
+      assert.equal(await verifyLicense(after.json.license, oldSet), null);
+      // a check-in brings a license of the new key; the offline receipt too
+      const c = await checkIn(before.json);
+      assert.equal(kidOf(c.json.license), newKid);
+      // a second rotation by command: three keys published
+      await st().consolectl('rotate-license-key');
+      const third = await checkIn(after.json);
+      assert.equal((await jwks()).keys.length, 3);
+      assert.notEqual(kidOf(third.json.license), newKid);
+      assert.ok(await verifyLicense(before.json.license));
+      // product keys made before a rotation still verify
+      const k = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP', version: '7.0', quantity: 1 });
+      assert.equal(k.status, 201, k.text);
+      await st().consolectl('rotate-license-key');
+      const v = await adminA('POST', '/api/v1/licensing/keys/verify', { key: k.json.keys[0] });
+      assert.equal(v.json.valid, true, v.text);
+    });
+
+    test('signing-key rotation: a retired key leaves the published set after the overlap (CONSOLE_LICENSE_KEY_OVERLAP_DAYS, on the licensing clock), and its licenses no longer verify', async () => {
+      const order = await newOrder({ quantity: 1 });
+      const a = await activate(activation(order, { computer_name: 'ROT-OVERLAP' }));
+      assert.equal(a.status, 201, a.text);
+      await st().consolectl('rotate-license-key');
+      const set = await jwks();
+      assert.ok(set.keys.length >= 2);
+      assert.ok(await verifyLicense(a.json.license, set));
+      try {
+        await setClock(401);
+        const later = await jwks();
+        assert.equal(later.keys.length, 1, 'only the active key after 400 days');
+        assert.equal(await verifyLicense(a.json.license, later), null);
+        const c = await checkIn(a.json);
+        assert.equal(c.status, 200, c.text);
+        assert.ok(await verifyLicense(c.json.license, later), 'a check-in brings a license of the active key');
+      } finally {
+        await setClock(0);
+      }
     });
   });
 
