@@ -185,6 +185,21 @@ static bool is_ja(const char *lang)
     return lang != NULL && strcmp(lang, "ja") == 0;
 }
 
+static bool primary_is(const char *tag, const char *lang)
+{
+    size_t n = strlen(lang);
+    return strncmp(tag, lang, n) == 0 && (tag[n] == '\0' || tag[n] == '-' || tag[n] == '_');
+}
+
+const char *cc_brand_language(const cc_brand_t *b, const char *preferred)
+{
+    if (preferred != NULL && primary_is(preferred, "ja"))
+        return "ja";
+    if (preferred != NULL && primary_is(preferred, "en"))
+        return "en";
+    return b != NULL && is_ja(b->default_language) ? "ja" : "en";
+}
+
 const char *cc_brand_page_css(cc_pool_t *pool, const cc_brand_t *b)
 {
     return cc_pool_printf(

@@ -105,6 +105,14 @@ static const cc_setting_t common_settings[] = {
       false, "identity: access token lifetime in seconds"),
     S("CONSOLE_KEY_ROTATION_DAYS", CC_SET_INT, &g_env_storage.key_rotation_days, "90", 1, 3650,
       false, "identity: days before the signing key is rotated"),
+    S("CONSOLE_LICENSE_KEY_ROTATION_DAYS", CC_SET_INT, &g_env_storage.license_key_rotation_days,
+      "0", 0, 3650, false,
+      "licensing: days before the license signing key is rotated (0 = only by consolectl "
+      "rotate-license-key)"),
+    S("CONSOLE_LICENSE_KEY_OVERLAP_DAYS", CC_SET_INT, &g_env_storage.license_key_overlap_days,
+      "400", 1, 36500, false,
+      "licensing: days a replaced license signing key stays published, so that licenses it "
+      "signed still verify"),
     S("CONSOLE_WEBAUTHN_RP_ID", CC_SET_STRING, &g_env_storage.webauthn_rp_id, NULL, 0, 0, false,
       "identity: WebAuthn relying-party id (a domain); default the host of CONSOLE_PUBLIC_URL"),
     S("CONSOLE_WEBAUTHN_ORIGINS", CC_SET_STRING, &g_env_storage.webauthn_origins, NULL, 0, 0, false,

@@ -277,3 +277,45 @@ Exit:
     (void)env;
     return rc;
 }
+
+/* ---- license signing key rotation ---- */
+
+/* licensing_now() reads licensing.clock unqualified: the licensing schema's search path */
+static const cc_stmt_t q_license_key_lock =
+    CC_STMT("ctl_license_key_lock",
+            "SELECT pg_advisory_xact_lock(hashtext('licensing.signing_keys')),"
+            " set_config('search_path', 'licensing, public', true)",
+            0);
+static const cc_stmt_t q_license_key_retire =
+    CC_STMT("ctl_license_key_retire",
+            "UPDATE licensing.signing_keys SET retired_at = licensing.licensing_now()"
+            " WHERE retired_at IS NULL RETURNING kid",
+            0);
+
+int ctl_rotate_license_key(const cc_env_t *env, cc_db_t *db)
+{
+    cc_pool_t *pool = cc_pool_new();
+    cc_scope_t system = {.system = true};
+    PGresult *res = NULL;
+    int rc = cc_db_begin(db, &system);
+    if (rc == 0)
+        rc = cc_db_query(db, pool, &q_license_key_lock, NULL, NULL);
+    if (rc == 0)
+        rc = cc_db_query(db, pool, &q_license_key_retire, NULL, &res);
+    if (rc == 0)
+        rc = cc_db_commit(db);
+    if (rc != 0) {
+        cc_db_rollback(db);
+        fprintf(stderr, "consolectl: the license signing key could not be retired (%s)\n",
+                cc_strerror(rc));
+    } else if (PQntuples(res) == 0) {
+        printf("no active license signing key: the licensing service makes one when it starts\n");
+    } else {
+        for (int i = 0; i < PQntuples(res); i++)
+            printf("retired license signing key %s (published %lld more days)\n",
+                   PQgetvalue(res, i, 0), (long long)env->license_key_overlap_days);
+        printf("the licensing service signs with a new key from its next request\n");
+    }
+    cc_pool_free(pool);
+    return rc;
+}

@@ -5,6 +5,8 @@
  *   consolectl bootstrap               platform tenant, super-admin, console-web client,
  *                                      optional bootstrap API client (idempotent)
  *   consolectl create-api-client --name NAME --role ROLE [--tenant ID]
+ *   consolectl rotate-license-key      retire the license signing key: the licensing
+ *                                      service signs with a new one from its next request
  *   consolectl check-config            validate the settings and exit
  *   consolectl settings                print every setting as a markdown table
  */
@@ -18,7 +20,8 @@
 static int usage(FILE *f)
 {
     fprintf(f, "usage: consolectl migrate | bootstrap | check-config | settings |\n"
-               "       consolectl create-api-client --name NAME --role ROLE [--tenant ID]\n");
+               "       consolectl create-api-client --name NAME --role ROLE [--tenant ID]\n"
+               "       consolectl rotate-license-key\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -86,7 +89,7 @@ int main(int argc, char **argv)
     int rc = 2;
     cc_db_t *db = NULL;
     if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "bootstrap") != 0 &&
-        strcmp(cmd, "create-api-client") != 0) {
+        strcmp(cmd, "create-api-client") != 0 && strcmp(cmd, "rotate-license-key") != 0) {
         rc = usage(stderr);
         goto Exit;
     }
@@ -101,6 +104,8 @@ int main(int argc, char **argv)
         rc = migrate_all(&env, db);
         if (rc == 0)
             rc = ctl_bootstrap(&env, db) == 0 ? 0 : 1;
+    } else if (strcmp(cmd, "rotate-license-key") == 0) {
+        rc = ctl_rotate_license_key(&env, db) == 0 ? 0 : 1;
     } else {
         if (name == NULL || role == NULL) {
             rc = usage(stderr);

@@ -29,7 +29,7 @@
 #define ORDER_COLS                                                                                 \
     "o.id, o.order_number, o.fulfillment_number, o.end_user_email, o.account_email, o.method,"     \
     " o.msp_id, o.tenant_path::text, (SELECT sum(quantity) FROM order_lines l"                     \
-    " WHERE l.order_id = o.id), o.tenant_id"
+    " WHERE l.order_id = o.id), o.tenant_id, o.language"
 static const cc_stmt_t q_order_lock =
     CC_STMT("lic_order_lock",
             "SELECT " ORDER_COLS " FROM orders o WHERE o.order_number = $1 FOR UPDATE", 1);
@@ -65,7 +65,7 @@ static const cc_stmt_t q_order_use =
     " a.computer_name, a.msp_id, a.tenant_path::text, a.secret_hash,"                              \
     " extract(epoch FROM a.last_check_in_at)::bigint, extract(epoch FROM "                         \
     "licensing_now())::bigint,"                                                                    \
-    " a.fingerprint::text, a.registered_at, o.tenant_id, a.fingerprint_hash"
+    " a.fingerprint::text, a.registered_at, o.tenant_id, a.fingerprint_hash, o.language"
 static const cc_stmt_t q_act_lock =
     CC_STMT("lic_act_lock",
             "SELECT " ACT_COLS " FROM activations a JOIN orders o ON o.id = a.order_id"
@@ -126,7 +126,8 @@ static const cc_stmt_t q_token_lock =
     CC_STMT("lic_token_lock",
             "SELECT t.kind, t.activation_id, t.email, t.used_at IS NOT NULL,"
             " t.expires_at <= licensing_now(), a.status, a.email, o.account_email, o.id, a.msp_id,"
-            " a.method, o.tenant_id, a.tenant_path::text FROM mail_tokens t JOIN activations a ON "
+            " a.method, o.tenant_id, a.tenant_path::text, o.language FROM mail_tokens t"
+            " JOIN activations a ON "
             "a.id = t.activation_id"
             " JOIN orders o ON o.id = a.order_id WHERE t.token_hash = $1 FOR UPDATE OF t, a, o",
             1);
@@ -333,7 +334,7 @@ static bool parse_request(cc_req_t *req, json_t *body, act_request_t *r)
 
 typedef struct order_row {
     const char *id, *order_number, *fulfillment_number, *end_user_email, *account_email, *method,
-        *msp_id, *tenant_path, *tenant_id;
+        *msp_id, *tenant_path, *tenant_id, *language;
     long long total;
 } order_row_t;
 
@@ -349,6 +350,7 @@ static void read_order(PGresult *res, order_row_t *o)
     o->tenant_path = PQgetvalue(res, 0, 7);
     o->total = PQgetisnull(res, 0, 8) ? 0 : atoll(PQgetvalue(res, 0, 8));
     o->tenant_id = PQgetvalue(res, 0, 9);
+    o->language = cc_db_get(res, 0, 10);
 }
 
 static void read_activation(cc_pool_t *pool, PGresult *res, lic_activation_t *a)
@@ -369,6 +371,7 @@ static void read_activation(cc_pool_t *pool, PGresult *res, lic_activation_t *a)
     a->fingerprint = cc_json_on_pool(pool, json_loads(PQgetvalue(res, 0, 13), 0, NULL));
     a->registered_at = cc_db_get(res, 0, 14);
     a->tenant_id = PQgetvalue(res, 0, 15);
+    a->language = cc_db_get(res, 0, 17);
 }
 
 /* A new random secret or link token; *hash gets its SHA-256 (what the database keeps). */
@@ -392,55 +395,115 @@ static int insert_token(cc_req_t *req, const char *kind, const char *activation_
     return cc_db_query(req->db, req->pool, &q_token_insert, params, NULL);
 }
 
-/* Mails a confirmation link (kind registration or email_change) valid 72 hours; fresh:
- * it replaces an expired one. */
-static void mail_link(cc_req_t *req, const char *tenant_id, const char *kind, const char *to,
-                      const char *token, bool fresh)
+/* Mails a confirmation link (kind registration or email_change) valid 72 hours, in the
+ * order's language (else its brand's); fresh: it replaces an expired one. */
+static void mail_link(cc_req_t *req, const char *tenant_id, const char *language, const char *kind,
+                      const char *to, const char *token, bool fresh)
 {
     lic_app_t *app = req->app;
     bool registration = strcmp(kind, "registration") == 0;
-    const char *link =
-        cc_pool_printf(req->pool, "%s/licensing/confirm?token=%s", app->svc->env.public_url, token);
-    const char *intro =
-        fresh ? "Your previous link expired. Here is a new link, valid 72 hours."
-        : registration
-            ? "Your product was activated with this e-mail address. Confirm the registration "
-              "of your licensing account within 72 hours."
-            : "The licensing account of your products is moving to this address. Confirm it "
-              "within 72 hours; the orders and license pools follow.";
-    lic_send_mail(req, tenant_id, to,
-                  registration ? "Action required: product registration"
-                               : "Action required: confirm your licensing account e-mail",
-                  intro, link,
-                  registration ? "Confirm the registration" : "Confirm the new e-mail address");
+    lic_mail_t m = {
+        .link = cc_pool_printf(req->pool, "%s/licensing/confirm?token=%s", app->svc->env.public_url,
+                               token),
+    };
+    if (registration) {
+        /* FAQ 2.1: "要アクション: Arcserve 製品登録" */
+        m.subject[0] = "Action required: product registration";
+        m.subject[1] = "要アクション: 製品登録";
+        m.body[0] = "Your product was activated with this e-mail address. Confirm the registration "
+                    "of your licensing account within 72 hours.";
+        m.body[1] = "このメール アドレスで製品のアクティベーションが行われました。72 時間以内に"
+                    "ライセンス アカウントの登録を確認してください。";
+        m.link_text[0] = "Confirm the registration";
+        m.link_text[1] = "登録を確認する";
+    } else {
+        m.subject[0] = "Action required: confirm your licensing account e-mail";
+        m.subject[1] = "要アクション: ライセンス アカウントの電子メール アドレスの確認";
+        m.body[0] = "The licensing account of your products is moving to this address. Confirm it "
+                    "within 72 hours; the orders and license pools follow.";
+        m.body[1] = "製品のライセンス アカウントをこのメール アドレスに移します。72 時間以内に"
+                    "確認してください。オーダーとライセンス プールが引き継がれます。";
+        m.link_text[0] = "Confirm the new e-mail address";
+        m.link_text[1] = "新しいメール アドレスを確認する";
+    }
+    if (fresh) { /* FAQ 2.11 */
+        m.body[0] = "Your previous link expired. Here is a new link, valid 72 hours.";
+        m.body[1] = "前回のリンクは有効期限 (72 時間) が切れました。72 時間有効な新しいリンクを"
+                    "お送りします。";
+    }
+    lic_send_mail(req, tenant_id, language, to, &m);
 }
 
-static void mail_registration(cc_req_t *req, const char *tenant_id, const char *to,
-                              const char *token)
+static void mail_registration(cc_req_t *req, const char *tenant_id, const char *language,
+                              const char *to, const char *token)
 {
-    mail_link(req, tenant_id, "registration", to, token, false);
+    mail_link(req, tenant_id, language, "registration", to, token, false);
 }
 
+/* FAQ 2.6: the buyer's end-user e-mail (or the platform's licensing address) gets the
+ * approval request with "approve this user"... */
 static void mail_approval(cc_req_t *req, const char *to, const lic_activation_t *a,
                           const char *token)
 {
     lic_app_t *app = req->app;
-    const char *link =
-        cc_pool_printf(req->pool, "%s/licensing/approve?token=%s", app->svc->env.public_url, token);
-    const char *intro = cc_pool_printf(
-        req->pool,
-        "%s asks to activate order %s on the server %s. Approve this user to let the "
-        "activation complete, or refuse it to release its licenses.",
-        a->email, a->order_number, a->computer_name);
-    lic_send_mail(req, a->tenant_id, to, "Approval required: product activation", intro, link,
-                  "Approve this user");
+    lic_mail_t m = {
+        .subject = {"Approval required: product activation",
+                    "承認のお願い: 製品のアクティベーション"},
+        .body = {cc_pool_printf(req->pool,
+                                "%s asks to activate order %s on the server %s. Approve this user "
+                                "to let the activation complete, or refuse it to release its "
+                                "licenses.",
+                                a->email, a->order_number, a->computer_name),
+                 cc_pool_printf(
+                     req->pool,
+                     "%s が、オーダー %s をサーバ %s でアクティベーションしようとしています。"
+                     "アクティベーションを完了するには、このユーザを承認してください。"
+                     "拒否するとライセンスは解放されます。",
+                     a->email, a->order_number, a->computer_name)},
+        .link = cc_pool_printf(req->pool, "%s/licensing/approve?token=%s", app->svc->env.public_url,
+                               token),
+        .link_text = {"Approve this user", "このユーザを承認する"},
+    };
+    lic_send_mail(req, a->tenant_id, a->language, to, &m);
+}
+
+/* ...and the activating address a notice naming the purchasing user the request went to,
+ * so that the person can tell whether it went to a real buyer or to the platform's
+ * licensing address (an order without end-user e-mail: ask the license desk). */
+static void mail_approval_notice(cc_req_t *req, const lic_activation_t *a, const char *approver)
+{
+    const char *platform = lic_platform_address(req);
+    bool to_platform = strcmp(approver, platform) == 0;
+    lic_mail_t m = {
+        .subject = {"Approval requested: product activation", "承認待ち: 製品のアクティベーション"},
+        .body = {cc_pool_printf(
+                     req->pool,
+                     "The activation of order %s on the server %s waits for the approval of the "
+                     "purchasing user; your product learns of it at its next check-in.\n\n"
+                     "Purchasing user: %s%s",
+                     a->order_number, a->computer_name, approver,
+                     to_platform ? "\n\nThis order has no end-user e-mail, so the request went to "
+                                   "the licensing address of the platform: contact your license "
+                                   "desk."
+                                 : ""),
+                 cc_pool_printf(
+                     req->pool,
+                     "オーダー %s のサーバ %s でのアクティベーションは、購入ユーザの承認待ち"
+                     "です。承認されると、製品は次回のチェックインでそれを受け取ります。\n\n"
+                     "[購入ユーザ] %s%s",
+                     a->order_number, a->computer_name, approver,
+                     to_platform ? "\n\nこのオーダーにはエンド ユーザの電子メール アドレスが"
+                                   "ないため、承認依頼はライセンス システムのアドレスに送られ"
+                                   "ました。ライセンス デスクにお問い合わせください。"
+                                 : "")},
+    };
+    lic_send_mail(req, a->tenant_id, a->language, a->email, &m);
 }
 
 /* The answer of an activation: its state and the signed license. */
-static json_t *activation_answer(cc_req_t *req, const lic_activation_t *a, const char *secret,
-                                 int *rc)
+static json_t *activation_answer(cc_req_t *req, const lic_keys_t *keys, const lic_activation_t *a,
+                                 const char *secret, int *rc)
 {
-    lic_app_t *app = req->app;
     json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", a->id, "status", a->status, "method",
                             a->method, "order_id", a->order_number, "email", a->email);
     if (secret != NULL)
@@ -452,7 +515,7 @@ static json_t *activation_answer(cc_req_t *req, const lic_activation_t *a, const
         json_decref(out);
         return NULL;
     }
-    char *jws = lic_sign(&app->keys, payload);
+    char *jws = lic_sign(keys, payload);
     if (jws == NULL) {
         json_decref(payload);
         json_decref(out);
@@ -487,8 +550,8 @@ static void res_db(cc_req_t *req, int rc)
  * uploader (offline: the caller's grants) must be allowed on the order, else the order
  * is "not found" like an unknown one.
  */
-static void activate(cc_req_t *req, const act_request_t *r, const char *method,
-                     const char *request_b64, const char *mac_b64)
+static void activate(cc_req_t *req, const lic_keys_t *keys, const act_request_t *r,
+                     const char *method, const char *request_b64, const char *mac_b64)
 {
     PGresult *res;
     int rc;
@@ -553,7 +616,7 @@ static void activate(cc_req_t *req, const act_request_t *r, const char *method,
         a.email = r->email;
         a.computer_name = r->computer_name;
         json_t *out =
-            activation_answer(req, &a, strcmp(method, "online") == 0 ? secret : NULL, &rc);
+            activation_answer(req, keys, &a, strcmp(method, "online") == 0 ? secret : NULL, &rc);
         if (out == NULL)
             return res_db(req, rc);
         if ((rc = lic_audit(req, "activation.renewed", "activation", a.id, a.msp_id,
@@ -642,7 +705,8 @@ static void activate(cc_req_t *req, const act_request_t *r, const char *method,
     }
     if (rc != 0)
         return res_db(req, rc);
-    json_t *out = activation_answer(req, &a, strcmp(method, "online") == 0 ? secret : NULL, &rc);
+    json_t *out =
+        activation_answer(req, keys, &a, strcmp(method, "online") == 0 ? secret : NULL, &rc);
     if (out == NULL)
         return res_db(req, rc);
     if (pending)
@@ -657,10 +721,12 @@ static void activate(cc_req_t *req, const act_request_t *r, const char *method,
         return res_db(req, rc);
     }
     /* mail after the commit: nothing is announced that did not happen */
-    if (pending)
+    if (pending) {
         mail_approval(req, mail_to, &a, token);
-    else
-        mail_registration(req, o.tenant_id, mail_to, token);
+        mail_approval_notice(req, &a, mail_to);
+    } else {
+        mail_registration(req, o.tenant_id, o.language, mail_to, token);
+    }
     char loc[96];
     snprintf(loc, sizeof(loc), "/api/v1/licensing/activations/%s", id);
     cc_res_header(req, "location", loc);
@@ -685,9 +751,10 @@ void lic_handle_activate(cc_req_t *req)
     if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0 ||
         cc_req_json(req, &body) != 0 || !parse_request(req, body, &r))
         return;
+    const lic_keys_t *keys = lic_req_keys(req);
     if (!begin_system(req))
         return;
-    activate(req, &r, "online", NULL, NULL);
+    activate(req, keys, &r, "online", NULL, NULL);
 }
 
 void lic_handle_offline_request(cc_req_t *req)
@@ -704,9 +771,12 @@ void lic_handle_offline_request(cc_req_t *req)
         return;
     }
     cc_json_on_pool(req->pool, request);
-    if (!parse_request(req, request, &r) || !begin_system(req))
+    if (!parse_request(req, request, &r))
         return;
-    activate(req, &r, "offline", rb, mb);
+    const lic_keys_t *keys = lic_req_keys(req);
+    if (!begin_system(req))
+        return;
+    activate(req, keys, &r, "offline", rb, mb);
 }
 
 /* ---- the activation secret ---- */
@@ -815,6 +885,7 @@ void lic_handle_check_in(cc_req_t *req)
             return;
         }
     }
+    const lic_keys_t *keys = lic_req_keys(req);
     if (!begin_with_secret(req, cc_req_header(req, "x-activation-secret"), &a))
         return;
     if (strcmp(a.status, "pending_approval") == 0) {
@@ -831,10 +902,29 @@ void lic_handle_check_in(cc_req_t *req)
         return;
     }
     lic_state_t before = lic_state_at(a.last_check_in, a.now);
-    int rc = cc_db_query(req->db, req->pool, &q_check_in, (const char *const[]){a.id}, NULL);
+    const char *inactive = NULL;
+    int rc = lic_account_inactive(req, a.tenant_path, &inactive);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, &q_check_in, (const char *const[]){a.id}, NULL);
     if (rc != 0)
         return res_db(req, rc);
-    json_t *out = activation_answer(req, &a, NULL, &rc);
+    if (inactive != NULL) {
+        /* the account is suspended or deleted: the product is heard from (so it is active
+         * again at once when the account is resumed or restored) but gets no license, and
+         * its state says why; its licenses stay on the server, its node marks unchanged */
+        json_t *out = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:[o], s:s}", "id", a.id, "status", a.status, "method",
+            a.method, "state", "suspended", "previous_state", lic_state_name(before), "reason",
+            strcmp(inactive, "deleted") == 0 ? "account_deleted" : "account_suspended", "messages",
+            lic_account_message(inactive), "last_check_in_at", lic_time(req->pool, a.now));
+        if ((rc = cc_db_commit(req->db)) != 0) { /* node marks wait for the account too */
+            json_decref(out);
+            return res_db(req, rc);
+        }
+        cc_res_json(req, 200, out);
+        return;
+    }
+    json_t *out = activation_answer(req, keys, &a, NULL, &rc);
     if (out == NULL)
         return res_db(req, rc);
     json_object_set_new(out, "previous_state", json_string(lic_state_name(before)));
@@ -903,6 +993,7 @@ void lic_handle_add_order(cc_req_t *req)
         cc_res_invalid(req, &v);
         return;
     }
+    const lic_keys_t *keys = lic_req_keys(req);
     /* the proof counter lives in system scope */
     if (!begin_system(req) || lic_proof_blocked(req, number))
         return;
@@ -972,7 +1063,7 @@ void lic_handle_add_order(cc_req_t *req)
     if ((rc = cc_db_query(req->db, req->pool, &q_order_use,
                           (const char *const[]){o.id, a.email, a.method}, NULL)) != 0)
         return res_db(req, rc);
-    json_t *out = activation_answer(req, &a, NULL, &rc);
+    json_t *out = activation_answer(req, keys, &a, NULL, &rc);
     if (out == NULL)
         return res_db(req, rc);
     if ((rc = lic_audit(req, "activation.order_added", "activation", a.id, a.msp_id,
@@ -1063,6 +1154,7 @@ void lic_handle_offline_deactivation(cc_req_t *req)
                        "fingerprint as the product writes them.");
         return;
     }
+    const lic_keys_t *keys = lic_req_keys(req);
     /* the server, as an administrator of its account sees it */
     int rc = cc_db_begin(req->db, cc_req_scope(req));
     if (rc != 0)
@@ -1124,7 +1216,7 @@ void lic_handle_offline_deactivation(cc_req_t *req)
         "{s:s, s:s, s:s, s:s, s:I, s:s, s:I}", "iss", app->svc->env.public_url, "activation_id",
         a.id, "order_id", a.order_number, "status", "deactivated", "released", (json_int_t)released,
         "deactivated_at", lic_time(req->pool, now), "iat", (json_int_t)now);
-    char *jws = lic_sign(&app->keys, receipt);
+    char *jws = lic_sign(keys, receipt);
     json_decref(receipt);
     if (jws == NULL)
         return cc_res_db_error(req, CC_ECRYPTO);
@@ -1170,7 +1262,7 @@ void lic_handle_email_change(cc_req_t *req)
         rc = cc_db_commit(req->db);
     if (rc != 0)
         return res_db(req, rc);
-    mail_link(req, a.tenant_id, "email_change", email, token, false);
+    mail_link(req, a.tenant_id, a.language, "email_change", email, token, false);
     cc_res_json(req, 202, json_pack("{s:s, s:s}", "status", "confirmation_sent", "email", email));
 }
 
@@ -1222,6 +1314,7 @@ static void approval_decide(cc_req_t *req, const char *token, const char *decisi
     const char *activation_id = PQgetvalue(res, 0, 1), *status = PQgetvalue(res, 0, 5);
     const char *act_email = PQgetvalue(res, 0, 6), *order_ref = PQgetvalue(res, 0, 8);
     const char *msp_id = PQgetvalue(res, 0, 9), *tenant_id = PQgetvalue(res, 0, 11);
+    const char *language = cc_db_get(res, 0, 13);
     if (strcmp(PQgetvalue(res, 0, 3), "t") == 0 || strcmp(status, "pending_approval") != 0) {
         cc_db_rollback(req->db);
         if (as_page)
@@ -1299,7 +1392,7 @@ static void approval_decide(cc_req_t *req, const char *token, const char *decisi
     if (rc != 0)
         return res_db(req, rc);
     if (reg_token != NULL)
-        mail_registration(req, tenant_id, act_email, reg_token);
+        mail_registration(req, tenant_id, language, act_email, reg_token);
     if (as_page)
         page(req, 200, approve ? "User approved" : "Activation refused",
              approve ? "The activation is complete." : "The licenses went back to the pool.");
@@ -1438,7 +1531,7 @@ static void confirm_link(cc_req_t *req, const char *token, bool commit, bool as_
     const char *kind = PQgetvalue(res, 0, 0), *activation_id = PQgetvalue(res, 0, 1);
     const char *email = PQgetvalue(res, 0, 2), *status = PQgetvalue(res, 0, 5);
     const char *account = cc_db_get(res, 0, 7), *msp_id = PQgetvalue(res, 0, 9);
-    const char *tenant_id = PQgetvalue(res, 0, 11);
+    const char *tenant_id = PQgetvalue(res, 0, 11), *language = cc_db_get(res, 0, 13);
     bool used = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     bool expired = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
     bool live = strcmp(status, "active") == 0 || strcmp(status, "pending_approval") == 0;
@@ -1491,7 +1584,7 @@ static void confirm_link(cc_req_t *req, const char *token, bool commit, bool as_
             rc = cc_db_commit(req->db);
         if (rc != 0)
             return res_db(req, rc);
-        mail_link(req, tenant_id, kind, email, fresh, true);
+        mail_link(req, tenant_id, language, kind, email, fresh, true);
         if (as_json)
             cc_res_json(
                 req, 410,
@@ -1605,9 +1698,9 @@ void lic_handle_trial(cc_req_t *req)
 
 void lic_handle_public_key(cc_req_t *req)
 {
-    lic_app_t *app = req->app;
     if (cc_req_query_allowed(req, (const char *const[]){NULL}) != 0)
         return;
-    cc_res_header(req, "cache-control", "public, max-age=3600");
-    cc_res_json(req, 200, lic_jwks(&app->keys));
+    /* short: a product that meets a license with a kid it lacks fetches the set again */
+    cc_res_header(req, "cache-control", "public, max-age=300");
+    cc_res_json(req, 200, lic_jwks(lic_req_keys(req)));
 }

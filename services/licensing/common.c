@@ -149,8 +149,40 @@ json_t *lic_license_payload(cc_req_t *req, const lic_activation_t *a, int64_t no
     return out;
 }
 
-int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *to, const char *subject,
-                  const char *intro, const char *link, const char *link_text)
+/* Appends text's paragraphs (separated by blank lines) as HTML paragraphs. */
+static void html_paragraphs(cc_buf_t *out, const char *text)
+{
+    while (*text) {
+        const char *end = strstr(text, "\n\n");
+        size_t n = end ? (size_t)(end - text) : strlen(text);
+        char *para = cc_strndup(text, n);
+        cc_buf_puts(out, "<p>");
+        cc_buf_html(out, para);
+        cc_buf_puts(out, "</p>");
+        free(para);
+        text += n;
+        while (*text == '\n')
+            text++;
+    }
+}
+
+/* text with its line ends as CRLF (the mail's plain-text part). */
+static char *crlf(cc_pool_t *pool, const char *text)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    for (const char *c = text; *c; c++) {
+        if (*c == '\n')
+            cc_buf_puts(&b, "\r");
+        cc_buf_printf(&b, "%c", *c);
+    }
+    char *out = cc_pool_strdup(pool, b.data ? b.data : "");
+    cc_buf_free(&b);
+    return out;
+}
+
+int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *language, const char *to,
+                  const lic_mail_t *m)
 {
     lic_app_t *app = req->app;
     /* the mail wears the brand of the account that owns the order (its MSP's, or the
@@ -160,24 +192,30 @@ int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *to, const ch
     int rc = cc_brand_for_tenant(req->db, req->pool, tenant_id, &brand);
     if (rc != 0)
         cc_log_warn("the brand of a licensing mail could not be read: %s", cc_strerror(rc));
+    /* in the order's language, else the brand's default language */
+    const char *lang = cc_brand_language(&brand, language);
+    int l = strcmp(lang, "ja") == 0 ? 1 : 0;
     cc_buf_t html;
     cc_buf_init(&html);
-    cc_buf_puts(&html, "<p>");
-    cc_buf_html(&html, intro);
-    cc_buf_puts(&html, "</p><p><a href=\"");
-    cc_buf_html(&html, link);
-    cc_buf_puts(&html, "\">");
-    cc_buf_html(&html, link_text);
-    cc_buf_puts(&html, "</a></p>");
-    cc_brand_message_t m = {
+    html_paragraphs(&html, m->body[l]);
+    const char *text = cc_pool_printf(req->pool, "%s\r\n", crlf(req->pool, m->body[l]));
+    if (m->link != NULL) {
+        cc_buf_puts(&html, "<p><a href=\"");
+        cc_buf_html(&html, m->link);
+        cc_buf_puts(&html, "\">");
+        cc_buf_html(&html, m->link_text[l]);
+        cc_buf_puts(&html, "</a></p>");
+        text = cc_pool_printf(req->pool, "%s\r\n%s\r\n%s\r\n", text, m->link_text[l], m->link);
+    }
+    cc_brand_message_t bm = {
         .to = to,
-        .lang = "en",
-        .subject = subject,
-        .text = cc_pool_printf(req->pool, "%s\r\n\r\n%s\r\n%s\r\n", intro, link_text, link),
+        .lang = lang,
+        .subject = m->subject[l],
+        .text = text,
         .html = cc_pool_strdup(req->pool, html.data ? html.data : ""),
     };
     cc_buf_free(&html);
-    rc = cc_brand_mail_send(&app->svc->mail, &brand, app->svc->env.public_url, &m);
+    rc = cc_brand_mail_send(&app->svc->mail, &brand, app->svc->env.public_url, &bm);
     if (rc != 0)
         cc_log_error("licensing mail could not be sent: %s", cc_strerror(rc));
     return rc;

@@ -91,6 +91,7 @@ void lic_handle_keys_create(cc_req_t *req)
     }
     if (cc_idem_replay(req) != 0)
         return;
+    const lic_keys_t *lk = lic_req_keys(req); /* before the transaction */
     PGresult *res;
     int rc = cc_db_begin(req->db, cc_req_scope(req));
     if (rc == 0)
@@ -121,7 +122,6 @@ void lic_handle_keys_create(cc_req_t *req)
             issued, limit, (long long)qty);
         return;
     }
-    lic_app_t *app = req->app;
     json_t *keys = json_array();
     for (int64_t i = 0; rc == 0 && i < qty; i++) {
         PGresult *s;
@@ -130,7 +130,7 @@ void lic_handle_keys_create(cc_req_t *req)
             break;
         long long serial = atoll(PQgetvalue(s, 0, 0));
         char key[LIC_KEY_LEN + 1], sn[24];
-        lic_product_key(&app->keys, (uint32_t)serial, product, major, key);
+        lic_product_key(lk, (uint32_t)serial, product, major, key);
         snprintf(sn, sizeof(sn), "%lld", serial);
         rc = cc_db_query(
             req->db, req->pool, &q_key_insert,
@@ -219,10 +219,9 @@ void lic_handle_keys_verify(cc_req_t *req)
         cc_res_invalid(req, &v);
         return;
     }
-    lic_app_t *app = req->app;
     uint32_t serial;
     int major;
-    int rc = lic_product_key_check(&app->keys, key, &serial, &major);
+    int rc = lic_product_key_check(lic_req_keys(req), key, &serial, &major);
     if (rc != 0) {
         cc_res_json(req, 200,
                     json_pack("{s:b, s:s}", "valid", 0, "reason",

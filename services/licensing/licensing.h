@@ -18,20 +18,55 @@
 
 /* ---- sign.c: keys, license documents (JWS, EdDSA), request files, product keys ---- */
 
-/** The service's signing material, loaded once at start (read-only afterwards). */
-typedef struct lic_keys {
+/** A published public key: verifies the licenses its private half signed. */
+typedef struct lic_pubkey {
     char *kid;
-    EVP_PKEY *priv;         /* Ed25519 private key */
-    EVP_PKEY *pub;          /* its public half */
-    char *public_b64;       /* raw 32-byte public key, base64url */
-    uint8_t key_secret[32]; /* HMAC key of product keys */
-} lic_keys_t;
+    EVP_PKEY *pub;
+    char *public_b64; /* raw 32-byte public key, base64url */
+} lic_pubkey_t;
 
 /**
- * Loads the active key from signing_keys, generating and sealing one (master key, aad
- * "licensing.signing_keys:<kid>") on first start. Returns 0 or an error.
+ * The service's signing material (read-only once built; the service swaps a whole new
+ * one in when the keys rotate): the active key, which signs, and every published key,
+ * which verify (the active one first, then retired keys still in their overlap).
  */
-int lic_keys_init(lic_keys_t *k, const cc_master_key_t *master, cc_db_t *db);
+typedef struct lic_keys {
+    char *kid;              /* the active key */
+    EVP_PKEY *priv;         /* its Ed25519 private key */
+    EVP_PKEY *pub;          /* its public half */
+    char *public_b64;       /* raw 32-byte public key, base64url */
+    uint8_t key_secret[32]; /* HMAC key of product keys (the same across rotations) */
+    lic_pubkey_t *published;
+    size_t npublished;
+    char *generation; /* the published kids, newest first, the active one marked '*' */
+} lic_keys_t;
+
+/** When keys rotate: rotation_days (0 = only when retired by command) and how long a
+ * retired key stays published (overlap_days; 0 = 400). */
+typedef struct lic_key_policy {
+    int rotation_days, overlap_days;
+} lic_key_policy_t;
+
+/**
+ * Loads the published keys from signing_keys (system scope, under an advisory lock),
+ * generating and sealing a key (master key, aad "licensing.signing_keys:<kid>:private" and
+ * ":hmac") when there is no active one (first start, or the active one was retired by
+ * consolectl rotate-license-key) and rotating the active one when policy says it is due.
+ * A new key carries the HMAC secret of the keys before it. k is overwritten. Returns 0 or
+ * an error (k then empty).
+ */
+int lic_keys_init(lic_keys_t *k, const cc_master_key_t *master, cc_db_t *db,
+                  const lic_key_policy_t *policy);
+/**
+ * One cheap read (no unsealing, own system-scope transaction): *changed when the
+ * published set differs from k's or the active key is missing or due for rotation, i.e.
+ * when lic_keys_init should run again. Returns 0 or a cc_db_* error.
+ */
+int lic_keys_changed(cc_db_t *db, cc_pool_t *pool, const lic_keys_t *k,
+                     const lic_key_policy_t *policy, bool *changed);
+/** Retires the active key (what consolectl rotate-license-key does, and tests); *retired
+ * is how many keys were. The service makes the successor on its next look. */
+int lic_keys_retire_active(cc_db_t *db, cc_pool_t *pool, int *retired);
 void lic_keys_dispose(lic_keys_t *k);
 /** Builds keys from a raw 32-byte private key and an HMAC secret (tests). */
 int lic_keys_from_raw(lic_keys_t *k, const char *kid, const uint8_t priv[32],
@@ -41,12 +76,13 @@ int lic_keys_from_raw(lic_keys_t *k, const char *kid, const uint8_t priv[32],
  * Caller frees. */
 char *lic_sign(const lic_keys_t *k, json_t *payload);
 /**
- * Verifies a compact JWS made by lic_sign against k's public key and alg EdDSA; on
- * success *payload is a new reference. Returns 0, CC_EINVAL (malformed) or CC_EAUTH
- * (signature does not verify, another key or algorithm).
+ * Verifies a compact JWS made by lic_sign against the published key its kid names and alg
+ * EdDSA; on success *payload is a new reference. Returns 0, CC_EINVAL (malformed) or
+ * CC_EAUTH (signature does not verify, an unknown or retired kid, another algorithm).
  */
 int lic_verify(const lic_keys_t *k, const char *jws, json_t **payload);
-/** The JWKS document of the public key: {"keys":[{kty:OKP, crv:Ed25519, x, kid, …}]}. */
+/** The JWKS document of the published keys, the active one first:
+ * {"keys":[{kty:OKP, crv:Ed25519, x, kid, use:sig, alg:EdDSA}, …]}. New reference. */
 json_t *lic_jwks(const lic_keys_t *k);
 
 /**
@@ -105,6 +141,12 @@ const char *lic_state_name(lic_state_t s);
  * date and the suspension date), license_suspended (error).
  */
 json_t *lic_messages(int64_t last, int64_t now);
+/**
+ * The message of an online activation whose account (or one above it) is suspended or
+ * deleted (status "suspended" | "deleted"): account_suspended or account_deleted (error).
+ * A new object. The license is suspended until the account is resumed or restored.
+ */
+json_t *lic_account_message(const char *status);
 /** RFC 3339 of an epoch second, in pool memory. */
 const char *lic_time(cc_pool_t *pool, int64_t t);
 
@@ -112,9 +154,25 @@ const char *lic_time(cc_pool_t *pool, int64_t t);
 
 typedef struct lic_app {
     cc_service_t *svc;
-    lic_keys_t keys;
+    /* the current keys (refcounted: a request holds the ones it started with while a
+     * rotation swaps new ones in) */
+    pthread_mutex_t keys_lock;
+    struct lic_keyring *ring;
+    lic_key_policy_t key_policy;
     struct cc_outbox_consumer *tenants_events;
 } lic_app_t;
+
+/** Loads the keys at start (lic_keys_init with the app's policy). Returns 0 or an error. */
+int lic_app_keys_start(lic_app_t *app, cc_db_t *db);
+void lic_app_keys_stop(lic_app_t *app);
+/**
+ * The keys for this request, after one cheap look at signing_keys (lic_keys_changed):
+ * when they rotated (by command, by age, or a retired key left its overlap) the new set
+ * is loaded and swapped in first. Call outside a transaction on req->db. The reference
+ * lasts until the request ends. Never NULL after lic_app_keys_start (on a failed look the
+ * current keys are used).
+ */
+const lic_keys_t *lic_req_keys(cc_req_t *req);
 
 /* failed order proofs in 15 minutes before 429 too_many_attempts: per order number and
  * client address, and per order number whatever the address (so that one client cannot
@@ -126,7 +184,8 @@ typedef struct lic_app {
 typedef struct lic_activation {
     const char *id, *order_ref, *order_number, *fulfillment_number, *method, *status, *email,
         *computer_name, *msp_id, *tenant_path, *secret_hash, *created_at, *registered_at,
-        *tenant_id;      /* the account owning the order (its brand dresses the mail) */
+        *tenant_id,      /* the account owning the order (its brand dresses the mail) */
+        *language;       /* the order's mail language ("en" | "ja"), NULL: the brand's */
     json_t *fingerprint; /* registered on the pool */
     int64_t last_check_in, now;
 } lic_activation_t;
@@ -145,12 +204,25 @@ void lic_proof_failed(cc_req_t *req, const char *order_number);
 /** The signed payload of an activation's license (new reference), or NULL with *rc. */
 json_t *lic_license_payload(cc_req_t *req, const lic_activation_t *a, int64_t now, int *rc);
 /**
- * Sends a mail with one link, wearing the brand of tenant_id (the account owning the
- * order: sender name, Reply-To its support address, its product name before subject).
- * Call after the commit (the brand is read on its own). Returns 0, CC_EINVAL or CC_EIO.
+ * A licensing mail in English ([0]) and Japanese ([1]): subject (without the product name,
+ * which the brand prefixes), body (plain text, paragraphs separated by a blank line; it is
+ * escaped for the HTML part) and an optional link with its text.
  */
-int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *to, const char *subject,
-                  const char *intro, const char *link, const char *link_text);
+typedef struct lic_mail {
+    const char *subject[2];
+    const char *body[2];
+    const char *link; /* NULL: none */
+    const char *link_text[2];
+} lic_mail_t;
+/**
+ * Sends m, wearing the brand of tenant_id (the account owning the order: sender name,
+ * Reply-To its support address, its product name before subject), in language (the
+ * order's: "ja" or "en"; NULL or another: the brand's default language), HTML and plain
+ * text, UTF-8. Call after the commit (the brand is read on its own). Returns 0, CC_EINVAL
+ * or CC_EIO.
+ */
+int lic_send_mail(cc_req_t *req, const char *tenant_id, const char *language, const char *to,
+                  const lic_mail_t *m);
 /**
  * Inside the open transaction: true (answered 403 account_inactive, or the database error,
  * and rolled back) when the account at tenant_path or one above it is suspended or

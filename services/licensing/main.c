@@ -18,8 +18,10 @@ static int on_start(cc_service_t *svc)
     svc->app = &app;
     cc_db_t *db = NULL;
     int rc = cc_service_db_connect(&svc->env, "licensing-keys", "licensing, public", &db);
+    app.key_policy = (lic_key_policy_t){.rotation_days = (int)svc->env.license_key_rotation_days,
+                                        .overlap_days = (int)svc->env.license_key_overlap_days};
     if (rc == 0)
-        rc = lic_keys_init(&app.keys, &svc->master_key, db);
+        rc = lic_app_keys_start(&app, db);
     cc_db_close(db);
     if (rc != 0) {
         cc_log_error("licensing: the signing key could not be loaded (%s)", cc_strerror(rc));
@@ -35,7 +37,7 @@ static void on_stop(cc_service_t *svc)
     (void)svc;
     if (app.tenants_events != NULL)
         cc_outbox_consumer_stop(app.tenants_events);
-    lic_keys_dispose(&app.keys);
+    lic_app_keys_stop(&app);
 }
 
 int main(int argc, char **argv)

@@ -32,9 +32,9 @@ static const cc_stmt_t q_tenant =
 static const cc_stmt_t q_order_insert = CC_STMT(
     "lic_order_insert",
     "INSERT INTO orders (id, tenant_id, msp_id, tenant_path, order_number, fulfillment_number,"
-    " end_user_email, renews_order, created_by) VALUES ($1::uuid, $2::uuid, $3::uuid, $4::ltree,"
-    " $5, $6, $7, $8::uuid, $9)",
-    9);
+    " end_user_email, renews_order, created_by, language) VALUES ($1::uuid, $2::uuid, $3::uuid,"
+    " $4::ltree, $5, $6, $7, $8::uuid, $9, $10)",
+    10);
 /* a renewal (FAQ 3.9) extends the term from the renewed line's end (or from now when it
  * has lapsed) */
 static const cc_stmt_t q_line_insert = CC_STMT(
@@ -67,7 +67,7 @@ static const cc_stmt_t q_line_insert = CC_STMT(
                         "FROM pools d"                                                             \
                         " WHERE d.line_id = l.id AND d.is_default)) ORDER BY l.position), "        \
                         "'[]')::text"                                                              \
-                        " FROM order_lines l WHERE l.order_id = o.id)"
+                        " FROM order_lines l WHERE l.order_id = o.id), o.language"
 static const cc_stmt_t q_order_get =
     CC_STMT("lic_order_get",
             "SELECT " ORDER_COLS " FROM orders o LEFT JOIN orders r ON r.id = o.renews_order"
@@ -92,7 +92,8 @@ static const cc_stmt_t q_order_list = CC_STMT(
     5);
 
 static const char *const order_fields[] = {
-    "order_id", "fulfillment_number", "end_user_email", "tenant_id", "renews", "lines", NULL};
+    "order_id", "fulfillment_number", "end_user_email", "tenant_id", "renews", "lines", "language",
+    NULL};
 static const char *const line_fields[] = {"product",         "edition",     "quantity",
                                           "license_type",    "term_months", "unit",
                                           "agents_per_unit", "keys_capped", NULL};
@@ -115,12 +116,13 @@ static void res_db(cc_req_t *req, int rc)
 static json_t *order_json(const PGresult *res, int i, cc_pool_t *pool)
 {
     json_t *lines = json_loads(PQgetvalue(res, i, 10), 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:o}", "id",
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:o, s:s?}", "id",
                      PQgetvalue(res, i, 0), "order_id", PQgetvalue(res, i, 1), "fulfillment_number",
                      PQgetvalue(res, i, 2), "end_user_email", cc_db_get(res, i, 3), "account_email",
                      cc_db_get(res, i, 4), "method", cc_db_get(res, i, 5), "tenant_id",
                      PQgetvalue(res, i, 6), "created_at", cc_db_get_time(pool, res, i, 7), "renews",
-                     cc_db_get(res, i, 9), "lines", lines ? lines : json_array());
+                     cc_db_get(res, i, 9), "lines", lines ? lines : json_array(), "language",
+                     cc_db_get(res, i, 11));
 }
 
 /* ---- orders ---- */
@@ -138,6 +140,9 @@ void lic_handle_order_create(cc_req_t *req)
     const char *end_user = cc_v_string(&v, body, "end_user_email", false, 3, 254, true);
     const char *tenant_id = cc_v_uuid(&v, body, "tenant_id", true);
     const char *renews = cc_v_string(&v, body, "renews", false, 1, 64, true);
+    /* the buyer's language for the order's mails; absent: the brand's default language */
+    const char *language =
+        cc_v_enum(&v, body, "language", false, (const char *const[]){"en", "ja", NULL});
     if (number && !id_ok(number))
         cc_v_add(&v, "order_id", "format", "order_id takes letters, digits and . _ - only.");
     if (fulfillment && !id_ok(fulfillment))
@@ -235,8 +240,9 @@ void lic_handle_order_create(cc_req_t *req)
     }
     char id[37];
     cc_uuid_new(id);
-    const char *p[] = {id,         tenant_id,          msp_id, path, number, fulfillment, end_user,
-                       renews_ref, req->principal->sub};
+    const char *p[] = {
+        id,         tenant_id,           msp_id,  path, number, fulfillment, end_user,
+        renews_ref, req->principal->sub, language};
     rc = cc_db_query(req->db, req->pool, &q_order_insert, p, NULL);
     if (rc == CC_EDB && strcmp(cc_db_sqlstate(req->db), "23505") == 0) {
         cc_db_rollback(req->db);
@@ -347,5 +353,5 @@ void lic_handle_order_list(cc_req_t *req)
     if (n > limit)
         next = json_pack("[s, s]", cc_db_get_time(req->pool, res, limit - 1, 7),
                          PQgetvalue(res, limit - 1, 0));
-    lic_res_page(req, items, next, bind, n > 0 ? atoll(PQgetvalue(res, 0, 11)) : 0);
+    lic_res_page(req, items, next, bind, n > 0 ? atoll(PQgetvalue(res, 0, 12)) : 0);
 }

@@ -451,7 +451,9 @@ static const cc_stmt_t q_act_list = CC_STMT(
     " JOIN order_lines l ON l.id = p.line_id JOIN orders po ON po.id = p.order_id"
     " WHERE p.activation_id = a.id)::text, (SELECT coalesce(json_agg(DISTINCT"
     " po.fulfillment_number), '[]') FROM pools p JOIN orders po ON po.id = p.order_id"
-    " WHERE p.activation_id = a.id)::text, (SELECT count(*) FROM m)"
+    " WHERE p.activation_id = a.id)::text, (SELECT count(*) FROM m),"
+    " (SELECT x.status FROM tenants.tenant_tree x WHERE x.path @> a.tenant_path"
+    " AND x.status <> 'active' ORDER BY nlevel(x.path) DESC LIMIT 1)"
     " FROM m JOIN activations a ON a.id = m.id JOIN orders o ON o.id = a.order_id"
     " WHERE ($5::text IS NULL OR (a.computer_name, a.created_at, a.id) > ($5,"
     " $6::timestamp AT TIME ZONE 'UTC', $7::uuid))"
@@ -513,7 +515,13 @@ void lic_handle_activation_list(cc_req_t *req)
         /* FAQ 5.8: the fulfillment numbers a server uses (its own order and those added) */
         json_t *fns = json_loads(PQgetvalue(res, i, 13), 0, NULL);
         json_object_set_new(it, "fulfillment_numbers", fns ? fns : json_array());
-        if (online_live) {
+        if (online_live && !PQgetisnull(res, i, 15)) {
+            /* the account is suspended or deleted: so is the license, whatever the check-ins */
+            json_object_set_new(it, "state", json_string("suspended"));
+            json_object_set_new(it, "last_check_in_at", json_string(lic_time(req->pool, last)));
+            json_object_set_new(it, "messages",
+                                json_pack("[o]", lic_account_message(PQgetvalue(res, i, 15))));
+        } else if (online_live) {
             json_object_set_new(it, "state", json_string(lic_state_name(lic_state_at(last, now))));
             json_object_set_new(it, "last_check_in_at", json_string(lic_time(req->pool, last)));
             json_object_set_new(it, "messages", lic_messages(last, now));

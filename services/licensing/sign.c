@@ -5,6 +5,7 @@
  * at rest with the master key, as identity seals its ES256 keys.
  */
 #include <openssl/err.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,36 @@
 
 static const cc_stmt_t q_lock =
     CC_STMT("lic_keys_lock", "SELECT pg_advisory_xact_lock(hashtext('licensing.signing_keys'))", 0);
-static const cc_stmt_t q_active =
-    CC_STMT("lic_keys_active",
-            "SELECT kid, private_key_sealed, key_secret_sealed FROM signing_keys"
-            " ORDER BY created_at DESC LIMIT 1",
+/* the published keys, the active one first: kid, sealed private key, sealed HMAC secret,
+ * public key, retired, due for rotation ($1 rotation days, 0 = never; $2 overlap days) */
+#define PUBLISHED                                                                                  \
+    " FROM signing_keys WHERE retired_at IS NULL"                                                  \
+    " OR retired_at > licensing_now() - make_interval(days => $2::int)"
+#define NEWEST_FIRST "(retired_at IS NULL) DESC, created_at DESC, kid"
+static const cc_stmt_t q_list = CC_STMT(
+    "lic_keys_list",
+    "SELECT kid, private_key_sealed, key_secret_sealed, public_key, retired_at IS NOT NULL,"
+    " $1::int > 0 AND created_at <= licensing_now() - make_interval(days => $1::int)" PUBLISHED
+    " ORDER BY " NEWEST_FIRST,
+    2);
+/* what lic_keys_generation describes, read without unsealing anything; " !" when the
+ * active key is missing or due for rotation */
+static const cc_stmt_t q_state =
+    CC_STMT("lic_keys_state",
+            "SELECT coalesce(string_agg(kid || CASE WHEN retired_at IS NULL THEN '*' ELSE '' END,"
+            " ' ' ORDER BY " NEWEST_FIRST "), '') || CASE WHEN coalesce(bool_or(retired_at IS NULL"
+            " AND ($1::int = 0 OR created_at > licensing_now() - make_interval(days => $1::int))),"
+            " false) THEN '' ELSE ' !' END" PUBLISHED,
+            2);
+static const cc_stmt_t q_retire =
+    CC_STMT("lic_keys_retire",
+            "UPDATE signing_keys SET retired_at = licensing_now() WHERE retired_at IS NULL"
+            " RETURNING kid",
             0);
+/* the product-key secret every key carries (the first key's, copied since) */
+static const cc_stmt_t q_secret =
+    CC_STMT("lic_keys_secret",
+            "SELECT kid, key_secret_sealed FROM signing_keys ORDER BY created_at, kid LIMIT 1", 0);
 static const cc_stmt_t q_insert =
     CC_STMT("lic_keys_insert",
             "INSERT INTO signing_keys (kid, private_key_sealed, public_key, key_secret_sealed)"
@@ -29,6 +55,17 @@ static const cc_stmt_t q_insert =
 static char *aad_for(const char *kid, const char *what)
 {
     return cc_aprintf("licensing.signing_keys:%s:%s", kid, what);
+}
+
+static EVP_PKEY *public_from_b64(const char *b64)
+{
+    uint8_t *raw = NULL;
+    size_t n = 0;
+    EVP_PKEY *pub = NULL;
+    if (cc_base64url_decode_strict(b64, strlen(b64), &raw, &n) == 0 && n == 32)
+        pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, 32);
+    free(raw);
+    return pub;
 }
 
 int lic_keys_from_raw(lic_keys_t *k, const char *kid, const uint8_t priv[32],
@@ -52,7 +89,28 @@ int lic_keys_from_raw(lic_keys_t *k, const char *kid, const uint8_t priv[32],
     k->public_b64 = cc_base64url_encode(pub, 32);
     k->kid = cc_strdup(kid);
     memcpy(k->key_secret, secret, 32);
-    return 0;
+    /* the published set: this key alone */
+    k->published = calloc(1, sizeof(*k->published));
+    if (k->published == NULL)
+        abort();
+    k->npublished = 1;
+    k->published[0].kid = cc_strdup(kid);
+    k->published[0].pub = public_from_b64(k->public_b64);
+    k->published[0].public_b64 = cc_strdup(k->public_b64);
+    k->generation = cc_aprintf("%s*", kid);
+    return k->published[0].pub != NULL ? 0 : CC_ECRYPTO;
+}
+
+static void published_free(lic_keys_t *k)
+{
+    for (size_t i = 0; i < k->npublished; i++) {
+        EVP_PKEY_free(k->published[i].pub);
+        free(k->published[i].kid);
+        free(k->published[i].public_b64);
+    }
+    free(k->published);
+    k->published = NULL;
+    k->npublished = 0;
 }
 
 void lic_keys_dispose(lic_keys_t *k)
@@ -61,11 +119,31 @@ void lic_keys_dispose(lic_keys_t *k)
     EVP_PKEY_free(k->pub);
     free(k->kid);
     free(k->public_b64);
+    published_free(k);
+    free(k->generation);
     cc_wipe(k->key_secret, sizeof(k->key_secret));
     memset(k, 0, sizeof(*k));
 }
 
-/* A new key pair and secret, sealed into signing_keys (inside the open transaction). */
+static int unseal32(const cc_master_key_t *master, const char *blob, const char *aad,
+                    uint8_t out[32])
+{
+    uint8_t *plain = NULL;
+    size_t n = 0;
+    int rc = cc_unseal(master, blob, aad, &plain, &n);
+    if (rc == 0 && n != 32)
+        rc = CC_EINVAL;
+    if (rc == 0)
+        memcpy(out, plain, 32);
+    if (plain != NULL) {
+        cc_wipe(plain, n);
+        free(plain);
+    }
+    return rc;
+}
+
+/* A new key pair, sealed into signing_keys with the product-key secret of the keys before
+ * it (a fresh one for the first key), inside the open transaction. */
 static int generate(const cc_master_key_t *master, cc_db_t *db, cc_pool_t *pool)
 {
     uint8_t priv[32], secret[32], pub[32];
@@ -74,13 +152,22 @@ static int generate(const cc_master_key_t *master, cc_db_t *db, cc_pool_t *pool)
     char *sealed_p = NULL, *sealed_s = NULL, *pub_b64 = NULL;
     int rc = CC_ECRYPTO;
     EVP_PKEY *pkey = NULL;
+    PGresult *res;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
     if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &pkey) != 1 ||
         EVP_PKEY_get_raw_private_key(pkey, priv, &privlen) != 1 ||
         EVP_PKEY_get_raw_public_key(pkey, pub, &publen) != 1 || privlen != 32 || publen != 32)
         goto Exit;
-    if ((rc = cc_random_bytes(secret, sizeof(secret))) != 0 ||
-        (rc = cc_seal(master, priv, 32, aad_p, &sealed_p)) != 0 ||
+    if ((rc = cc_db_query(db, pool, &q_secret, NULL, &res)) != 0)
+        goto Exit;
+    if (PQntuples(res) > 0) {
+        char *aad_old = aad_for(PQgetvalue(res, 0, 0), "hmac");
+        rc = unseal32(master, PQgetvalue(res, 0, 1), aad_old, secret);
+        free(aad_old);
+    } else {
+        rc = cc_random_bytes(secret, sizeof(secret));
+    }
+    if (rc != 0 || (rc = cc_seal(master, priv, 32, aad_p, &sealed_p)) != 0 ||
         (rc = cc_seal(master, secret, 32, aad_s, &sealed_s)) != 0)
         goto Exit;
     pub_b64 = cc_base64url_encode(pub, 32);
@@ -102,38 +189,42 @@ Exit:
     return rc;
 }
 
-static int unseal32(const cc_master_key_t *master, const char *blob, const char *aad,
-                    uint8_t out[32])
+static void policy_params(const lic_key_policy_t *policy, char days[16], char overlap[16])
 {
-    uint8_t *plain = NULL;
-    size_t n = 0;
-    int rc = cc_unseal(master, blob, aad, &plain, &n);
-    if (rc == 0 && n != 32)
-        rc = CC_EINVAL;
-    if (rc == 0)
-        memcpy(out, plain, 32);
-    if (plain != NULL) {
-        cc_wipe(plain, n);
-        free(plain);
-    }
-    return rc;
+    snprintf(days, 16, "%d", policy ? policy->rotation_days : 0);
+    snprintf(overlap, 16, "%d", policy && policy->overlap_days > 0 ? policy->overlap_days : 400);
 }
 
-int lic_keys_init(lic_keys_t *k, const cc_master_key_t *master, cc_db_t *db)
+int lic_keys_init(lic_keys_t *k, const cc_master_key_t *master, cc_db_t *db,
+                  const lic_key_policy_t *policy)
 {
     cc_pool_t *pool = cc_pool_new();
     cc_scope_t system = {.system = true};
     PGresult *res = NULL;
     uint8_t priv[32], secret[32];
+    char days[16], overlap[16];
+    policy_params(policy, days, overlap);
+    const char *lp[] = {days, overlap};
+    memset(k, 0, sizeof(*k));
     int rc = cc_db_begin(db, &system);
     if (rc == 0)
         rc = cc_db_query(db, pool, &q_lock, NULL, NULL);
     if (rc == 0)
-        rc = cc_db_query(db, pool, &q_active, NULL, &res);
-    if (rc == 0 && PQntuples(res) == 0) {
-        rc = generate(master, db, pool);
-        if (rc == 0)
-            rc = cc_db_query(db, pool, &q_active, NULL, &res);
+        rc = cc_db_query(db, pool, &q_list, lp, &res);
+    if (rc == 0) {
+        bool have_active = PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 4), "f") == 0;
+        bool due = have_active && strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+        if (due) { /* by age: the active key is retired and a successor signs from now on */
+            rc = cc_db_query(db, pool, &q_retire, NULL, NULL);
+            if (rc == 0)
+                cc_log_info("license signing key %s retired after %s days", PQgetvalue(res, 0, 0),
+                            days);
+        }
+        if (rc == 0 && (!have_active || due)) {
+            rc = generate(master, db, pool);
+            if (rc == 0)
+                rc = cc_db_query(db, pool, &q_list, lp, &res);
+        }
     }
     if (rc == 0)
         rc = cc_db_commit(db);
@@ -154,14 +245,74 @@ int lic_keys_init(lic_keys_t *k, const cc_master_key_t *master, cc_db_t *db)
                      kid, cc_strerror(rc));
         goto Exit;
     }
-    rc = lic_keys_from_raw(k, kid, priv, secret);
-    if (rc == 0)
-        cc_log_info("signing licenses with key %s", kid);
+    if ((rc = lic_keys_from_raw(k, kid, priv, secret)) != 0)
+        goto Exit;
+    /* every published key (the active one first) verifies; only the active one signs */
+    int n = PQntuples(res);
+    cc_buf_t gen;
+    cc_buf_init(&gen);
+    published_free(k); /* lic_keys_from_raw's set of one, replaced by the whole set */
+    k->published = calloc((size_t)n, sizeof(*k->published));
+    if (k->published == NULL)
+        abort();
+    k->npublished = 0;
+    for (int i = 0; i < n; i++) {
+        lic_pubkey_t *p = &k->published[k->npublished];
+        p->pub = public_from_b64(PQgetvalue(res, i, 3));
+        if (p->pub == NULL) {
+            cc_log_error("license signing key %s has no valid public key", PQgetvalue(res, i, 0));
+            continue;
+        }
+        p->kid = cc_strdup(PQgetvalue(res, i, 0));
+        p->public_b64 = cc_strdup(PQgetvalue(res, i, 3));
+        k->npublished++;
+        cc_buf_printf(&gen, "%s%s%s", i ? " " : "", p->kid,
+                      strcmp(PQgetvalue(res, i, 4), "f") == 0 ? "*" : "");
+    }
+    free(k->generation);
+    k->generation = cc_strdup(gen.data ? gen.data : "");
+    cc_buf_free(&gen);
+    cc_log_info("signing licenses with key %s; %zu key(s) published", kid, k->npublished);
 Exit:
+    if (rc != 0)
+        lic_keys_dispose(k);
     cc_wipe(priv, sizeof(priv));
     cc_wipe(secret, sizeof(secret));
     cc_pool_free(pool);
     return rc;
+}
+
+int lic_keys_changed(cc_db_t *db, cc_pool_t *pool, const lic_keys_t *k,
+                     const lic_key_policy_t *policy, bool *changed)
+{
+    char days[16], overlap[16];
+    policy_params(policy, days, overlap);
+    cc_scope_t system = {.system = true};
+    PGresult *res;
+    *changed = false;
+    int rc = cc_db_read(db, pool, &system, &q_state, (const char *const[]){days, overlap}, &res);
+    if (rc == 0)
+        *changed = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), k->generation) != 0;
+    return rc;
+}
+
+int lic_keys_retire_active(cc_db_t *db, cc_pool_t *pool, int *retired)
+{
+    cc_scope_t system = {.system = true};
+    PGresult *res;
+    int rc = cc_db_begin(db, &system);
+    if (rc == 0)
+        rc = cc_db_query(db, pool, &q_lock, NULL, NULL);
+    if (rc == 0)
+        rc = cc_db_query(db, pool, &q_retire, NULL, &res);
+    if (rc == 0)
+        rc = cc_db_commit(db);
+    if (rc != 0) {
+        cc_db_rollback(db);
+        return rc;
+    }
+    *retired = PQntuples(res);
+    return 0;
 }
 
 /* ---- JWS (RFC 7515 compact, RFC 8037 EdDSA) ---- */
@@ -218,10 +369,14 @@ int lic_verify(const lic_keys_t *k, const char *jws, json_t **payload)
     if (!json_is_object(header) || alg == NULL)
         goto Exit;
     rc = CC_EAUTH;
-    if (strcmp(alg, "EdDSA") != 0 || kid == NULL || strcmp(kid, k->kid) != 0 || sl != 64)
+    EVP_PKEY *pub = NULL; /* the published key of this kid, never one the header chooses */
+    for (size_t i = 0; kid != NULL && i < k->npublished; i++)
+        if (strcmp(kid, k->published[i].kid) == 0)
+            pub = k->published[i].pub;
+    if (strcmp(alg, "EdDSA") != 0 || pub == NULL || sl != 64)
         goto Exit;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k->pub) == 1 &&
+    bool ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) == 1 &&
               EVP_DigestVerify(ctx, sig, sl, (const uint8_t *)jws, (size_t)(d2 - jws)) == 1;
     EVP_MD_CTX_free(ctx);
     ERR_clear_error();
@@ -243,8 +398,12 @@ Exit:
 
 json_t *lic_jwks(const lic_keys_t *k)
 {
-    return json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "keys", "kty", "OKP", "crv", "Ed25519",
-                     "x", k->public_b64, "kid", k->kid, "use", "sig", "alg", "EdDSA");
+    json_t *keys = json_array();
+    for (size_t i = 0; i < k->npublished; i++)
+        json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
+                                              "Ed25519", "x", k->published[i].public_b64, "kid",
+                                              k->published[i].kid, "use", "sig", "alg", "EdDSA"));
+    return json_pack("{s:o}", "keys", keys);
 }
 
 /* ---- offline request files ---- */
@@ -444,4 +603,97 @@ bool lic_product_key_for(const char *key, const char *product)
     for (int bit = 32; bit < 48; bit++)
         code = (code << 1) | ((unsigned)(v[bit / 5] >> (4 - bit % 5)) & 1);
     return code == (((unsigned)h[0] << 8) | h[1]);
+}
+
+/* ---- the service's current keys ---- */
+
+typedef struct lic_keyring {
+    lic_keys_t keys;
+    int refs; /* under app->keys_lock */
+} lic_keyring_t;
+
+static void ring_unref(lic_app_t *app, lic_keyring_t *r)
+{
+    pthread_mutex_lock(&app->keys_lock);
+    bool last = --r->refs == 0;
+    pthread_mutex_unlock(&app->keys_lock);
+    if (last) {
+        lic_keys_dispose(&r->keys);
+        free(r);
+    }
+}
+
+static int ring_load(lic_app_t *app, cc_db_t *db, lic_keyring_t **out)
+{
+    lic_keyring_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        abort();
+    int rc = lic_keys_init(&r->keys, &app->svc->master_key, db, &app->key_policy);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    r->refs = 1; /* the app's */
+    *out = r;
+    return 0;
+}
+
+int lic_app_keys_start(lic_app_t *app, cc_db_t *db)
+{
+    pthread_mutex_init(&app->keys_lock, NULL);
+    return ring_load(app, db, &app->ring);
+}
+
+void lic_app_keys_stop(lic_app_t *app)
+{
+    if (app->ring != NULL)
+        ring_unref(app, app->ring);
+    app->ring = NULL;
+    pthread_mutex_destroy(&app->keys_lock);
+}
+
+typedef struct ring_hold {
+    lic_app_t *app;
+    lic_keyring_t *ring;
+} ring_hold_t;
+
+static void on_request_end(void *p)
+{
+    ring_hold_t *h = p;
+    ring_unref(h->app, h->ring);
+}
+
+const lic_keys_t *lic_req_keys(cc_req_t *req)
+{
+    lic_app_t *app = req->app;
+    pthread_mutex_lock(&app->keys_lock);
+    lic_keyring_t *cur = app->ring;
+    cur->refs++;
+    pthread_mutex_unlock(&app->keys_lock);
+    bool changed = false;
+    int rc = lic_keys_changed(req->db, req->pool, &cur->keys, &app->key_policy, &changed);
+    if (rc != 0)
+        cc_log_warn("the license signing keys could not be checked: %s", cc_strerror(rc));
+    lic_keyring_t *fresh = NULL;
+    if (changed && (rc = ring_load(app, req->db, &fresh)) != 0)
+        cc_log_error("the license signing keys could not be reloaded (%s); signing with key %s",
+                     cc_strerror(rc), cur->keys.kid);
+    if (fresh != NULL) {
+        /* swap the new keys in (unless another request did it first), keep them for this
+         * request */
+        pthread_mutex_lock(&app->keys_lock);
+        lic_keyring_t *old = app->ring;
+        app->ring = fresh;
+        fresh->refs++;
+        pthread_mutex_unlock(&app->keys_lock);
+        ring_unref(app, old); /* the app's reference to the old keys */
+        ring_unref(app, cur); /* this request's */
+        cur = fresh;
+        cc_log_info("license signing keys reloaded: %s", fresh->keys.generation);
+    }
+    ring_hold_t *h = cc_pool_alloc(req->pool, sizeof(*h));
+    h->app = app;
+    h->ring = cur;
+    cc_pool_defer(req->pool, on_request_end, h);
+    return &cur->keys;
 }

@@ -5,6 +5,7 @@
  * Pure functions of (last check-in, now): the clock is the database's (licensing_now()).
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "licensing.h"
@@ -88,4 +89,14 @@ json_t *lic_messages(int64_t last, int64_t now)
     }
     }
     return out;
+}
+
+json_t *lic_account_message(const char *status)
+{
+    bool deleted = status != NULL && strcmp(status, "deleted") == 0;
+    return message(deleted ? "account_deleted" : "account_suspended", "error",
+                   deleted ? "The account this license belongs to is deleted: the license is "
+                             "suspended until the account is restored."
+                           : "The account this license belongs to is suspended: the license is "
+                             "suspended until the account is resumed.");
 }

@@ -6,6 +6,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, createHmac, verify as edVerify, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { useStack } from './lib/stack.mjs';
 import { assertProblem, apiClient, jsonApi } from './lib/api.mjs';
 import { sql, readMails } from './lib/identity.mjs';
@@ -31,7 +33,7 @@ const days = (n) => n * 86400;
 async function setClock(offsetDays) {
   await sql(st(), `UPDATE licensing.clock SET offset_s = ${Math.round(days(offsetDays))}`);
 }
-async function newOrder({ quantity = 3, endUser = 'buyer@example.com', tenant = mspA.id, lines, renews } = {}) {
+async function newOrder({ quantity = 3, endUser = 'buyer@example.com', tenant = mspA.id, lines, renews, language } = {}) {
   const body = {
     order_id: uniq('ORD'),
     fulfillment_number: uniq('FN'),
@@ -40,6 +42,7 @@ async function newOrder({ quantity = 3, endUser = 'buyer@example.com', tenant = 
   };
   if (endUser) body.end_user_email = endUser;
   if (renews) body.renews = renews;
+  if (language) body.language = language;
   const r = await platform('POST', '/api/v1/licensing/orders', body);
   assert.equal(r.status, 201, r.text);
   return r.json;
@@ -65,11 +68,13 @@ async function jwks() {
   assert.equal(r.status, 200, r.text);
   return r.json;
 }
-async function verifyLicense(jws) {
-  const key = (await jwks()).keys[0];
+// As a product does: the published key the license's kid names (the set holds the active
+// key and, after a rotation, the retired ones still in their overlap).
+async function verifyLicense(jws, set) {
   const [h, p, sig] = jws.split('.');
   const header = JSON.parse(Buffer.from(h, 'base64url'));
-  if (header.alg !== 'EdDSA' || header.kid !== key.kid) return null;
+  const key = (set || (await jwks())).keys.find((k) => k.kid === header.kid);
+  if (header.alg !== 'EdDSA' || !key) return null;
   const pub = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key.x }, format: 'jwk' });
   if (!edVerify(null, Buffer.from(`${h}.${p}`), pub, Buffer.from(sig, 'base64url'))) return null;
   return JSON.parse(Buffer.from(p, 'base64url'));
@@ -165,7 +170,7 @@ describe('licensing', () => {
       assertProblem(bad, 400, 'validation_failed');
     });
 
-    test('FAQ 1.4, 1.14: online activation returns a license signed with Ed25519 that the product verifies offline with the published public key', async () => {
+    test('FAQ 1.1, 1.4, 1.14: online activation returns a license signed with Ed25519 that the product verifies offline with the published public key', async () => {
       const order = await newOrder({ quantity: 2 });
       const body = activation(order);
       const r = await activate(body);
@@ -186,7 +191,7 @@ describe('licensing', () => {
       assert.equal(Date.parse(lic.check_in_due_at) - Date.parse(lic.issued_at), days(14) * 1000);
     });
 
-    test('FAQ 5.9: re-activating the same machine is idempotent; a restored server with a new fingerprint needs a new activation', async () => {
+    test('FAQ 2.23, 5.9: re-activating the same machine (e.g. after an overwrite install) is idempotent; a restored server with a new fingerprint needs a new activation', async () => {
       const order = await newOrder({ quantity: 3 });
       const body = activation(order);
       const first = await activate(body);
@@ -204,7 +209,7 @@ describe('licensing', () => {
       assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1);
     });
 
-    test('FAQ 1.6, 2.13: one Order ID / Fulfillment Number pair of a license program spans products, and one activation licenses every product of the server', async () => {
+    test('FAQ 1.6, 2.13, 2.17, 5.10: one Order ID / Fulfillment Number pair of a license program (e.g. Premium: UDP and Backup) spans products, one activation licenses every product of the server, and a VM Agent per Host license carries 50 agents', async () => {
       const order = await newOrder({ lines: [
         { product: 'Arcserve UDP', edition: 'Premium', quantity: 2, license_type: 'perpetual', unit: 'socket' },
         { product: 'Arcserve Backup', edition: 'Standard', quantity: 2, license_type: 'perpetual' },
@@ -244,6 +249,34 @@ describe('licensing', () => {
       assert.ok(await verifyLicense(r.json.response_file.license));
       const list = await adminA('GET', `/api/v1/licensing/activations?method=offline&order_id=${order.order_id}`);
       assert.equal(list.json.items.length, 1);
+    });
+
+    test('FAQ 2.9: both online and offline activation mail the registration link to the e-mail given', async () => {
+      const on = await newOrder({ quantity: 1 });
+      const e1 = `faq29-online-${seq}@example.com`;
+      assert.equal((await activate(activation(on, { email: e1 }))).status, 201);
+      assert.ok(linkIn(mailsTo(e1).at(-1)), 'online: a registration link');
+      const off = await newOrder({ quantity: 1 });
+      const e2 = `faq29-offline-${seq}@example.com`;
+      const r = await adminA('POST', '/api/v1/licensing/offline-requests', requestFile(off, activation(off, { email: e2 })));
+      assert.equal(r.status, 201, r.text);
+      const mail = mailsTo(e2).at(-1);
+      assert.ok(mail, 'offline: a registration mail');
+      assert.match(mail.headers.subject, /Action required: product registration$/);
+      assert.ok(linkIn(mail));
+    });
+
+    test('FAQ 2.19: several Order IDs activated with one e-mail are managed together under that account', async () => {
+      const email = `faq219-${seq}@example.com`;
+      const o1 = await newOrder({ quantity: 1 });
+      const o2 = await newOrder({ quantity: 1 });
+      const o3 = await newOrder({ quantity: 1 });
+      assert.equal((await activate(activation(o1, { email }))).status, 201);
+      assert.equal((await activate(activation(o2, { email, computer_name: 'FAQ219-2' }))).status, 201);
+      assert.equal((await activate(activation(o3, { email: `other-${email}` }))).status, 201);
+      const r = await adminA('GET', `/api/v1/licensing/orders?account_email=${encodeURIComponent(email)}`);
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json.items.map((o) => o.order_id).sort(), [o1.order_id, o2.order_id].sort());
     });
 
     test('FAQ 2.5, 2.6, 2.20: another server with another e-mail on an order of several licenses waits for the buyer, whose approval activates it', async () => {
@@ -406,7 +439,7 @@ describe('licensing', () => {
       assert.deepEqual((await verifyLicense(c.json.license)).products, [], 'the server holds no license any more');
     });
 
-    test('FAQ 2.22: pools are renamed and resized within the order total; over-allocation answers 409 no_licenses_available', async () => {
+    test('FAQ 2.15, 2.22: pools are renamed and resized within the order total (over-allocation answers 409 no_licenses_available); the product gets the new counts when it refreshes (check-in)', async () => {
       const order = await newOrder({ quantity: 10 });
       const a = (await activate(activation(order))).json;
       const pool = (await pools(adminA, order.order_id)).find((p) => p.activation_id === a.id);
@@ -488,7 +521,7 @@ describe('licensing', () => {
       assertProblem(await adminB('POST', `/api/v1/licensing/activations/${a.id}/orders`, { order_id: option.order_id, fulfillment_number: option.fulfillment_number }), 404, 'not_found');
     });
 
-    test('FAQ 4.9: product keys can be generated repeatedly for virtual hosts, except the capped product: 100 guest keys per virtual-host license', async () => {
+    test('FAQ 1.8, 4.5, 4.8, 4.9: product keys for agent products are generated per order, product, version and quantity, repeatedly for virtual hosts except the capped product (100 guest keys per virtual-host license), and every generated key stays listed', async () => {
       const order = await newOrder({ lines: [
         { product: 'Arcserve UDP Agent', edition: 'Windows', quantity: 1, license_type: 'perpetual' },
         { product: 'Arcserve RHA', edition: 'Virtual Host', quantity: 1, license_type: 'perpetual', unit: 'host', keys_capped: true },
@@ -554,7 +587,7 @@ describe('licensing', () => {
       }
     });
 
-    test('FAQ 3.6, 5.3, 5.4: an online-activated account changes its e-mail from the product; after the mailed confirmation the orders and pools move to it', async () => {
+    test('FAQ 2.10, 3.6, 5.3, 5.4: an online-activated account changes (or corrects) its e-mail from the product; after the mailed confirmation the orders and pools move to it; an offline one cannot', async () => {
       const old = `old-${seq}@example.com`, neu = `new-${seq}@example.com`;
       const order = await newOrder({ quantity: 2 });
       const a = (await activate(activation(order, { email: old }))).json;
@@ -637,6 +670,39 @@ describe('licensing', () => {
       assert.equal((await activate(activation(order, { computer_name: 'AFTER-RESTORE' }))).status, 201);
     });
 
+    test("a suspended or deleted account's activated servers check in to a suspended license (account_suspended, no license) until the account is resumed or restored", async () => {
+      let r = await adminA('POST', '/api/v1/tenants', { name: uniq('Suspended server customer'), kind: 'customer', parent_id: mspA.id });
+      assert.equal(r.status, 201, r.text);
+      const cust = r.json;
+      const order = await newOrder({ quantity: 2, tenant: cust.id });
+      const a = (await activate(activation(order))).json;
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/suspend`)).status, 200);
+      let c = await checkIn(a);
+      assert.equal(c.status, 200, c.text);
+      assert.equal(c.json.state, 'suspended');
+      assert.equal(c.json.reason, 'account_suspended');
+      assert.equal(c.json.license, undefined, 'no license while the account is suspended');
+      assert.deepEqual(c.json.messages.map((m) => m.code), ['account_suspended']);
+      const list = await adminA('GET', `/api/v1/licensing/activations?order_id=${order.order_id}`);
+      assert.equal(list.status, 200, list.text);
+      assert.equal(list.json.items[0].state, 'suspended');
+      assert.equal(list.json.items[0].messages[0].code, 'account_suspended');
+      // its licenses stay on the server
+      assert.equal((await defaultPool(adminA, order.order_id)).quantity, 1);
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/resume`)).status, 200);
+      c = await checkIn(a);
+      assert.equal(c.status, 200, c.text);
+      assert.equal(c.json.state, 'active');
+      assert.ok(await verifyLicense(c.json.license));
+      r = await platform('DELETE', `/api/v1/tenants/${cust.id}?confirm=${encodeURIComponent(cust.name)}`);
+      assert.ok(r.status < 300, r.text);
+      c = await checkIn(a);
+      assert.equal(c.json.state, 'suspended');
+      assert.equal(c.json.reason, 'account_deleted');
+      assert.equal((await platform('POST', `/api/v1/tenants/${cust.id}/restore`)).status, 200);
+      assert.equal((await checkIn(a)).json.state, 'active');
+    });
+
     test('FAQ 3.8, 5.8: the portal shows which method activated each server, the fulfillment numbers in use per server, and the order history', async () => {
       const o1 = await newOrder({ quantity: 2 });
       const o2 = await newOrder({ quantity: 1 });
@@ -714,6 +780,153 @@ describe('licensing', () => {
       const pe = `plain-${seq}@example.com`;
       assert.equal((await activate(activation(plain, { email: pe }))).status, 201);
       assert.doesNotMatch(mailsTo(pe).at(-1).headers.subject, /Acme/);
+    });
+  });
+
+  describe("mail in the person's language", () => {
+    const rawMail = (m) => readFileSync(join(st().dataDir, 'mail', m.name), 'utf8');
+    const rawSubject = (m) => /\r\nSubject: ([^\r]*(?:\r\n[ \t][^\r]*)*)/.exec(`\r\n${rawMail(m)}`)[1];
+
+    test('FAQ 2.1, 2.7, 2.8: an order in Japanese gets its registration mail in Japanese: RFC 2047 subject "要アクション: 製品登録", UTF-8 plain-text and HTML parts, the link clickable in HTML and written out in text', async () => {
+      const order = await newOrder({ quantity: 2, language: 'ja' });
+      assert.equal(order.language, 'ja');
+      const email = `ja-reg-${seq}@example.com`;
+      assert.equal((await activate(activation(order, { email }))).status, 201);
+      const mail = mailsTo(email).at(-1);
+      assert.ok(mail, 'a registration mail');
+      assert.match(mail.headers.subject, /: 要アクション: 製品登録$/);
+      assert.match(rawSubject(mail), /^=\?UTF-8\?B\?/, 'the subject is an RFC 2047 encoded-word');
+      assert.match(rawMail(mail), /Content-Type: text\/plain; charset=utf-8/i, 'FAQ 2.7: UTF-8');
+      assert.match(mail.text, /72 時間以内にライセンス アカウントの登録を確認してください。/);
+      assert.match(mail.text, /登録を確認する\r\nhttps?:\/\/\S+\/licensing\/confirm\?token=/);
+      assert.match(mail.html, /<html lang="ja"/);
+      assert.match(mail.html, /<a href="https?:\/\/[^"]+\/licensing\/confirm\?token=[^"]+">登録を確認する<\/a>/, 'FAQ 2.8: an embedded link');
+      assert.match(mail.html, /このメール アドレスで製品のアクティベーションが行われました。/);
+      // the confirmation and the fresh link after 72 hours keep the language (FAQ 2.11)
+      const token = linkIn(mail)[2];
+      await setClock(3.01);
+      try {
+        assert.equal((await confirmForm(token)).status, 410);
+      } finally {
+        await setClock(0);
+      }
+      const fresh = mailsTo(email).at(-1);
+      assert.notEqual(fresh.name, mail.name);
+      assert.match(fresh.headers.subject, /要アクション: 製品登録$/);
+      assert.match(fresh.text, /新しいリンクをお送りします。/);
+    });
+
+    test('FAQ 2.5, 2.6: in Japanese, the buyer gets "承認のお願い" with "このユーザを承認する", and the activating address a notice naming [購入ユーザ]', async () => {
+      const buyer = `ja-buyer-${seq}@example.com`;
+      const order = await newOrder({ quantity: 3, endUser: buyer, language: 'ja' });
+      assert.equal((await activate(activation(order, { email: `ja-first-${seq}@example.com` }))).status, 201);
+      const second = `ja-second-${seq}@example.com`;
+      assert.equal((await activate(activation(order, { email: second, computer_name: 'OSAKA' }))).status, 202);
+      const appr = mailsTo(buyer).at(-1);
+      assert.match(appr.headers.subject, /: 承認のお願い: 製品のアクティベーション$/);
+      assert.match(appr.text, new RegExp(`${second.replace(/\./g, '\\.')} が、オーダー ${order.order_id} をサーバ OSAKA で`));
+      assert.match(appr.html, /">このユーザを承認する<\/a>/);
+      const notice = mailsTo(second).at(-1);
+      assert.match(notice.headers.subject, /: 承認待ち: 製品のアクティベーション$/);
+      assert.match(notice.text, new RegExp(`\\[購入ユーザ\\] ${buyer.replace(/\./g, '\\.')}`));
+      assert.match(notice.html, /\[購入ユーザ\]/);
+    });
+
+    test("an order without a language uses its brand's default language; an order's own language wins; the e-mail change mail follows it", async () => {
+      let r = await platform('POST', '/api/v1/tenants', { name: uniq('Ja brand MSP'), kind: 'msp', parent_id: platformId });
+      assert.equal(r.status, 201, r.text);
+      const msp = r.json;
+      r = await platform('PUT', `/api/v1/tenants/${msp.id}/branding`, { default_language: 'ja' });
+      assert.ok(r.status < 300, r.text);
+      const jaOrder = await newOrder({ quantity: 1, tenant: msp.id });
+      assert.equal(jaOrder.language, null);
+      const e1 = `brand-ja-${seq}@example.com`;
+      const a = (await activate(activation(jaOrder, { email: e1 }))).json;
+      assert.match(mailsTo(e1).at(-1).headers.subject, /要アクション: 製品登録$/);
+      const enOrder = await newOrder({ quantity: 1, tenant: msp.id, language: 'en' });
+      const e2 = `brand-en-${seq}@example.com`;
+      assert.equal((await activate(activation(enOrder, { email: e2 }))).status, 201);
+      assert.match(mailsTo(e2).at(-1).headers.subject, /: Action required: product registration$/);
+      const e3 = `moved-ja-${seq}@example.com`;
+      const c = await product('POST', `/api/v1/licensing/activations/${a.id}/email`, { email: e3 }, { 'x-activation-secret': a.activation_secret });
+      assert.equal(c.status, 202, c.text);
+      const change = mailsTo(e3).at(-1);
+      assert.match(change.headers.subject, /要アクション: ライセンス アカウントの電子メール アドレスの確認$/);
+      assert.match(change.html, />新しいメール アドレスを確認する<\/a>/);
+    });
+
+    test('FAQ 2.6: the activating address gets a notice naming the purchasing user; with no end-user e-mail it names the platform licensing address and says to contact the license desk', async () => {
+      const order = await newOrder({ quantity: 2, endUser: null });
+      assert.equal((await activate(activation(order, { email: `notice-first-${seq}@example.com` }))).status, 201);
+      const second = `notice-second-${seq}@example.com`;
+      assert.equal((await activate(activation(order, { email: second, computer_name: 'NOTICE-2' }))).status, 202);
+      const notice = mailsTo(second).at(-1);
+      assert.ok(notice, 'a notice to the activating address');
+      assert.match(notice.headers.subject, /Approval requested: product activation$/);
+      assert.match(notice.text, /Purchasing user: \S+@/);
+      assert.match(notice.text, /license desk/);
+      assert.doesNotMatch(notice.text, /notice-first/);
+    });
+  });
+
+  describe('signing-key rotation', () => {
+    test('signing-key rotation: after consolectl rotate-license-key new licenses carry the new kid, the published set holds both keys, and a license signed before still verifies offline with it', async () => {
+      const order = await newOrder({ quantity: 3 });
+      const before = await activate(activation(order, { computer_name: 'ROT-BEFORE' }));
+      assert.equal(before.status, 201, before.text);
+      const oldSet = await jwks();
+      const kidOf = (jws) => JSON.parse(Buffer.from(jws.split('.')[0], 'base64url')).kid;
+      const oldKid = kidOf(before.json.license);
+      assert.equal(oldSet.keys[0].kid, oldKid);
+      const { stdout } = await st().consolectl('rotate-license-key');
+      assert.match(stdout, new RegExp(`retired license signing key ${oldKid}`));
+      const after = await activate(activation(order, { computer_name: 'ROT-AFTER' }));
+      assert.equal(after.status, 201, after.text);
+      const newKid = kidOf(after.json.license);
+      assert.notEqual(newKid, oldKid, 'the new key signs');
+      const set = await jwks();
+      assert.deepEqual(set.keys.map((k) => k.kid), [newKid, oldKid], 'the active key first, the retired one still published');
+      // offline, with the published set only: both licenses verify; a product that kept the
+      // old set verifies the old license and learns of the new kid by fetching the set again
+      assert.ok(await verifyLicense(before.json.license, set));
+      assert.ok(await verifyLicense(after.json.license, set));
+      assert.equal(await verifyLicense(after.json.license, oldSet), null);
+      // a check-in brings a license of the new key; the offline receipt too
+      const c = await checkIn(before.json);
+      assert.equal(kidOf(c.json.license), newKid);
+      // a second rotation by command: three keys published
+      await st().consolectl('rotate-license-key');
+      const third = await checkIn(after.json);
+      assert.equal((await jwks()).keys.length, 3);
+      assert.notEqual(kidOf(third.json.license), newKid);
+      assert.ok(await verifyLicense(before.json.license));
+      // product keys made before a rotation still verify
+      const k = await adminA('POST', '/api/v1/licensing/keys', { order_id: order.order_id, product: 'Arcserve UDP', version: '7.0', quantity: 1 });
+      assert.equal(k.status, 201, k.text);
+      await st().consolectl('rotate-license-key');
+      const v = await adminA('POST', '/api/v1/licensing/keys/verify', { key: k.json.keys[0] });
+      assert.equal(v.json.valid, true, v.text);
+    });
+
+    test('signing-key rotation: a retired key leaves the published set after the overlap (CONSOLE_LICENSE_KEY_OVERLAP_DAYS, on the licensing clock), and its licenses no longer verify', async () => {
+      const order = await newOrder({ quantity: 1 });
+      const a = await activate(activation(order, { computer_name: 'ROT-OVERLAP' }));
+      assert.equal(a.status, 201, a.text);
+      await st().consolectl('rotate-license-key');
+      const set = await jwks();
+      assert.ok(set.keys.length >= 2);
+      assert.ok(await verifyLicense(a.json.license, set));
+      try {
+        await setClock(401);
+        const later = await jwks();
+        assert.equal(later.keys.length, 1, 'only the active key after 400 days');
+        assert.equal(await verifyLicense(a.json.license, later), null);
+        const c = await checkIn(a.json);
+        assert.equal(c.status, 200, c.text);
+        assert.ok(await verifyLicense(c.json.license, later), 'a check-in brings a license of the active key');
+      } finally {
+        await setClock(0);
+      }
     });
   });
 

@@ -44,6 +44,7 @@ static cc_jwks_t *jwks;
 static char *priv_pem;
 static cc_service_t svc;
 static lic_app_t app;
+static lic_keys_t keys; /* the keys the service loaded, as a product would verify with them */
 static char mail_dir[64];
 
 static const char *const seed_sql[] = {
@@ -101,7 +102,7 @@ static int setup(void **state)
     svc.mail.data_dir = mail_dir;
     svc.mail.envelope_from = "licensing@console.test";
     app.svc = &svc;
-    if (lic_keys_init(&app.keys, &svc.master_key, db) != 0)
+    if (lic_app_keys_start(&app, db) != 0 || lic_keys_init(&keys, &svc.master_key, db, NULL) != 0)
         return -1;
     cc_authz_set_cache_ms(0);
     cc_server_config_t c = {
@@ -125,7 +126,8 @@ static int teardown(void **state)
 {
     (void)state;
     cc_server_free(srv);
-    lic_keys_dispose(&app.keys);
+    lic_app_keys_stop(&app);
+    lic_keys_dispose(&keys);
     cc_jwks_free(jwks);
     free(priv_pem);
     cc_db_close(db);
@@ -294,10 +296,10 @@ static void test_license_signature_refuses_any_change(void **state)
     (void)state;
     json_t *payload = json_pack("{s:s, s:[{s:s, s:i}]}", "activation_id", "a1", "products",
                                 "product", "Arcserve UDP", "quantity", 3);
-    char *jws = lic_sign(&app.keys, payload);
+    char *jws = lic_sign(&keys, payload);
     assert_non_null(jws);
     json_t *back = NULL;
-    assert_int_equal(lic_verify(&app.keys, jws, &back), 0);
+    assert_int_equal(lic_verify(&keys, jws, &back), 0);
     assert_true(json_equal(back, payload));
     json_decref(back);
     /* flip every character of header and payload (and some of the signature) */
@@ -307,26 +309,26 @@ static void test_license_signature_refuses_any_change(void **state)
             continue;
         char *t = cc_strdup(jws);
         t[i] = t[i] == 'A' ? 'B' : 'A';
-        assert_int_not_equal(lic_verify(&app.keys, t, &back), 0);
+        assert_int_not_equal(lic_verify(&keys, t, &back), 0);
         assert_null(back);
         free(t);
     }
     /* alg none and a payload without a signature */
     char *dot = strrchr(jws, '.');
     char *unsigned_jws = cc_strndup(jws, (size_t)(dot - jws) + 1);
-    assert_int_not_equal(lic_verify(&app.keys, unsigned_jws, &back), 0);
-    json_t *none = json_pack("{s:s, s:s}", "alg", "none", "kid", app.keys.kid);
+    assert_int_not_equal(lic_verify(&keys, unsigned_jws, &back), 0);
+    json_t *none = json_pack("{s:s, s:s}", "alg", "none", "kid", keys.kid);
     char *h = json_dumps(none, JSON_COMPACT), *hb = cc_base64url_encode(h, strlen(h));
     char *forged = cc_aprintf("%s%s", hb, strchr(jws, '.'));
-    assert_int_equal(lic_verify(&app.keys, forged, &back), CC_EAUTH);
+    assert_int_equal(lic_verify(&keys, forged, &back), CC_EAUTH);
     /* another key's license */
     uint8_t priv[32], secret[32];
     memset(priv, 9, 32);
     memset(secret, 9, 32);
     lic_keys_t other;
-    assert_int_equal(lic_keys_from_raw(&other, app.keys.kid, priv, secret), 0);
+    assert_int_equal(lic_keys_from_raw(&other, keys.kid, priv, secret), 0);
     char *theirs = lic_sign(&other, payload);
-    assert_int_equal(lic_verify(&app.keys, theirs, &back), CC_EAUTH);
+    assert_int_equal(lic_verify(&keys, theirs, &back), CC_EAUTH);
     lic_keys_dispose(&other);
     free(theirs);
     free(forged);
@@ -387,14 +389,14 @@ static void test_signing_key_is_sealed_and_stable(void **state)
 {
     (void)state;
     lic_keys_t again;
-    assert_int_equal(lic_keys_init(&again, &svc.master_key, db), 0);
-    assert_string_equal(again.kid, app.keys.kid); /* generated once, then loaded */
-    assert_string_equal(again.public_b64, app.keys.public_b64);
+    assert_int_equal(lic_keys_init(&again, &svc.master_key, db, NULL), 0);
+    assert_string_equal(again.kid, keys.kid); /* generated once, then loaded */
+    assert_string_equal(again.public_b64, keys.public_b64);
     lic_keys_dispose(&again);
     cc_master_key_t wrong = svc.master_key;
     wrong.key[0] ^= 1;
     strcpy(wrong.id, "0000000000000000");
-    assert_int_not_equal(lic_keys_init(&again, &wrong, db), 0);
+    assert_int_not_equal(lic_keys_init(&again, &wrong, db, NULL), 0);
     /* without the system scope the keys are invisible */
     cc_pool_t *pool = cc_pool_new();
     static const cc_stmt_t q = CC_STMT("t_keys", "SELECT count(*) FROM signing_keys", 0);
@@ -461,8 +463,8 @@ static void test_activation_check_in_and_release_on_the_clock(void **state)
     const char *id = json_string_value(json_object_get(a, "id"));
     const char *secret = json_string_value(json_object_get(a, "activation_secret"));
     json_t *payload = NULL;
-    assert_int_equal(
-        lic_verify(&app.keys, json_string_value(json_object_get(a, "license")), &payload), 0);
+    assert_int_equal(lic_verify(&keys, json_string_value(json_object_get(a, "license")), &payload),
+                     0);
     json_decref(payload);
     assert_string_equal(default_quantity(), "1");
     r = call(NULL, NULL, NULL, "POST", "/api/v1/licensing/activations",
@@ -532,6 +534,82 @@ static long count_system(const char *sql_text)
     return n;
 }
 
+static void set_account_status(const char *tenant_id, const char *status)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT set_config('console.system', 'on', false);"
+             " UPDATE tenants.tenants SET status = '%s', purge_at = CASE WHEN '%s' = 'deleted'"
+             " THEN now() + interval '14 days' END WHERE id = '%s';"
+             " SELECT set_config('console.system', 'off', false)",
+             status, status, tenant_id);
+    assert_int_equal(cc_db_exec(db, sql), 0);
+}
+
+/* A suspended account's servers already activated keep checking in, but their license is
+ * suspended (no license, state suspended, the account_suspended message) until the account
+ * is resumed; the portal shows the same state. */
+static void test_suspended_account_suspends_its_servers_licenses_until_resumed(void **state)
+{
+    (void)state;
+    cc_req_t *r =
+        call(P_ADMIN, PLATFORM, NULL, "POST", "/api/v1/licensing/orders",
+             "{\"order_id\":\"ORD-SUSP\",\"fulfillment_number\":\"FN-S\",\"tenant_id\":\"" CUST_A1
+             "\",\"lines\":[{\"product\":\"Arcserve UDP\",\"edition\":\"Advanced\","
+             "\"quantity\":1,\"license_type\":\"perpetual\"}]}");
+    assert_int_equal(r->status, 201);
+    cc_req_free(r);
+    r = call(
+        NULL, NULL, NULL, "POST", "/api/v1/licensing/activations",
+        "{\"order_id\":\"ORD-SUSP\",\"fulfillment_number\":\"FN-S\",\"email\":\"s@example.com\","
+        "\"computer_name\":\"S\",\"fingerprint\":{\"mac\":\"00:11:22:33:44:66\"}}");
+    assert_int_equal(r->status, 201);
+    json_t *a = body_of(r);
+    cc_req_free(r);
+    const char *secret = json_string_value(json_object_get(a, "activation_secret"));
+    char *path = cc_aprintf("/api/v1/licensing/activations/%s/check-in",
+                            json_string_value(json_object_get(a, "id")));
+    static const struct {
+        const char *status, *state, *reason;
+    } steps[] = {{"suspended", "suspended", "account_suspended"},
+                 {"deleted", "suspended", "account_deleted"},
+                 {"active", "active", NULL}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        set_account_status(CUST_A1, steps[i].status);
+        r = call(NULL, NULL, secret, "POST", path, NULL);
+        assert_int_equal(r->status, 200);
+        json_t *c = body_of(r);
+        cc_req_free(r);
+        assert_string_equal(json_string_value(json_object_get(c, "state")), steps[i].state);
+        if (steps[i].reason != NULL) {
+            assert_string_equal(json_string_value(json_object_get(c, "reason")), steps[i].reason);
+            assert_null(json_object_get(c, "license"));
+            json_t *m = json_array_get(json_object_get(c, "messages"), 0);
+            assert_string_equal(json_string_value(json_object_get(m, "code")), steps[i].reason);
+            /* the portal's view says the same */
+            r = call(A_ADMIN, MSP_A, NULL, "GET", "/api/v1/licensing/activations?order_id=ORD-SUSP",
+                     NULL);
+            assert_int_equal(r->status, 200);
+            json_t *l = body_of(r);
+            cc_req_free(r);
+            json_t *it = json_array_get(json_object_get(l, "items"), 0);
+            assert_string_equal(json_string_value(json_object_get(it, "state")), "suspended");
+            json_decref(l);
+        } else {
+            assert_non_null(json_object_get(c, "license"));
+            assert_string_equal(json_string_value(json_object_get(c, "previous_state")), "active");
+        }
+        json_decref(c);
+    }
+    /* the licenses never left the server */
+    assert_int_equal(count_system("SELECT sum(p.quantity) FROM licensing.pools p JOIN"
+                                  " licensing.orders o ON o.id = p.order_id WHERE"
+                                  " o.order_number = 'ORD-SUSP' AND p.activation_id IS NOT NULL"),
+                     1);
+    free(path);
+    json_decref(a);
+}
+
 static void test_purged_customer_loses_its_orders_and_returns_allocations(void **state)
 {
     (void)state;
@@ -594,6 +672,147 @@ static void test_purged_customer_loses_its_orders_and_returns_allocations(void *
     cc_pool_free(pool);
 }
 
+/* A license's kid (pool memory is not needed: a static buffer). */
+static const char *kid_of(const char *jws)
+{
+    static char kid[64];
+    const char *dot = strchr(jws, '.');
+    uint8_t *h = NULL;
+    size_t n = 0;
+    assert_int_equal(cc_base64url_decode_strict(jws, (size_t)(dot - jws), &h, &n), 0);
+    json_t *header = json_loadb((const char *)h, n, 0, NULL);
+    snprintf(kid, sizeof(kid), "%s", json_string_value(json_object_get(header, "kid")));
+    json_decref(header);
+    free(h);
+    return kid;
+}
+
+static char *activate_body(const char *order, const char *fn, const char *mac)
+{
+    return cc_aprintf(
+        "{\"order_id\":\"%s\",\"fulfillment_number\":\"%s\",\"email\":\"r@example.com\","
+        "\"computer_name\":\"R\",\"fingerprint\":{\"mac\":\"%s\"}}",
+        order, fn, mac);
+}
+
+/* Signing-key rotation: retiring the active key (consolectl rotate-license-key) makes the
+ * service sign with a new key from its next request while the old key stays published and
+ * keeps verifying what it signed; after the overlap it is gone; a key past the rotation
+ * age is rotated by itself; product keys outlive every rotation. All on the licensing
+ * clock. */
+static void test_signing_key_rotation_overlap_and_age(void **state)
+{
+    (void)state;
+    cc_req_t *r =
+        call(P_ADMIN, PLATFORM, NULL, "POST", "/api/v1/licensing/orders",
+             "{\"order_id\":\"ORD-ROT\",\"fulfillment_number\":\"FN-R\",\"tenant_id\":\"" MSP_A
+             "\",\"lines\":[{\"product\":\"Arcserve UDP Agent\",\"edition\":\"Windows\","
+             "\"quantity\":5,\"license_type\":\"perpetual\"}]}");
+    assert_int_equal(r->status, 201);
+    cc_req_free(r);
+    char *body = activate_body("ORD-ROT", "FN-R", "00:11:22:33:44:01");
+    r = call(NULL, NULL, NULL, "POST", "/api/v1/licensing/activations", body);
+    free(body);
+    assert_int_equal(r->status, 201);
+    json_t *a = body_of(r);
+    cc_req_free(r);
+    const char *old_license = json_string_value(json_object_get(a, "license"));
+    char old_kid[64];
+    snprintf(old_kid, sizeof(old_kid), "%s", kid_of(old_license));
+    assert_string_equal(old_kid, keys.kid);
+    r = call(A_ADMIN, MSP_A, NULL, "POST", "/api/v1/licensing/keys",
+             "{\"order_id\":\"ORD-ROT\",\"product\":\"Arcserve UDP Agent\",\"version\":\"7.0\","
+             "\"quantity\":1}");
+    assert_int_equal(r->status, 201);
+    json_t *pk = body_of(r);
+    cc_req_free(r);
+    char *verify = cc_aprintf("{\"key\":\"%s\"}",
+                              json_string_value(json_array_get(json_object_get(pk, "keys"), 0)));
+
+    /* rotate by command */
+    cc_pool_t *pool = cc_pool_new();
+    int retired = 0;
+    assert_int_equal(lic_keys_retire_active(db, pool, &retired), 0);
+    assert_int_equal(retired, 1);
+    body = activate_body("ORD-ROT", "FN-R", "00:11:22:33:44:02");
+    r = call(NULL, NULL, NULL, "POST", "/api/v1/licensing/activations", body);
+    free(body);
+    assert_int_equal(r->status, 201);
+    json_t *b = body_of(r);
+    cc_req_free(r);
+    const char *new_license = json_string_value(json_object_get(b, "license"));
+    assert_string_not_equal(kid_of(new_license), old_kid); /* the new key signs */
+    /* the published set holds both; each license verifies with it */
+    lic_keys_t set;
+    assert_int_equal(lic_keys_init(&set, &svc.master_key, db, NULL), 0);
+    assert_int_equal(set.npublished, 2);
+    assert_string_equal(set.kid, kid_of(new_license));
+    assert_string_equal(set.published[1].kid, old_kid);
+    json_t *payload = NULL;
+    assert_int_equal(lic_verify(&set, old_license, &payload), 0);
+    json_decref(payload);
+    assert_int_equal(lic_verify(&set, new_license, &payload), 0);
+    json_decref(payload);
+    lic_keys_dispose(&set);
+    r = call(NULL, NULL, NULL, "GET", "/api/v1/licensing/public-key", NULL);
+    assert_int_equal(r->status, 200);
+    json_t *set_doc = body_of(r);
+    cc_req_free(r);
+    assert_int_equal(json_array_size(json_object_get(set_doc, "keys")), 2);
+    json_decref(set_doc);
+    /* a product key made before the rotation still verifies */
+    r = call(A_ADMIN, MSP_A, NULL, "POST", "/api/v1/licensing/keys/verify", verify);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->res_body.data, "\"valid\":true"));
+    cc_req_free(r);
+
+    /* after the overlap (400 days by default) the old key is gone: its licenses no longer
+     * verify, the set publishes the new key alone; a check-in brings a license of the new key */
+    set_clock_days(401);
+    assert_int_equal(lic_keys_init(&set, &svc.master_key, db, NULL), 0);
+    assert_int_equal(set.npublished, 1);
+    assert_int_equal(lic_verify(&set, old_license, &payload), CC_EAUTH);
+    lic_keys_dispose(&set);
+    char *path = cc_aprintf("/api/v1/licensing/activations/%s/check-in",
+                            json_string_value(json_object_get(a, "id")));
+    r = call(NULL, NULL, json_string_value(json_object_get(a, "activation_secret")), "POST", path,
+             NULL);
+    assert_int_equal(r->status, 200);
+    json_t *c = body_of(r);
+    cc_req_free(r);
+    assert_string_equal(kid_of(json_string_value(json_object_get(c, "license"))),
+                        kid_of(new_license));
+    json_decref(c);
+    free(path);
+
+    /* by age: with a 30-day rotation the active key (401 days old) is replaced */
+    lic_key_policy_t policy = {.rotation_days = 30, .overlap_days = 60};
+    char current[64];
+    snprintf(current, sizeof(current), "%s", kid_of(new_license));
+    assert_int_equal(lic_keys_init(&set, &svc.master_key, db, &policy), 0);
+    assert_string_not_equal(set.kid, current);
+    assert_int_equal(set.npublished, 2);
+    bool changed = true;
+    assert_int_equal(lic_keys_changed(db, pool, &set, &policy, &changed), 0);
+    assert_false(changed);
+    lic_keys_dispose(&set);
+    set_clock_days(0);
+    /* the product key still verifies, with every later key */
+    r = call(A_ADMIN, MSP_A, NULL, "POST", "/api/v1/licensing/keys/verify", verify);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->res_body.data, "\"valid\":true"));
+    cc_req_free(r);
+    /* every key sealed at rest: no private key in clear */
+    assert_int_equal(count_system("SELECT count(*) FROM licensing.signing_keys"
+                                  " WHERE private_key_sealed = public_key"),
+                     0);
+    cc_pool_free(pool);
+    free(verify);
+    json_decref(pk);
+    json_decref(b);
+    json_decref(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +824,8 @@ int main(void)
         cmocka_unit_test(test_signing_key_is_sealed_and_stable),
         cmocka_unit_test(test_activation_check_in_and_release_on_the_clock),
         cmocka_unit_test(test_purged_customer_loses_its_orders_and_returns_allocations),
+        cmocka_unit_test(test_suspended_account_suspends_its_servers_licenses_until_resumed),
+        cmocka_unit_test(test_signing_key_rotation_overlap_and_age),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

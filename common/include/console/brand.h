@@ -85,6 +85,13 @@ void cc_brand_page_close(cc_buf_t *out, const cc_brand_t *b, const char *lang);
 
 /* ---- mail ---- */
 
+/**
+ * The language of a message to a person: "ja" or "en" as preferred says (a BCP 47 tag
+ * such as "ja-JP" counts as its primary language; NULL or another language: none), else
+ * the brand's default language. A static string.
+ */
+const char *cc_brand_language(const cc_brand_t *b, const char *preferred);
+
 /** A message before branding: subject and bodies in the recipient's language. */
 typedef struct cc_brand_message {
     const char *to;

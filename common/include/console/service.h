@@ -48,6 +48,7 @@ typedef struct cc_env {
     int64_t tenant_retention_days, tenant_purge_interval_s;
     /* identity */
     int64_t access_token_ttl_s, key_rotation_days;
+    int64_t license_key_rotation_days, license_key_overlap_days;
     /* identity: second factors (WebAuthn relying party, SMS/voice webhook) */
     const char *webauthn_rp_id, *webauthn_origins, *webauthn_user_verification;
     const char *sms_provider, *sms_webhook_url, *sms_webhook_secret;

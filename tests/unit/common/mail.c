@@ -23,6 +23,7 @@
 #include "testutil.h"
 #include "console/errors.h"
 #include "console/log.h"
+#include "console/brand.h"
 #include "console/mail.h"
 #include "console/mem.h"
 #include "console/str.h"
@@ -238,6 +239,27 @@ static char *end_capture_log(int fd)
 }
 
 /* ---- building ---- */
+
+static void test_brand_language(void **state)
+{
+    (void)state;
+    cc_brand_t en, ja;
+    cc_brand_defaults(&en);
+    cc_brand_defaults(&ja);
+    ja.default_language = "ja";
+    static const struct {
+        const char *preferred, *with_en, *with_ja;
+    } cases[] = {
+        {NULL, "en", "ja"},  {"ja", "ja", "ja"},    {"ja-JP", "ja", "ja"},
+        {"en", "en", "en"},  {"en-US", "en", "en"}, {"fr", "en", "ja"},
+        {"jav", "en", "ja"}, {"", "en", "ja"},      {"eng", "en", "ja"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_string_equal(cc_brand_language(&en, cases[i].preferred), cases[i].with_en);
+        assert_string_equal(cc_brand_language(&ja, cases[i].preferred), cases[i].with_ja);
+    }
+    assert_string_equal(cc_brand_language(NULL, NULL), "en");
+}
 
 static void test_build_japanese_headers(void **state)
 {
@@ -901,6 +923,7 @@ static void test_send_smtp_unreachable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_brand_language),
         cmocka_unit_test(test_build_japanese_headers),
         cmocka_unit_test(test_build_long_subject_folds),
         cmocka_unit_test(test_build_ascii_headers),
