@@ -112,7 +112,7 @@ describe('walkthrough (issue 6): an MSP, its customers, their users, account adm
     assert.equal(me.json.email, h.who.email);
     assert.equal(me.json.name, '鈴木 花子', 'a Japanese name, family name first');
     assert.equal(me.json.acting_as, null);
-    assert.deepEqual(me.json.grants.map((x) => [x.role, x.tenant_id]), [['msp_super_admin', msp.id]]);
+    assert.deepEqual(me.json.grants, [{ role: 'msp_super_admin', tenant_ids: [msp.id] }], 'the person sees the roles it holds');
     assert.equal((await platform('GET', `/api/v1/users/${h.user.id}`)).json.status, 'active');
   });
 
@@ -185,7 +185,7 @@ describe('walkthrough (issue 6): an MSP, its customers, their users, account adm
     assert.equal(me.status, 200, me.text);
     assert.equal(me.json.tenant_id, cust.A.id);
     assert.equal(me.json.msp_id, msp.id);
-    assert.deepEqual(me.json.grants.map((x) => [x.role, x.tenant_id]), [['tenant_admin', cust.A.id]]);
+    assert.deepEqual(me.json.grants, [{ role: 'tenant_admin', tenant_ids: [cust.A.id] }]);
     const u = await people.hanako.api('GET', `/api/v1/users/${t.user.id}`);
     assert.equal(u.json.status, 'active');
     // the link was single-use: nobody who finds the mail later activates the account again
@@ -208,7 +208,7 @@ describe('walkthrough (issue 6): an MSP, its customers, their users, account adm
     assert.deepEqual(list.json.items.map((x) => x.name), ['顧客会社A']);
     const colleague = await a('POST', '/api/v1/users', profile(cust.A.id, { first: '次郎', last: '佐藤', email: `jiro.${tag}@kokyaku-a.example.jp` }));
     assert.equal(colleague.status, 201, colleague.text);
-    assert.equal(colleague.json.created_by, people.taro.user.id);
+    assert.equal(colleague.json.created_by, '山田 太郎', 'added by the tenant admin, by name');
     did.colleague = colleague.json;
     const renamed = await a('PATCH', `/api/v1/users/${colleague.json.id}`, { last_name: '佐藤（経理）', city: '港区' }, { 'if-match': colleague.headers.get('etag') });
     assert.equal(renamed.status, 200, renamed.text);
@@ -259,7 +259,7 @@ describe('walkthrough (issue 6): an MSP, its customers, their users, account adm
     Object.assign(people.saburo, await activateAndSignIn(u.json, who.email));
     const b = people.saburo.api;
     const me = await b('GET', '/api/v1/me');
-    assert.deepEqual(me.json.grants.map((x) => [x.role, x.tenant_id]), [['msp_account_admin', cust.B.id]]);
+    assert.deepEqual(me.json.grants, [{ role: 'msp_account_admin', tenant_ids: [cust.B.id] }]);
     // B: read, rename (and back), quota
     assert.equal((await b('GET', `/api/v1/tenants/${cust.B.id}`)).status, 200);
     let r = await b('PATCH', `/api/v1/tenants/${cust.B.id}`, { name: '顧客会社B（本社）' });
@@ -307,6 +307,7 @@ describe('walkthrough (issue 6): an MSP, its customers, their users, account adm
     const me = await imp('GET', '/api/v1/me');
     assert.equal(me.status, 200, me.text);
     assert.deepEqual(me.json.acting_as, { sub: people.hanako.user.id });
+    assert.deepEqual(me.json.grants, [{ role: 'tenant_admin', tenant_ids: [cust.A.id] }], 'A\'s admin, nothing of the MSP');
     // inside A as its admin: adds a user, edits the colleague
     const u = await imp('POST', '/api/v1/users', profile(cust.A.id, { first: '四郎', last: '伊藤', email: `shiro.${tag}@kokyaku-a.example.jp` }));
     assert.equal(u.status, 201, u.text);
