@@ -30,7 +30,8 @@ void cc_brand_defaults(cc_brand_t *b)
 #define BRAND_COLUMNS                                                                              \
     "e.product_name, e.logo_asset, e.favicon_asset, e.primary_color, e.secondary_color,"           \
     " e.accent_color, e.support_email, e.support_phone, e.support_url, e.sender_name,"             \
-    " e.sender_email, e.social_links::text, e.footer_text, e.default_language, e.tenant_id"
+    " e.sender_email, e.social_links::text, e.footer_text, e.default_language, e.tenant_id,"       \
+    " e.login_domain"
 
 static const cc_stmt_t q_by_tenant = CC_STMT(
     "cc_brand_by_tenant",
@@ -76,6 +77,7 @@ static void apply_row(cc_pool_t *pool, const PGresult *res, cc_brand_t *b)
     TAKE(10, sender_email);
     TAKE(12, footer_text);
     TAKE(13, default_language);
+    TAKE(15, login_domain);
 #undef TAKE
     if ((v = cc_db_get(res, 0, 11)) != NULL) {
         json_t *links = json_loads(v, 0, NULL);
@@ -136,11 +138,33 @@ int cc_brand_for_host(cc_db_t *db, cc_pool_t *pool, const char *host, cc_brand_t
     if (PQntuples(res) != 1)
         return CC_ENOENT; /* no platform tenant yet: the defaults */
     apply_row(pool, res, b);
-    if (strcmp(PQgetvalue(res, 0, 15), "t") != 0)
+    if (strcmp(PQgetvalue(res, 0, 16), "t") != 0)
         return CC_ENOENT;
     if (tenant_id)
         *tenant_id = cc_db_get(res, 0, 14);
     return 0;
+}
+
+const char *cc_brand_base_url(cc_pool_t *pool, const cc_brand_t *b, const char *public_url)
+{
+    if (public_url == NULL)
+        return "";
+    const char *host = strstr(public_url, "://");
+    if (b == NULL || b->login_domain == NULL || b->login_domain[0] == '\0' || host == NULL)
+        return public_url;
+    host += 3;
+    /* the authority ends at the path; a port after the host stays (IPv6 literals too) */
+    const char *end = host + strcspn(host, "/?#");
+    const char *port = NULL;
+    if (*host == '[') {
+        const char *close = memchr(host, ']', (size_t)(end - host));
+        if (close != NULL && close + 1 < end && close[1] == ':')
+            port = close + 1;
+    } else {
+        port = memchr(host, ':', (size_t)(end - host));
+    }
+    return cc_pool_printf(pool, "%.*s%s%.*s%s", (int)(host - public_url), public_url,
+                          b->login_domain, port ? (int)(end - port) : 0, port ? port : "", end);
 }
 
 const char *cc_brand_asset_path(cc_pool_t *pool, const char *asset)
@@ -336,7 +360,7 @@ void cc_brand_page_close(cc_buf_t *out, const cc_brand_t *b, const char *lang)
 void cc_brand_mail_compose(cc_pool_t *pool, const cc_brand_t *b, const char *public_url,
                            const cc_brand_message_t *m, cc_mail_t *out)
 {
-    const char *base = public_url ? public_url : "";
+    const char *base = cc_brand_base_url(pool, b, public_url);
     cc_buf_t t, h;
     cc_buf_init(&t);
     cc_buf_init(&h);

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "console/authz.h"
 #include "console/crypto.h"
 #include "console/json.h"
 #include "console/log.h"
@@ -61,6 +62,34 @@ static const char *claim_str(const cc_principal_t *p, const char *name)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/*
+ * The grants authorization evaluated for this request, one item per role with its tenants
+ * ([{role, tenant_ids}], the shape of a user's roles in the users API): for a person their
+ * grants, for an impersonation token the one role it acts with.
+ */
+static json_t *grants_of(const cc_req_t *req)
+{
+    json_t *out = json_array();
+    const cc_authz_t *a = req->authz;
+    for (size_t i = 0; a != NULL && i < a->ngrants; i++) {
+        const cc_grant_t *g = &a->grants[i];
+        json_t *ids = NULL;
+        size_t k;
+        json_t *item;
+        json_array_foreach(out, k, item)
+        {
+            if (strcmp(json_string_value(json_object_get(item, "role")), g->role) == 0)
+                ids = json_object_get(item, "tenant_ids");
+        }
+        if (ids == NULL) {
+            ids = json_array();
+            json_array_append_new(out, json_pack("{s:s, s:o}", "role", g->role, "tenant_ids", ids));
+        }
+        json_array_append_new(ids, json_string(g->tenant_id));
+    }
+    return out;
+}
+
 void identity_handle_me(cc_req_t *req)
 {
     const cc_principal_t *p = req->principal;
@@ -93,9 +122,9 @@ void identity_handle_me(cc_req_t *req)
         return;
     }
     cc_res_json(req, 200,
-                json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:[], s:o}", "id", p->sub,
+                json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:o}", "id", p->sub,
                           "kind", "user", "tenant_id", p->tenant_id, "msp_id", p->msp_id, "email",
                           claim_str(p, "email"), "name", claim_str(p, "name"), "language",
                           claim_str(p, "locale"), "time_zone", claim_str(p, "zoneinfo"), "grants",
-                          "acting_as", acting));
+                          grants_of(req), "acting_as", acting));
 }

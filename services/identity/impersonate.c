@@ -8,7 +8,9 @@
  * delegation semantics), so every audit record written under it in any service names
  * both; its imp_role claim is the role the authorization module gives it
  * (common/authz.c). The session (actor, customer, reason, expiry) is recorded and
- * audited under the customer, so the customer's admins see who looked and why. A
+ * audited under the customer, the record naming the person (actor_name, actor_email: an
+ * MSP user's id is nothing the customer's admins can look up), so they see who looked and
+ * why. A
  * customer that set allow_msp_access to false refuses (403 msp_access_refused).
  */
 #include <string.h>
@@ -135,9 +137,14 @@ static int impersonate(cc_req_t *req, const cc_principal_t *p, const cc_authz_t 
                                       read_only ? "true" : "false", exp, req->request_id},
                      NULL);
     if (rc == 0) {
-        json_t *d =
-            json_pack("{s:s, s:s, s:b, s:I, s:s}", "session_id", session, "reason", reason,
-                      "read_only", read_only, "expires_in", (json_int_t)ttl, "as_role", role);
+        /* who it was, by name: the customer's admins reading their log cannot look an MSP
+         * user's id up */
+        json_t *email = json_object_get(p->claims, "email");
+        json_t *d = json_pack(
+            "{s:s, s:s, s:b, s:I, s:s, s:s?, s:s?}", "session_id", session, "reason", reason,
+            "read_only", read_only, "expires_in", (json_int_t)ttl, "as_role", role, "actor_name",
+            json_is_string(actor_name) ? json_string_value(actor_name) : NULL, "actor_email",
+            json_is_string(email) ? json_string_value(email) : NULL);
         cc_principal_t *saved = req->principal;
         req->principal = (cc_principal_t *)p; /* the record names the real actor */
         cc_audit_t au = {.action = "tenant.impersonation_started",

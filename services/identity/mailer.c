@@ -66,7 +66,8 @@ int identity_mail_activation(identity_app_t *app, cc_db_t *db, const identity_us
     letter_open(&l, db, u);
     cc_pool_t *pool = l.pool;
     const char *prod = l.brand.product_name, *hprod = html_escape(pool, prod);
-    const char *link = cc_pool_printf(pool, "%s/activate?token=%s&lang=%s", app->svc->issuer, token,
+    const char *link = cc_pool_printf(pool, "%s/activate?token=%s&lang=%s",
+                                      cc_brand_base_url(pool, &l.brand, app->svc->issuer), token,
                                       l.ja ? "ja" : "en"); /* the page in their language */
     const char *name = greeting_name(u, l.ja, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link), *huser = html_escape(pool, u->username);
@@ -113,8 +114,9 @@ int identity_mail_recovery(identity_app_t *app, cc_db_t *db, const identity_user
     letter_t l;
     letter_open(&l, db, u);
     cc_pool_t *pool = l.pool;
-    const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s&lang=%s", app->svc->issuer,
-                                      token, l.ja ? "ja" : "en");
+    const char *link = cc_pool_printf(pool, "%s/password/reset?token=%s&lang=%s",
+                                      cc_brand_base_url(pool, &l.brand, app->svc->issuer), token,
+                                      l.ja ? "ja" : "en");
     const char *name = greeting_name(u, l.ja, pool), *hname = html_escape(pool, name);
     const char *hlink = html_escape(pool, link);
     const char *subject, *text, *html;

@@ -197,16 +197,36 @@ void identity_page_headers_style(cc_req_t *req, const char *style_src)
     identity_page_headers_script(req, style_src, NULL);
 }
 
+/*
+ * form-action: a sign-in form posts to its own page, which answers 303 to /oauth2/authorize,
+ * which redirects to the client's redirect URI; browsers check every hop of that chain
+ * against form-action. So besides 'self' the policy lets the chain reach this issuer's own
+ * origin (the console's callback, and /oauth2/authorize, when the page is served on an
+ * MSP's login domain) and https: clients (registered redirect URIs; /oauth2/authorize
+ * checks them, the pages never redirect anywhere else). The forms' own actions are fixed
+ * relative paths.
+ */
+static const char *issuer_origin(cc_req_t *req)
+{
+    identity_app_t *app = req->app;
+    const char *iss = app->svc->issuer;
+    const char *host = strstr(iss, "://");
+    if (host == NULL)
+        return "";
+    host += 3;
+    return cc_pool_printf(req->pool, " %.*s", (int)(host - iss + strcspn(host, "/?#")), iss);
+}
+
 void identity_page_headers_script(cc_req_t *req, const char *style_src, const char *script_src)
 {
     cc_res_header(req, "content-security-policy",
                   cc_pool_printf(req->pool,
                                  "default-src 'none'; style-src 'self'%s%s; img-src 'self';"
-                                 "%s%s%s form-action 'self'; frame-ancestors 'none';"
+                                 "%s%s%s form-action 'self'%s https:; frame-ancestors 'none';"
                                  " base-uri 'none'",
                                  style_src ? " " : "", style_src ? style_src : "",
                                  script_src ? " script-src " : "", script_src ? script_src : "",
-                                 script_src ? ";" : ""));
+                                 script_src ? ";" : "", issuer_origin(req)));
     cc_res_header(req, "x-frame-options", "DENY");
     cc_res_header(req, "x-content-type-options", "nosniff");
     cc_res_header(req, "referrer-policy", "no-referrer");

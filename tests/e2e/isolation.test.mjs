@@ -26,6 +26,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import { SOURCE_DIR, useStack } from './lib/stack.mjs';
 import { apiClient, jsonApi } from './lib/api.mjs';
 import { activateWithTotp, grant, sessionTokens, stageUser } from './lib/identity.mjs';
@@ -80,34 +81,22 @@ async function startDiscovery() {
   return `http://127.0.0.1:${server.address().port}`;
 }
 
-/** The authenticated operations of the OpenAPI document: "METHOD /path". */
+/**
+ * The authenticated operations of the OpenAPI document: "METHOD /path", in document order.
+ * Read with a YAML parser, so no layout of the document hides an operation: an operation is
+ * public only when its own (else its path's, else the document's) security is exactly [];
+ * optional authentication ([{}, {bearer: []}]) still counts as authenticated.
+ */
 function operations() {
-  const doc = readFileSync(join(SOURCE_DIR, 'schemas/openapi.yaml'), 'utf8');
+  const doc = parse(readFileSync(join(SOURCE_DIR, 'schemas/openapi.yaml'), 'utf8'));
   const ops = [];
-  let path = null;
-  let method = null;
-  let isPublic = false;
-  const flush = () => {
-    if (path && method && !isPublic) ops.push(`${method.toUpperCase()} ${path}`);
-    method = null;
-    isPublic = false;
-  };
-  for (const line of doc.split('\n')) {
-    let m;
-    if ((m = /^ {2}(\/\S*):\s*$/.exec(line))) {
-      flush();
-      path = m[1];
-    } else if (/^\S/.test(line)) {
-      flush();
-      path = null;
-    } else if (path && (m = /^ {4}(get|post|put|patch|delete):\s*$/.exec(line))) {
-      flush();
-      method = m[1];
-    } else if (path && method && /^ {6}security: \[\]/.test(line)) {
-      isPublic = true;
+  for (const [path, item] of Object.entries(doc.paths || {}))
+    for (const [method, op] of Object.entries(item)) {
+      if (!['get', 'put', 'post', 'patch', 'delete', 'head', 'options', 'trace'].includes(method)) continue;
+      const security = op.security ?? item.security ?? doc.security;
+      if (Array.isArray(security) && security.length === 0) continue;
+      ops.push(`${method.toUpperCase()} ${path}`);
     }
-  }
-  flush();
   return ops;
 }
 

@@ -229,7 +229,10 @@ static void test_mail(void **state)
     assert_string_equal(mail.reply_to, "support@alpha.example");
     assert_non_null(strstr(mail.text, "サポート: support@alpha.example"));
     assert_non_null(strstr(mail.text, "X: https://x.com/alpha"));
-    assert_non_null(strstr(mail.html, "https://console.example/branding/assets/" LOGO));
+    /* the customer inherits its MSP's login domain: the logo comes from there */
+    assert_string_equal(b.login_domain, "login.alpha.example");
+    assert_non_null(strstr(mail.html, "https://login.alpha.example/branding/assets/" LOGO));
+    assert_null(strstr(mail.html, "console.example"));
     assert_non_null(strstr(mail.html, "background:#aa0000"));
     cc_mail_config_t conf = {.envelope_from = "no-reply@platform.example"};
     char *raw;

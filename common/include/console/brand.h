@@ -34,6 +34,7 @@ typedef struct cc_brand {
     json_t *social_links;                   /* object network -> https URL; borrowed (pool) */
     const char *footer_text;                /* NULL when unset */
     const char *default_language;           /* "en" | "ja" */
+    const char *login_domain; /* the customer's or its MSP's login domain; NULL when none */
 } cc_brand_t;
 
 /** Fills b with the built-in defaults (product "Console", the platform's colours). */
@@ -56,6 +57,14 @@ int cc_brand_for_host(cc_db_t *db, cc_pool_t *pool, const char *host, cc_brand_t
 
 /** The host of a request's Host value without port, lower-cased, or NULL when not a host name. */
 const char *cc_brand_host_normalize(cc_pool_t *pool, const char *host);
+
+/**
+ * The base URL of links and images a person gets from this brand (pool memory): public_url
+ * (CONSOLE_PUBLIC_URL) with its host replaced by the brand's login domain, scheme, port and
+ * path kept, so mail of a white-labelled MSP leads to the MSP's domain; public_url itself
+ * when the brand has no login domain or public_url has no "scheme://host".
+ */
+const char *cc_brand_base_url(cc_pool_t *pool, const cc_brand_t *b, const char *public_url);
 
 /** "/branding/assets/<sha256>" (pool), or NULL when asset is NULL. */
 const char *cc_brand_asset_path(cc_pool_t *pool, const char *asset);
