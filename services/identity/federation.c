@@ -170,18 +170,6 @@ static const cc_stmt_t q_grants_prune =
             " AND role NOT IN (SELECT json_array_elements_text($3::json)) RETURNING role",
             3);
 
-/* MSP staff: homed in an MSP (or the platform), or holding a role of an MSP kind, or any
- * role on an MSP or the platform */
-static const cc_stmt_t q_msp_roles = CC_STMT(
-    "fed_msp_roles",
-    "SELECT EXISTS (SELECT 1 FROM tenants.tenant_tree t WHERE t.id = $2::uuid"
-    "               AND t.kind IN ('platform', 'msp'))"
-    " OR EXISTS (SELECT 1 FROM roles.grants g JOIN roles.roles r ON r.id = g.role"
-    "            JOIN tenants.tenant_tree t ON t.id = g.tenant_id WHERE g.principal_id = $1::uuid"
-    "            AND (r.account_kind IN ('platform', 'msp') OR r.id LIKE 'msp\\_%'"
-    "                 OR t.kind IN ('platform', 'msp')))",
-    2);
-
 /* ---- the stored configuration ---- */
 
 typedef struct fed_idp {
@@ -955,16 +943,15 @@ static int admit(cc_req_t *req, const fed_idp_t *p, const fed_tenant_t *t, json_
         rc = cc_db_query(req->db, req->pool, &q_grants_prune,
                          (const char *[]){u.id, p->tenant_id, jr}, &removed);
     free(jr);
-    PGresult *msp = NULL;
+    bool staff = false;
     if (rc == 0)
-        rc = cc_db_query(req->db, req->pool, &q_msp_roles, (const char *[]){u.id, u.tenant_id},
-                         &msp);
+        rc = identity_user_msp_staff(req->db, req->pool, &u, &staff);
     if (rc != 0) {
         json_decref(roles);
         return rc;
     }
     bool up_mfa = upstream_mfa(id, p->acr_values);
-    o->needs_mfa = !up_mfa && strcmp(PQgetvalue(msp, 0, 0), "t") == 0;
+    o->needs_mfa = !up_mfa && staff;
     json_t *d =
         json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:b, s:b, s:O, s:s?}", "issuer", p->issuer,
                   "subject", sub, "provisioned", provisioned, "profile_updated", profile_updated,
