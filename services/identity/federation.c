@@ -839,6 +839,7 @@ static json_t *roles_of(PGresult *res)
 typedef struct fed_outcome {
     const char *user_id, *session_token, *state_token;
     bool needs_mfa, enroll;
+    bool step_up; /* the relying party asked for the MFA level (acr_values) */
     const char *refusal, *refusal_msg;
 } fed_outcome_t;
 
@@ -951,7 +952,7 @@ static int admit(cc_req_t *req, const fed_idp_t *p, const fed_tenant_t *t, json_
         return rc;
     }
     bool up_mfa = upstream_mfa(id, p->acr_values);
-    o->needs_mfa = !up_mfa && staff;
+    o->needs_mfa = !up_mfa && (staff || o->step_up);
     json_t *d =
         json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:b, s:b, s:O, s:s?}", "issuer", p->issuer,
                   "subject", sub, "provisioned", provisioned, "profile_updated", profile_updated,
@@ -1119,6 +1120,9 @@ void identity_handle_federation_callback(cc_req_t *req)
     fed_tenant_t t = {.id = p.tenant_id};
     bool active = false;
     fed_outcome_t o = {0};
+    const char *acr = NULL; /* a step-up request: the console's factor when upstream had none */
+    o.step_up = l.cont && cc_query_get(req->pool, l.cont, "acr_values", &acr) == 1 &&
+                identity_acr_wants_mfa(acr);
     rc = cc_db_begin(req->db, &system_scope);
     if (rc == 0)
         rc = cc_db_query(req->db, req->pool, &q_tenant, (const char *[]){p.tenant_id}, &tr);
