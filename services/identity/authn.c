@@ -197,16 +197,20 @@ int identity_count_failure(cc_req_t *req, const identity_user_t *u, bool *locked
 
 /* ---- password ---- */
 
-/* SUCCESS without a second factor (mfa_required false and no allowed factor): the user
- * becomes active as after a first factor, and the session token says amr ["pwd"]. */
-static int password_only(cc_req_t *req, const identity_user_t *u, identity_authn_out_t *o)
+/* SUCCESS without a second factor now: mfa_required false and no allowed factor (amr
+ * ["pwd"]; the user becomes active as after a first factor), or a remembered browser (amr
+ * ["pwd", "rmb"], device_id set). */
+static int password_only(cc_req_t *req, const identity_user_t *u, const char *device_id,
+                         identity_authn_out_t *o)
 {
     char digest[65];
     char *token = identity_secret_new(digest);
     PGresult *res = NULL;
     const char *pu[] = {u->id};
-    const char *pt[] = {digest, u->id, "{pwd}"};
-    json_t *d = json_pack("{s:s, s:b}", "factor_type", "none", "mfa", 0);
+    const char *pt[] = {digest, u->id, device_id ? "{pwd,rmb}" : "{pwd}"};
+    json_t *d =
+        json_pack("{s:s, s:b, s:s?}", "factor_type", device_id ? "remembered_device" : "none",
+                  "mfa", 0, "device_id", device_id);
     int rc = cc_db_query(req->db, req->pool, &identity_q_cred_activate, pu, NULL);
     if (rc == 0)
         rc = cc_db_query(req->db, req->pool, &identity_q_user_activate, pu, NULL);
@@ -228,6 +232,13 @@ static int password_only(cc_req_t *req, const identity_user_t *u, identity_authn
 void identity_authn_password(cc_req_t *req, const char *username, const char *password,
                              identity_authn_out_t *o)
 {
+    identity_authn_password_with(req, username, password, NULL, o);
+}
+
+void identity_authn_password_with(cc_req_t *req, const char *username, const char *password,
+                                  const identity_authn_opts_t *opts, identity_authn_out_t *o)
+{
+    bool step_up = opts && opts->step_up;
     out_init(o);
     if (!begin(req, o))
         return;
@@ -282,12 +293,28 @@ void identity_authn_password(cc_req_t *req, const char *username, const char *pa
     identity_mfa_policy_t pol;
     if (rc != 0 || (rc = apply_policy(req, u, o, &pol)) != 0)
         goto DbError;
-    if (json_array_size(o->factors) == 0 && !pol.mfa_required) {
+    if (json_array_size(o->factors) == 0 && !pol.mfa_required && !step_up) {
         /* the account's policy lets a user without a factor sign in with the password */
-        if ((rc = password_only(req, u, o)) != 0)
+        if ((rc = password_only(req, u, NULL, o)) != 0)
             goto DbError;
         commit(req, o);
         return;
+    }
+    if ((rc = identity_remember_applies(req, u, &pol, &o->remember_allowed)) != 0)
+        goto DbError;
+    o->remember_days = pol.remember_device_days;
+    if (json_array_size(o->factors) > 0 && o->remember_allowed && !step_up && opts &&
+        opts->remember_token) {
+        /* a browser this user had remembered, while the policy still allows it */
+        const char *device = NULL;
+        if ((rc = identity_remember_find(req, u, opts->remember_token, &device)) != 0)
+            goto DbError;
+        if (device != NULL) {
+            if ((rc = password_only(req, u, device, o)) != 0)
+                goto DbError;
+            commit(req, o);
+            return;
+        }
     }
     /* credentials in status password_set have no factor yet (and a factor of a type the
      * policy no longer allows does not count): enrolment comes first */
@@ -907,8 +934,8 @@ void identity_authn_factor_with(cc_req_t *req, const char *state_token, const ch
         if (commit(req, o)) {
             o->status = "MFA_CHALLENGE";
             o->state_token = state_token;
-            identity_code_deliver(req, u, f.type, phone ? f.phone : (f.email ? f.email : u->email),
-                                  fresh, o);
+            o->deliver_to = phone ? f.phone : (f.email ? f.email : u->email);
+            identity_code_deliver(req, u, f.type, o->deliver_to, fresh, o);
         }
         cc_wipe(fresh, sizeof(fresh));
         return;
@@ -947,6 +974,42 @@ Accepted:;
     if (rc != 0)
         goto DbError;
     finish(req, &tx, o);
+    return;
+DbError:
+    db_fail(req, o, rc);
+}
+
+/* ---- what the pages offer ---- */
+
+void identity_authn_choices(cc_req_t *req, const char *state_token, bool enroll,
+                            identity_authn_out_t *o)
+{
+    out_init(o);
+    authn_tx_t tx;
+    identity_user_t *u = &o->user;
+    if (!begin(req, o) ||
+        !load_tx(req, state_token, enroll ? IDENTITY_EV_ENROLL : IDENTITY_EV_VERIFY, &tx, o))
+        return;
+    PGresult *res = NULL;
+    const char *p[] = {tx.user_id};
+    int rc = identity_store_user_by_id(req->db, req->pool, tx.user_id, u);
+    if (rc == 0)
+        rc = cc_db_query(req->db, req->pool, &identity_q_factors_active, p, &res);
+    if (rc != 0)
+        goto DbError;
+    o->factors = cc_json_on_pool(req->pool, json_array());
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(o->factors,
+                              json_pack("{s:s, s:s, s:s?, s:s?}", "id", PQgetvalue(res, i, 0),
+                                        "type", PQgetvalue(res, i, 1), "email",
+                                        cc_db_get(res, i, 2), "phone", cc_db_get(res, i, 3)));
+    identity_mfa_policy_t pol;
+    if ((rc = apply_policy(req, u, o, &pol)) != 0 ||
+        (rc = identity_remember_applies(req, u, &pol, &o->remember_allowed)) != 0)
+        goto DbError;
+    o->remember_days = pol.remember_device_days;
+    o->status = enroll ? IDENTITY_MFA_ENROLL : IDENTITY_MFA_REQUIRED;
+    cc_db_rollback(req->db);
     return;
 DbError:
     db_fail(req, o, rc);
@@ -1117,6 +1180,7 @@ void identity_recovery_reset(cc_req_t *req, const char *token, const char *answe
     if ((rc = cc_db_query(req->db, req->pool, &identity_q_recovery_use, pd, NULL)) != 0 ||
         (rc = cc_db_query(req->db, req->pool, &identity_q_cred_password, pc, NULL)) != 0 ||
         (rc = identity_audit(req, "user.password_reset", u->id, u->tenant_id, u->msp_id, NULL)) ||
+        (rc = identity_remember_forget(req, u, "password_reset")) != 0 ||
         (rc = identity_store_tenant_active(req->db, req->pool, u->tenant_id, &active)) != 0)
         goto DbError;
     o->factors = active_factors(req, u->id, &rc);

@@ -3,11 +3,11 @@
  * - "user.created" and "user.activation_requested" (resend): a staged user gets an
  *   activation link valid 72 hours, mailed in their language, replacing any unused one;
  * - "user.deactivated": every browser session, refresh-token family and unused session
- *   token of the user is revoked (their access tokens already stop at once: authorization
- *   reads the user's status on every request). The handler runs in the consumer's transaction
- * (system scope), so the link and the consumer's position commit together; a mail that cannot be
- * sent rolls both back and the event is retried (at worst a person receives two links; the newest
- * one is valid).
+ *   token of the user is revoked and every remembered browser forgotten (their access
+ *   tokens already stop at once: authorization reads the user's status on every request). The
+ * handler runs in the consumer's transaction (system scope), so the link and the consumer's
+ * position commit together; a mail that cannot be sent rolls both back and the event is retried (at
+ * worst a person receives two links; the newest one is valid).
  */
 #include <string.h>
 
@@ -58,6 +58,8 @@ static int revoke_everything(cc_db_t *db, cc_pool_t *pool, const char *user_id)
         rc = cc_db_query(db, pool, &q_revoke_sessions, p, NULL);
     if (rc == 0)
         rc = cc_db_query(db, pool, &q_spend_session_tokens, p, NULL);
+    if (rc == 0) /* a remembered browser must not outlive the account either */
+        rc = cc_db_query(db, pool, &identity_q_remembered_forget, p, NULL);
     if (rc == 0)
         cc_log_info("user %s deactivated: sessions and refresh tokens revoked", user_id);
     return rc == 0 ? 0 : -1;

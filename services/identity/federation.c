@@ -170,18 +170,6 @@ static const cc_stmt_t q_grants_prune =
             " AND role NOT IN (SELECT json_array_elements_text($3::json)) RETURNING role",
             3);
 
-/* MSP staff: homed in an MSP (or the platform), or holding a role of an MSP kind, or any
- * role on an MSP or the platform */
-static const cc_stmt_t q_msp_roles = CC_STMT(
-    "fed_msp_roles",
-    "SELECT EXISTS (SELECT 1 FROM tenants.tenant_tree t WHERE t.id = $2::uuid"
-    "               AND t.kind IN ('platform', 'msp'))"
-    " OR EXISTS (SELECT 1 FROM roles.grants g JOIN roles.roles r ON r.id = g.role"
-    "            JOIN tenants.tenant_tree t ON t.id = g.tenant_id WHERE g.principal_id = $1::uuid"
-    "            AND (r.account_kind IN ('platform', 'msp') OR r.id LIKE 'msp\\_%'"
-    "                 OR t.kind IN ('platform', 'msp')))",
-    2);
-
 /* ---- the stored configuration ---- */
 
 typedef struct fed_idp {
@@ -851,6 +839,7 @@ static json_t *roles_of(PGresult *res)
 typedef struct fed_outcome {
     const char *user_id, *session_token, *state_token;
     bool needs_mfa, enroll;
+    bool step_up; /* the relying party asked for the MFA level (acr_values) */
     const char *refusal, *refusal_msg;
 } fed_outcome_t;
 
@@ -955,16 +944,15 @@ static int admit(cc_req_t *req, const fed_idp_t *p, const fed_tenant_t *t, json_
         rc = cc_db_query(req->db, req->pool, &q_grants_prune,
                          (const char *[]){u.id, p->tenant_id, jr}, &removed);
     free(jr);
-    PGresult *msp = NULL;
+    bool staff = false;
     if (rc == 0)
-        rc = cc_db_query(req->db, req->pool, &q_msp_roles, (const char *[]){u.id, u.tenant_id},
-                         &msp);
+        rc = identity_user_msp_staff(req->db, req->pool, &u, &staff);
     if (rc != 0) {
         json_decref(roles);
         return rc;
     }
     bool up_mfa = upstream_mfa(id, p->acr_values);
-    o->needs_mfa = !up_mfa && strcmp(PQgetvalue(msp, 0, 0), "t") == 0;
+    o->needs_mfa = !up_mfa && (staff || o->step_up);
     json_t *d =
         json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:b, s:b, s:O, s:s?}", "issuer", p->issuer,
                   "subject", sub, "provisioned", provisioned, "profile_updated", profile_updated,
@@ -1132,6 +1120,9 @@ void identity_handle_federation_callback(cc_req_t *req)
     fed_tenant_t t = {.id = p.tenant_id};
     bool active = false;
     fed_outcome_t o = {0};
+    const char *acr = NULL; /* a step-up request: the console's factor when upstream had none */
+    o.step_up = l.cont && cc_query_get(req->pool, l.cont, "acr_values", &acr) == 1 &&
+                identity_acr_wants_mfa(acr);
     rc = cc_db_begin(req->db, &system_scope);
     if (rc == 0)
         rc = cc_db_query(req->db, req->pool, &q_tenant, (const char *[]){p.tenant_id}, &tr);

@@ -7,6 +7,7 @@
 #include "console/json.h"
 #include "console/log.h"
 #include "identity.h"
+#include "policy.h"
 
 static identity_app_t *app_of(cc_req_t *req)
 {
@@ -19,7 +20,7 @@ void identity_handle_discovery(cc_req_t *req)
     cc_pool_t *p = req->pool;
     json_t *doc = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:[s], s:[s,s,s,s], s:[s], s:[s], s:[s],"
-        " s:[s,s,s], s:[s,s,s], s:[s,s], s:[s], s:[s,s,s,s], s:[s,s], s:b, s:b, s:b, s:b,"
+        " s:[s,s,s], s:[s,s,s], s:[s,s], s:[s,s], s:[s,s,s,s], s:[s,s], s:b, s:b, s:b, s:b,"
         " s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s]}",
         "issuer", iss, "authorization_endpoint", cc_pool_printf(p, "%s/oauth2/authorize", iss),
         "token_endpoint", cc_pool_printf(p, "%s/oauth2/token", iss), "userinfo_endpoint",
@@ -35,8 +36,9 @@ void identity_handle_discovery(cc_req_t *req)
         "client_secret_basic", "client_secret_post", "none",
         "revocation_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post",
         "none", "introspection_endpoint_auth_methods_supported", "client_secret_basic",
-        "client_secret_post", "acr_values_supported", "urn:console:loa:mfa", "scopes_supported",
-        "openid", "profile", "email", "offline_access", "prompt_values_supported", "none", "login",
+        "client_secret_post", "acr_values_supported", IDENTITY_ACR_MFA, IDENTITY_ACR_1FA,
+        "scopes_supported", "openid", "profile", "email", "offline_access",
+        "prompt_values_supported", "none", "login",
         "authorization_response_iss_parameter_supported", 1, "request_parameter_supported", 0,
         "request_uri_parameter_supported", 0, "claims_parameter_supported", 0, "claims_supported",
         "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",

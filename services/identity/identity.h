@@ -246,7 +246,15 @@ typedef struct identity_authn_out {
     int64_t retry_after;    /* seconds, with rate_limited and sms_rate_limited */
     const char *deliver_to; /* where a fresh code goes after commit (e-mail or phone) */
     json_t *enroll;         /* [{type}] the user may enrol (policy and deployment; pool) */
+    bool remember_allowed;  /* the policy lets this user's browser be remembered (pages) */
+    int remember_days;      /* for how long, when remember_allowed */
 } identity_authn_out_t;
+
+/** What the hosted pages add to the password step. */
+typedef struct identity_authn_opts {
+    const char *remember_token; /* the browser's remembered-device cookie, or NULL */
+    bool step_up; /* the relying party asks for a fresh second factor (acr_values or max_age) */
+} identity_authn_opts_t;
 
 /**
  * Username and password: MFA_REQUIRED, MFA_ENROLL or LOCKED_OUT (or an error); SUCCESS
@@ -255,6 +263,20 @@ typedef struct identity_authn_out {
  */
 void identity_authn_password(cc_req_t *req, const char *username, const char *password,
                              identity_authn_out_t *o);
+/**
+ * The same with the pages' options: a remembered browser of this user (remember-device
+ * allowed by the policy, no step-up asked) gets SUCCESS with amr pwd+rmb instead of
+ * MFA_REQUIRED; step_up refuses both that and the password-only sign-in of a policy that
+ * does not require MFA (the user verifies a factor, or enrols one).
+ */
+void identity_authn_password_with(cc_req_t *req, const char *username, const char *password,
+                                  const identity_authn_opts_t *opts, identity_authn_out_t *o);
+/**
+ * What the pages offer during a sign-in (enroll: MFA_ENROLL, else MFA_REQUIRED), read-only:
+ * o->factors [{id, type, email?, phone?}] active and allowed, o->enroll, o->remember_*.
+ */
+void identity_authn_choices(cc_req_t *req, const char *state_token, bool enroll,
+                            identity_authn_out_t *o);
 /** The activation link: sets the password and the recovery question; MFA_ENROLL. */
 void identity_authn_activate(cc_req_t *req, const char *token, const char *password,
                              const char *question, const char *answer, const char *image,
@@ -347,11 +369,14 @@ int identity_grant_live(cc_req_t *req, const char *grant_id, const char **client
 
 /* ---- the second-factor policy of an account (mfa_policy.c) ---- */
 
+#define IDENTITY_REMEMBER_DAYS_DEFAULT 30
+
 /** An effective policy (pool memory). */
 typedef struct identity_mfa_policy {
     const char *source_tenant_id; /* whose row applies: the tenant's, its MSP's; NULL: default */
     json_t *allowed;              /* array of factor types (pool) */
     bool mfa_required, remember_device;
+    int remember_device_days; /* 1..90, how long a remembered browser skips the factor */
     int version;
     const char *updated_at, *updated_by;
 } identity_mfa_policy_t;
@@ -365,6 +390,44 @@ void identity_handle_mfa_policy_get(cc_req_t *req);
 void identity_handle_mfa_policy_put(cc_req_t *req);
 void identity_handle_mfa_policy_delete(cc_req_t *req);
 void identity_handle_mfa_enrollment(cc_req_t *req);
+
+/* ---- remembered browsers (remember.c) ---- */
+
+/**
+ * Whether remember-device applies to u under pol: the policy allows it and u is no MSP or
+ * platform staff (identity_user_msp_staff). In the open transaction.
+ */
+int identity_remember_applies(cc_req_t *req, const identity_user_t *u,
+                              const identity_mfa_policy_t *pol, bool *applies);
+/**
+ * The remembered device of token for u (live, bound to u, made after the password was last
+ * set), in the open transaction: *device_id (pool) or NULL. Records its use.
+ */
+int identity_remember_find(cc_req_t *req, const identity_user_t *u, const char *token,
+                           const char **device_id);
+/**
+ * After a second factor verified on the pages: remembers this browser for user_id when the
+ * policy still allows it (own transaction, audited user.device_remembered). *token: new
+ * (caller frees) or NULL when not allowed; *days its lifetime.
+ */
+int identity_remember_create(cc_req_t *req, const char *user_id, const char *label, char **token,
+                             int *days);
+/**
+ * Forgets every remembered browser of user_id in the open transaction (password changed,
+ * factors reset); audits user.remembered_devices_revoked with reason when there were any.
+ */
+int identity_remember_forget(cc_req_t *req, const identity_user_t *u, const char *reason);
+/** The same without a request (the users.outbox consumer); no audit. */
+extern const cc_stmt_t identity_q_remembered_forget; /* user_id */
+void identity_handle_me_remembered_devices(cc_req_t *req);
+void identity_handle_me_remembered_devices_delete(cc_req_t *req);
+void identity_handle_me_remembered_device_delete(cc_req_t *req);
+
+/**
+ * MSP staff (homed in an MSP or the platform, or holding a role of an MSP kind or on an
+ * MSP or the platform), in the open transaction.
+ */
+int identity_user_msp_staff(cc_db_t *db, cc_pool_t *pool, const identity_user_t *u, bool *staff);
 
 /* ---- WebAuthn storage and options (webauthn_api.c) ---- */
 

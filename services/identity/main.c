@@ -70,6 +70,10 @@ static const cc_route_t routes[] = {
     {"POST", "/api/v1/authn/recovery-codes/verify", identity_handle_authn_recovery_code,
      CC_ROUTE_PUBLIC, 16 * 1024},
     {"POST", "/api/v1/users/{id}/factors/reset", identity_handle_user_factors_reset, 0, 1024},
+    {"GET", "/api/v1/me/remembered-devices", identity_handle_me_remembered_devices, 0, 0},
+    {"DELETE", "/api/v1/me/remembered-devices", identity_handle_me_remembered_devices_delete, 0, 0},
+    {"DELETE", "/api/v1/me/remembered-devices/{id}", identity_handle_me_remembered_device_delete, 0,
+     0},
 };
 
 static identity_app_t app;

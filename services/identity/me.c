@@ -44,6 +44,12 @@ bool identity_me_begin(cc_req_t *req, bool recent, identity_user_t *u)
                        "Sign in again (within 15 minutes) to change your factors.");
         return false;
     }
+    if (recent && identity_json_has(json_object_get(p->claims, "amr"), "rmb")) {
+        /* a remembered browser proves the password only: factors change after a factor */
+        cc_res_problem(req, CC_ERR_REAUTHENTICATION_REQUIRED,
+                       "Sign in again with your second factor to change your factors.");
+        return false;
+    }
     if (!identity_begin(req))
         return false;
     rc = identity_store_user_by_id(req->db, req->pool, p->sub, u);

@@ -3,8 +3,8 @@
  * /api/v1/tenants/{id}/mfa-policy) and the list of its users with their enrolment
  * (GET /api/v1/tenants/{id}/mfa-enrollment). A customer without a policy of its own
  * inherits its MSP's; without either, the built-in default holds: every factor type, MFA
- * required, remember-device off. The authentication steps (authn.c) and /api/v1/me/factors
- * ask identity_mfa_policy_for at enrolment and at sign-in.
+ * required, remember-device off (30 days when turned on). The authentication steps (authn.c) and
+ * /api/v1/me/factors ask identity_mfa_policy_for at enrolment and at sign-in.
  *
  * Who: the policy is the sign-in of the account, so access:manage on it (the account's
  * super admin, or above it); the enrolment list, users:manage. Other accounts: 404.
@@ -23,7 +23,8 @@ static const cc_stmt_t q_effective = CC_STMT(
     "idn_mfa_effective",
     "SELECT p.tenant_id, array_to_json(p.allowed_factors)::text, p.mfa_required,"
     " p.remember_device, p.version,"
-    " to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), p.updated_by"
+    " to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), p.updated_by,"
+    " p.remember_device_days"
     " FROM tenants.tenant_tree t JOIN mfa_policies p ON p.tenant_id = t.id OR p.tenant_id = "
     "t.msp_id"
     " WHERE t.id = $1::uuid ORDER BY p.tenant_id = t.id DESC LIMIT 1",
@@ -31,11 +32,13 @@ static const cc_stmt_t q_effective = CC_STMT(
 static const cc_stmt_t q_upsert = CC_STMT(
     "idn_mfa_upsert",
     "INSERT INTO mfa_policies (tenant_id, msp_id, allowed_factors, mfa_required, remember_device,"
-    " updated_by) VALUES ($1, $2, ARRAY(SELECT json_array_elements_text($3::json)), $4, $5, $6)"
+    " updated_by, remember_device_days) VALUES ($1, $2,"
+    " ARRAY(SELECT json_array_elements_text($3::json)), $4, $5, $6, $7::int)"
     " ON CONFLICT (tenant_id) DO UPDATE SET allowed_factors = EXCLUDED.allowed_factors,"
     " mfa_required = EXCLUDED.mfa_required, remember_device = EXCLUDED.remember_device,"
+    " remember_device_days = EXCLUDED.remember_device_days,"
     " updated_by = EXCLUDED.updated_by, updated_at = now(), version = mfa_policies.version + 1",
-    6);
+    7);
 static const cc_stmt_t q_delete =
     CC_STMT("idn_mfa_delete", "DELETE FROM mfa_policies WHERE tenant_id = $1 RETURNING version", 1);
 /* the users of one account (not deactivated), by username, with their usable factors */
@@ -59,6 +62,7 @@ int identity_mfa_policy_for(cc_db_t *db, cc_pool_t *pool, const char *tenant_id,
     PGresult *res = NULL;
     memset(p, 0, sizeof(*p));
     p->mfa_required = true;
+    p->remember_device_days = IDENTITY_REMEMBER_DAYS_DEFAULT;
     int rc = cc_db_query(db, pool, &q_effective, (const char *[]){tenant_id}, &res);
     if (rc != 0)
         return rc;
@@ -70,6 +74,7 @@ int identity_mfa_policy_for(cc_db_t *db, cc_pool_t *pool, const char *tenant_id,
         p->version = atoi(PQgetvalue(res, 0, 4));
         p->updated_at = cc_db_get(res, 0, 5);
         p->updated_by = cc_db_get(res, 0, 6);
+        p->remember_device_days = atoi(PQgetvalue(res, 0, 7));
     }
     if (p->allowed == NULL) {
         p->allowed = cc_json_on_pool(pool, json_array());
@@ -90,11 +95,11 @@ static json_t *policy_json(const identity_tenant_t *t, const identity_mfa_policy
                          : strcmp(p->source_tenant_id, t->id) == 0 ? "tenant"
                                                                    : "msp";
     bool own = strcmp(source, "tenant") == 0;
-    return json_pack("{s:s, s:O, s:b, s:b, s:s, s:s?, s:s?, s:s?}", "tenant_id", t->id,
-                     "allowed_factors", p->allowed, "mfa_required", p->mfa_required,
-                     "remember_device", p->remember_device, "source", source, "inherited_from",
-                     own ? NULL : p->source_tenant_id, "updated_at", p->updated_at, "updated_by",
-                     p->updated_by);
+    return json_pack(
+        "{s:s, s:O, s:b, s:b, s:i, s:s, s:s?, s:s?, s:s?}", "tenant_id", t->id, "allowed_factors",
+        p->allowed, "mfa_required", p->mfa_required, "remember_device", p->remember_device,
+        "remember_device_days", p->remember_device_days, "source", source, "inherited_from",
+        own ? NULL : p->source_tenant_id, "updated_at", p->updated_at, "updated_by", p->updated_by);
 }
 
 static void answer_policy(cc_req_t *req, const identity_tenant_t *t, const identity_mfa_policy_t *p,
@@ -131,14 +136,16 @@ void identity_handle_mfa_policy_get(cc_req_t *req)
 }
 
 static json_t *audit_details(const identity_mfa_policy_t *old, bool own, json_t *allowed,
-                             bool required, bool remember)
+                             bool required, bool remember, int days)
 {
-    json_t *d = json_pack("{s:O, s:b, s:b}", "allowed_factors", allowed, "mfa_required", required,
-                          "remember_device", remember);
+    json_t *d = json_pack("{s:O, s:b, s:b, s:i}", "allowed_factors", allowed, "mfa_required",
+                          required, "remember_device", remember, "remember_device_days", days);
     if (own)
         json_object_set_new(d, "previous",
-                            json_pack("{s:O, s:b}", "allowed_factors", old->allowed, "mfa_required",
-                                      old->mfa_required));
+                            json_pack("{s:O, s:b, s:b, s:i}", "allowed_factors", old->allowed,
+                                      "mfa_required", old->mfa_required, "remember_device",
+                                      old->remember_device, "remember_device_days",
+                                      old->remember_device_days));
     return d;
 }
 
@@ -150,7 +157,8 @@ void identity_handle_mfa_policy_put(cc_req_t *req)
     cc_validator_t v;
     cc_v_init(&v, req->pool);
     cc_v_object(&v, body,
-                (const char *const[]){"allowed_factors", "mfa_required", "remember_device", NULL});
+                (const char *const[]){"allowed_factors", "mfa_required", "remember_device",
+                                      "remember_device_days", NULL});
     json_t *allowed = json_object_get(body, "allowed_factors");
     if (allowed == NULL || !json_is_array(allowed) || json_array_size(allowed) < 1 ||
         json_array_size(allowed) > 5) {
@@ -175,9 +183,10 @@ void identity_handle_mfa_policy_put(cc_req_t *req)
     }
     bool required = cc_v_bool(&v, body, "mfa_required", true, true);
     bool remember = cc_v_bool(&v, body, "remember_device", false, false);
-    if (remember)
-        cc_v_add(&v, "remember_device", "not_supported",
-                 "Remembering a device (skipping the second factor) is not available.");
+    bool days_given = false;
+    int64_t days = cc_v_int(&v, body, "remember_device_days", false, 1, 90, &days_given);
+    if (!days_given)
+        days = IDENTITY_REMEMBER_DAYS_DEFAULT;
     if (!cc_v_ok(&v)) {
         cc_res_invalid(req, &v);
         return;
@@ -188,6 +197,12 @@ void identity_handle_mfa_policy_put(cc_req_t *req)
     if (!required && strcmp(t.kind, "platform") == 0) {
         cc_v_add(&v, "mfa_required", "platform",
                  "The platform's own staff always sign in with a second factor.");
+        cc_res_invalid(req, &v);
+        return;
+    }
+    if (remember && strcmp(t.kind, "platform") == 0) {
+        cc_v_add(&v, "remember_device", "platform",
+                 "The platform's own staff verify a second factor at every sign-in.");
         cc_res_invalid(req, &v);
         return;
     }
@@ -205,14 +220,17 @@ void identity_handle_mfa_policy_put(cc_req_t *req)
         return;
     }
     char *list = json_dumps(allowed, JSON_COMPACT);
+    char daybuf[16];
+    snprintf(daybuf, sizeof(daybuf), "%d", (int)days);
     const char *pu[] = {t.id,
                         t.msp_id ? t.msp_id : t.id,
                         cc_pool_strdup(req->pool, list),
                         required ? "true" : "false",
-                        "false",
-                        cc_audit_actor_name(req)};
+                        remember ? "true" : "false",
+                        cc_audit_actor_name(req),
+                        daybuf};
     free(list);
-    json_t *d = audit_details(&old, own, allowed, required, remember);
+    json_t *d = audit_details(&old, own, allowed, required, remember, (int)days);
     cc_audit_t a = {.action = "tenant.mfa_policy_updated",
                     .target_type = "tenant",
                     .target_id = t.id,

@@ -22,8 +22,8 @@
 #define REFRESH_TTL "2592000" /* 30 days */
 #define SESSION_COOKIE "console_session"
 #define SESSION_MAX_AGE "43200" /* 12 hours, as sessions.expires_at */
-#define ACR_MFA "urn:console:loa:mfa"
-#define ACR_1FA "urn:console:loa:1fa"
+#define ACR_MFA IDENTITY_ACR_MFA
+#define ACR_1FA IDENTITY_ACR_1FA
 #define FRESH_GRACE_S 10 /* max_age grace for a session token used in this request */
 
 static identity_app_t *app_of(cc_req_t *req)
@@ -95,12 +95,14 @@ enum {
     A_REQUEST,
     A_REQUEST_URI,
     A_RESPONSE_MODE,
+    A_ACR_VALUES,
     A_COUNT
 };
 static const char *const authorize_params[] = {
-    "response_type", "client_id",      "redirect_uri",          "scope",         "state",
-    "nonce",         "code_challenge", "code_challenge_method", "prompt",        "max_age",
-    "session_token", "request",        "request_uri",           "response_mode", NULL,
+    "response_type", "client_id",     "redirect_uri",   "scope",
+    "state",         "nonce",         "code_challenge", "code_challenge_method",
+    "prompt",        "max_age",       "session_token",  "request",
+    "request_uri",   "response_mode", "acr_values",     NULL,
 };
 
 /* Redirects an authorization error to the (registered) redirect_uri (RFC 6749 §4.1.2.1). */
@@ -169,6 +171,8 @@ static void to_login(cc_req_t *req)
     identity_redirect(req, b.data);
     cc_buf_free(&b);
 }
+
+static const char *acr_of(const char *amr_json);
 
 typedef struct auth_session {
     const char *id, *user_id, *amr_json;
@@ -347,6 +351,14 @@ void identity_handle_authorize(cc_req_t *req)
      * very request, so it gets a few seconds of grace (max_age=0 would loop otherwise). */
     if (have && max_age >= 0 && now - s.auth_time > max_age + (fresh ? FRESH_GRACE_S : 0))
         have = false;
+    /* step-up: the client asks for the MFA level and this sign-in has no second factor (a
+     * password-only policy, a remembered browser, a federated sign-in without MFA): the
+     * login page asks for one (it reads acr_values too, so this cannot loop) */
+    if (have && identity_acr_wants_mfa(p[A_ACR_VALUES]) &&
+        strcmp(acr_of(s.amr_json), ACR_MFA) != 0) {
+        cc_log_info("authorize: acr_values asks for MFA; the session has none: sign in again");
+        have = false;
+    }
     identity_user_t u;
     if (have) {
         if ((rc = identity_store_user_by_id(req->db, req->pool, s.user_id, &u)) != 0 &&

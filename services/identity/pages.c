@@ -25,6 +25,7 @@
 
 #define CSRF_COOKIE "console_csrf"
 #define AUTHN_COOKIE "console_authn"
+#define REMEMBER_COOKIE "console_rmb" /* a remembered browser (remember.c), Path=/login */
 #define CONTINUE_MAX 4096
 
 typedef struct text {
@@ -37,6 +38,13 @@ typedef struct text {
     /* WebAuthn (security keys and platform biometrics) */
     const char *wa_enroll_title, *wa_title, *wa_help, *wa_start, *wa_failed, *wa_use_key,
         *wa_use_code, *wa_refused;
+    /* the factors by name, codes sent by e-mail, SMS and voice, remember-device ("{}": a
+     * value put in) */
+    const char *f_totp, *f_email, *f_sms, *f_voice, *f_webauthn, *other_methods, *choose_title,
+        *choose_help, *send_code, *resend, *sent_email, *will_email, *sent_sms, *will_sms,
+        *sent_voice, *will_voice, *code_received, *phone_label, *phone_help_sms, *phone_help_voice,
+        *bad_phone, *too_soon, *too_many, *not_delivered, *not_allowed, *remember,
+        *enroll_email_title, *enroll_sms_title, *enroll_voice_title;
 } text_t;
 
 static const text_t en = {
@@ -97,6 +105,39 @@ static const text_t en = {
     .wa_use_key = "Use a security key or biometrics instead",
     .wa_use_code = "Use a code instead",
     .wa_refused = "The security key's answer was refused. Try again.",
+    .f_totp = "Authenticator app",
+    .f_email = "Code by e-mail",
+    .f_sms = "Code by text message (SMS)",
+    .f_voice = "Code by voice call",
+    .f_webauthn = "Security key or biometrics",
+    .other_methods = "Use another method",
+    .choose_title = "Set up a second factor",
+    .choose_help = "Choose how you will confirm that it is you when you sign in:",
+    .send_code = "Send code",
+    .resend = "Send a new code",
+    .sent_email = "We sent a 6-digit code to {}.",
+    .will_email = "We will send a 6-digit code to {}.",
+    .sent_sms = "We sent a 6-digit code by text message to {}.",
+    .will_sms = "We will send a 6-digit code by text message to {}.",
+    .sent_voice = "We are calling {} to read out a 6-digit code.",
+    .will_voice = "We will call {} and read out a 6-digit code.",
+    .code_received = "6-digit code you received",
+    .phone_label = "Phone number in international format (e.g. +819012345678)",
+    .phone_help_sms = "Enter the mobile phone number that will receive the codes by text "
+                      "message.",
+    .phone_help_voice = "Enter the phone number that we will call to read out the codes.",
+    .bad_phone = "Enter the number in international format: + and the country code, then the "
+                 "number, digits only (e.g. +819012345678).",
+    .too_soon = "A code was sent a moment ago. Use it, or ask for a new one in {} seconds.",
+    .too_many = "Too many codes were requested. Try again in {} minutes, or use another "
+                "method.",
+    .not_delivered = "The code could not be sent. Try again later, or use another method.",
+    .not_allowed = "Your organization's sign-in policy does not allow this method. Choose "
+                   "another.",
+    .remember = "Remember this browser for {} days (no second factor here until then)",
+    .enroll_email_title = "Set up codes by e-mail",
+    .enroll_sms_title = "Set up codes by text message",
+    .enroll_voice_title = "Set up codes by voice call",
 };
 
 static const text_t ja = {
@@ -156,6 +197,40 @@ static const text_t ja = {
     .wa_use_key = "代わりにセキュリティキーまたは生体認証を使用",
     .wa_use_code = "代わりにコードを使用",
     .wa_refused = "セキュリティキーの応答が拒否されました。もう一度お試しください。",
+    .f_totp = "認証アプリ",
+    .f_email = "メールで届くコード",
+    .f_sms = "SMS で届くコード",
+    .f_voice = "音声通話で届くコード",
+    .f_webauthn = "セキュリティキーまたは生体認証",
+    .other_methods = "別の方法を使用",
+    .choose_title = "2 段階目の認証の設定",
+    .choose_help = "サインイン時に本人確認する方法を選んでください:",
+    .send_code = "コードを送信",
+    .resend = "新しいコードを送信",
+    .sent_email = "{} に 6 桁のコードを送信しました。",
+    .will_email = "{} に 6 桁のコードを送信します。",
+    .sent_sms = "{} に SMS で 6 桁のコードを送信しました。",
+    .will_sms = "{} に SMS で 6 桁のコードを送信します。",
+    .sent_voice = "{} に電話をかけて 6 桁のコードをお知らせしています。",
+    .will_voice = "{} に電話をかけて 6 桁のコードをお知らせします。",
+    .code_received = "受け取った 6 桁のコード",
+    .phone_label = "国際形式の電話番号 (例: +819012345678)",
+    .phone_help_sms = "SMS でコードを受け取る携帯電話の番号を入力してください。",
+    .phone_help_voice = "コードをお知らせする電話の番号を入力してください。",
+    .bad_phone = "国際形式で入力してください: + と国番号に続けて、番号を数字のみで (例: "
+                 "+819012345678)。",
+    .too_soon = "コードを送信したばかりです。届いたコードを使用するか、{} 秒後に新しいコードを"
+                "要求してください。",
+    .too_many = "コードの要求が多すぎます。{} 分後にもう一度お試しいただくか、別の方法を使用して"
+                "ください。",
+    .not_delivered = "コードを送信できませんでした。しばらくしてからもう一度お試しいただくか、"
+                     "別の方法を使用してください。",
+    .not_allowed = "組織のサインインポリシーでこの方法は許可されていません。別の方法を選んで"
+                   "ください。",
+    .remember = "このブラウザーを {} 日間記憶する (その間、ここでは 2 段階目の認証は不要)",
+    .enroll_email_title = "メールでのコードの設定",
+    .enroll_sms_title = "SMS でのコードの設定",
+    .enroll_voice_title = "音声通話でのコードの設定",
 };
 
 static const char *cookie_get(cc_req_t *req, const char *name);
@@ -542,8 +617,16 @@ void identity_page_login_post(cc_req_t *req)
         login_form(req, 400, t, t->wrong_login, cont, v[2], image_for(req, v[2]));
         return;
     }
+    /* a relying party that asks for the MFA level or a maximum age gets a fresh factor:
+     * neither a remembered browser nor a password-only policy answers it (oauth.c) */
+    const char *acr = NULL, *max_age = NULL;
+    identity_authn_opts_t opts = {.remember_token = cookie_get(req, REMEMBER_COOKIE)};
+    if (cont != NULL)
+        opts.step_up = (cc_query_get(req->pool, cont, "acr_values", &acr) == 1 &&
+                        identity_acr_wants_mfa(acr)) ||
+                       cc_query_get(req->pool, cont, "max_age", &max_age) != 0;
     identity_authn_out_t o;
-    identity_authn_password(req, v[2], v[3], &o);
+    identity_authn_password_with(req, v[2], v[3], &opts, &o);
     if (o.db_rc == 0 && o.err == CC_ERR_AUTHENTICATION_FAILED) {
         login_form(req, 401, t, t->wrong_login, cont, v[2], image_for(req, v[2]));
         return;
@@ -561,7 +644,121 @@ void identity_page_login_post(cc_req_t *req)
     see_other(req, with_continue(req, enroll ? "/mfa/enroll" : "/mfa", cont, t));
 }
 
-/* ---- WebAuthn on the pages ---- */
+/* ---- the factors on the pages ---- */
+
+/* A template's "{}" replaced by value (escaped later with the rest of the text). Pool. */
+static const char *subst(cc_req_t *req, const char *tmpl, const char *value)
+{
+    const char *at = strstr(tmpl, "{}");
+    if (at == NULL)
+        return tmpl;
+    return cc_pool_printf(req->pool, "%.*s%s%s", (int)(at - tmpl), tmpl, value, at + 2);
+}
+
+static const char *subst_int(cc_req_t *req, const char *tmpl, long long n)
+{
+    return subst(req, tmpl, cc_pool_printf(req->pool, "%lld", n));
+}
+
+static const char *factor_label(const text_t *t, const char *type)
+{
+    return strcmp(type, "totp") == 0       ? t->f_totp
+           : strcmp(type, "email") == 0    ? t->f_email
+           : strcmp(type, "sms") == 0      ? t->f_sms
+           : strcmp(type, "voice") == 0    ? t->f_voice
+           : strcmp(type, "webauthn") == 0 ? t->f_webauthn
+                                           : type;
+}
+
+static bool sends_code(const char *type)
+{
+    return strcmp(type, "email") == 0 || strcmp(type, "sms") == 0 || strcmp(type, "voice") == 0;
+}
+
+/* Where a code goes, masked: "t•••@example.com", "+81•••••5678". Pool. */
+static const char *factor_hint(cc_req_t *req, json_t *f)
+{
+    const char *email = json_string_value(json_object_get(f, "email"));
+    const char *phone = json_string_value(json_object_get(f, "phone"));
+    if (phone && strlen(phone) > 7)
+        return cc_pool_printf(req->pool, "%.3s•••••%s", phone, phone + strlen(phone) - 4);
+    if (email && strchr(email, '@') && strchr(email, '@') != email)
+        return cc_pool_printf(req->pool, "%.1s•••%s", email, strchr(email, '@'));
+    return NULL;
+}
+
+/* The factor of choices->factors with this id, else by preference: a security key, an
+ * authenticator app, then the first (newest last: the API's order). */
+static json_t *factor_pick(const identity_authn_out_t *c, const char *id, const char *type)
+{
+    size_t i;
+    json_t *f;
+    const char *order[] = {type, "webauthn", "totp", "email", "sms", "voice"};
+    if (id != NULL)
+        json_array_foreach(c->factors, i, f)
+        {
+            if (strcmp(json_string_value(json_object_get(f, "id")), id) == 0)
+                return f;
+        }
+    for (size_t k = 0; k < CC_ARRAY_SIZE(order); k++)
+        json_array_foreach(c->factors, i, f)
+        {
+            if (order[k] && strcmp(json_string_value(json_object_get(f, "type")), order[k]) == 0)
+                return f;
+        }
+    return NULL;
+}
+
+/* "Use another method": a link to /mfa for each other factor (id use-<type> on the first
+ * of each type). */
+static void other_factors(cc_buf_t *b, cc_req_t *req, const text_t *t, const char *cont,
+                          const identity_authn_out_t *c, json_t *current)
+{
+    size_t i;
+    json_t *f;
+    bool any = false;
+    const char *seen = "";
+    json_array_foreach(c->factors, i, f)
+    {
+        if (f == current)
+            continue;
+        const char *id = json_string_value(json_object_get(f, "id"));
+        const char *type = json_string_value(json_object_get(f, "type"));
+        if (!any) {
+            cc_buf_puts(b, "<nav id=\"other-methods\"><p>");
+            cc_buf_html(b, t->other_methods);
+            cc_buf_puts(b, "</p><ul>");
+            any = true;
+        }
+        const char *hint = factor_hint(req, f);
+        bool first = strstr(seen, type) == NULL;
+        seen = cc_pool_printf(req->pool, "%s %s", seen, type);
+        cc_buf_printf(b, "<li><a%s%s%s data-type=\"%s\" href=\"", first ? " id=\"use-" : "",
+                      first ? type : "", first ? "\"" : "", type);
+        cc_buf_html(b, with_continue(req, "/mfa", cont, t));
+        cc_buf_printf(b, "&amp;factor=%s\">", id);
+        cc_buf_html(b, factor_label(t, type));
+        if (hint) {
+            cc_buf_puts(b, " (");
+            cc_buf_html(b, hint);
+            cc_buf_puts(b, ")");
+        }
+        cc_buf_puts(b, "</a></li>");
+    }
+    if (any)
+        cc_buf_puts(b, "</ul></nav>");
+}
+
+/* The "remember this browser" box of a verification form (days 0: none). */
+static void remember_box(cc_buf_t *b, cc_req_t *req, const text_t *t, int days)
+{
+    if (days <= 0)
+        return;
+    cc_buf_puts(b, "<p><label><input type=\"checkbox\" id=\"remember\" name=\"remember\""
+                   " value=\"on\"> ");
+    cc_buf_html(b, subst_int(req, t->remember, days));
+    cc_buf_puts(b, "</label></p>");
+}
 
 /* Runs navigator.credentials.create/get with the options of the form's data-options and
  * posts the response back (base64url fields). The only script of the pages, allowed by
@@ -589,7 +786,7 @@ static const char webauthn_js[] =
 
 static void webauthn_form(cc_req_t *req, const text_t *t, const char *title, const char *action,
                           const char *cont, const char *factor_id, json_t *options, bool create,
-                          const char *alternative)
+                          const char *alternative, int remember_days)
 {
     cc_buf_t b;
     cc_buf_init(&b);
@@ -615,6 +812,7 @@ static void webauthn_form(cc_req_t *req, const text_t *t, const char *title, con
         hidden(&b, "authenticator_data", "");
         hidden(&b, "signature", "");
     }
+    remember_box(&b, req, t, remember_days);
     cc_buf_printf(&b, "<p><button type=\"button\" id=\"webauthn-start\">%s</button></p></form>",
                   t->wa_start);
     if (alternative)
@@ -623,75 +821,145 @@ static void webauthn_form(cc_req_t *req, const text_t *t, const char *title, con
     cc_buf_free(&b);
 }
 
-/* The active factors of the sign-in in progress (its state cookie). */
-static const cc_stmt_t q_page_factors =
-    CC_STMT("identity_page_factors",
-            "SELECT f.id, f.type FROM authn_transactions t JOIN factors f ON f.user_id = t.user_id"
-            " WHERE t.state_hash = $1 AND t.expires_at > now() AND f.status = 'active'"
-            " ORDER BY f.created_at DESC",
-            1);
-
-/* GET /mfa for a user with a WebAuthn factor (unless ?method=code): a fresh challenge
- * and the page that answers it. False when the code form applies. */
-static bool webauthn_mfa(cc_req_t *req, const text_t *t, const char *cont)
-{
-    const char *method = NULL;
-    if (cc_query_get(req->pool, req->query, "method", &method) == 1 && method &&
-        strcmp(method, "code") == 0)
-        return false;
-    const char *state = cookie_get(req, AUTHN_COOKIE);
-    char digest[65];
-    identity_secret_digest(state, digest);
-    PGresult *res = NULL;
-    const char *p[] = {digest};
-    if (cc_db_read(req->db, req->pool, &identity_system_scope, &q_page_factors, p, &res) != 0)
-        return false;
-    const char *factor = NULL;
-    bool codes = false;
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (strcmp(PQgetvalue(res, i, 1), "webauthn") == 0 && factor == NULL)
-            factor = PQgetvalue(res, i, 0);
-        else if (strcmp(PQgetvalue(res, i, 1), "totp") == 0)
-            codes = true;
-    }
-    if (factor == NULL)
-        return false;
-    identity_authn_out_t o;
-    identity_authn_factor_with(req, state, factor, NULL, NULL, false, &o);
-    if (o.db_rc != 0 || o.err >= 0) {
-        step_failed(req, t, &o, t->wa_title, cont);
-        return true;
-    }
-    const char *alt = NULL;
-    if (codes)
-        alt = cc_pool_printf(req->pool,
-                             "<p><a id=\"use-code\" href=\"%s&amp;method=code\">%s</a></p>",
-                             with_continue(req, "/mfa", cont, t), t->wa_use_code);
-    webauthn_form(req, t, t->wa_title, "/mfa", cont, factor, o.webauthn, false, alt);
-    return true;
-}
-
-/* ---- /mfa ---- */
-
-static void code_form(cc_req_t *req, int status, const text_t *t, const char *title,
-                      const char *action, const char *error, const char *cont,
-                      const char *factor_id, const char *intro)
+/* The pass-code form (posts op=verify to action): intro and outro are HTML. */
+static void code_form_ex(cc_req_t *req, int status, const text_t *t, const char *title,
+                         const char *action, const char *error, const char *cont,
+                         const char *factor_id, const char *type, const char *intro,
+                         const char *label, int remember_days, const char *outro)
 {
     cc_buf_t b;
     cc_buf_init(&b);
     if (intro)
         cc_buf_puts(&b, intro);
-    cc_buf_printf(&b, "<form method=\"post\" action=\"%s?lang=%s\">", action, t->lang);
+    cc_buf_printf(&b, "<form id=\"verify\" method=\"post\" action=\"%s?lang=%s\">", action,
+                  t->lang);
     hidden(&b, "csrf", csrf_token(req));
     hidden(&b, "continue", cont);
     hidden(&b, "factor_id", factor_id);
+    hidden(&b, "type", type);
     field(
-        &b, t->code, "pass_code", "text",
+        &b, label ? label : t->code, "pass_code", "text",
         "inputmode=\"numeric\" pattern=\"[0-9]{6}\" maxlength=\"6\" autocomplete=\"one-time-code\""
         " required autofocus");
+    remember_box(&b, req, t, remember_days);
     cc_buf_printf(&b, "<p><button type=\"submit\">%s</button></p></form>", t->verify);
+    if (outro)
+        cc_buf_puts(&b, outro);
     render(req, status, t, title, error, b.data);
     cc_buf_free(&b);
+}
+
+static void code_form(cc_req_t *req, int status, const text_t *t, const char *title,
+                      const char *action, const char *error, const char *cont,
+                      const char *factor_id, const char *intro)
+{
+    code_form_ex(req, status, t, title, action, error, cont, factor_id, NULL, intro, NULL, 0, NULL);
+}
+
+/* A form that asks for a (new) code: op=send on /mfa, op=resend or op=send on /mfa/enroll. */
+static void send_form(cc_buf_t *b, cc_req_t *req, const text_t *t, const char *action,
+                      const char *cont, const char *op, const char *factor_id, const char *type,
+                      const char *button)
+{
+    cc_buf_printf(b, "<form id=\"send\" method=\"post\" action=\"%s?lang=%s\">", action, t->lang);
+    hidden(b, "csrf", csrf_token(req));
+    hidden(b, "continue", cont);
+    hidden(b, "op", op);
+    hidden(b, "factor_id", factor_id);
+    hidden(b, "type", type);
+    cc_buf_printf(b, "<p><button type=\"submit\" id=\"send-code\">%s</button></p></form>", button);
+}
+
+/* The sentence for a code just sent (sent) or about to be sent, to hint. Pool. */
+static const char *code_sentence(cc_req_t *req, const text_t *t, const char *type, const char *hint,
+                                 bool sent)
+{
+    const char *tmpl = strcmp(type, "email") == 0 ? (sent ? t->sent_email : t->will_email)
+                       : strcmp(type, "sms") == 0 ? (sent ? t->sent_sms : t->will_sms)
+                                                  : (sent ? t->sent_voice : t->will_voice);
+    return subst(req, tmpl, hint ? hint : "");
+}
+
+/* The error sentence of a refused send (rate limits, the provider), else NULL. */
+static const char *send_error(cc_req_t *req, const text_t *t, const identity_authn_out_t *o,
+                              int *status)
+{
+    switch (o->err) {
+    case CC_ERR_RATE_LIMITED:
+        *status = 429;
+        return subst_int(req, t->too_soon, o->retry_after > 0 ? o->retry_after : 30);
+    case CC_ERR_SMS_RATE_LIMITED:
+        *status = 429;
+        if (o->retry_after <= 120)
+            return subst_int(req, t->too_soon, o->retry_after > 0 ? o->retry_after : 1);
+        return subst_int(req, t->too_many, (o->retry_after + 59) / 60);
+    case CC_ERR_SMS_DELIVERY_FAILED:
+        *status = 502;
+        return t->not_delivered;
+    case CC_ERR_FACTOR_NOT_ALLOWED:
+    case CC_ERR_FACTOR_NOT_SUPPORTED:
+        *status = 403;
+        return t->not_allowed;
+    default:
+        return NULL;
+    }
+}
+
+/* ---- /mfa ---- */
+
+/* The page for one factor of the sign-in: a security key's ceremony, an app's code, or
+ * (email, sms, voice) a button that sends a code and the field for it; the other factors
+ * as links. sent: a code has just gone out. */
+static void mfa_show(cc_req_t *req, int status, const text_t *t, const char *cont,
+                     const identity_authn_out_t *c, json_t *f, const char *error, bool sent)
+{
+    const char *state = cookie_get(req, AUTHN_COOKIE);
+    const char *id = json_string_value(json_object_get(f, "id"));
+    const char *type = json_string_value(json_object_get(f, "type"));
+    int days = c->remember_allowed ? c->remember_days : 0;
+    cc_buf_t alt;
+    cc_buf_init(&alt);
+    other_factors(&alt, req, t, cont, c, f);
+    if (strcmp(type, "webauthn") == 0 && error == NULL) {
+        identity_authn_out_t o;
+        identity_authn_factor_with(req, state, id, NULL, NULL, false, &o);
+        if (o.db_rc != 0 || o.err >= 0)
+            step_failed(req, t, &o, t->wa_title, cont);
+        else
+            webauthn_form(req, t, t->wa_title, "/mfa", cont, id, o.webauthn, false, alt.data, days);
+        cc_buf_free(&alt);
+        return;
+    }
+    if (strcmp(type, "webauthn") == 0) { /* refused: a link that starts again */
+        cc_buf_t b;
+        cc_buf_init(&b);
+        cc_buf_puts(&b, "<p><a id=\"retry\" href=\"");
+        cc_buf_html(&b, with_continue(req, "/mfa", cont, t));
+        cc_buf_printf(&b, "&amp;factor=%s\">", id);
+        cc_buf_html(&b, t->wa_start);
+        cc_buf_puts(&b, "</a></p>");
+        cc_buf_puts(&b, alt.data ? alt.data : "");
+        render(req, status, t, t->wa_title, error, b.data);
+        cc_buf_free(&b);
+        cc_buf_free(&alt);
+        return;
+    }
+    if (!sends_code(type)) {
+        code_form_ex(req, status, t, t->mfa_title, "/mfa", error, cont, id, NULL, NULL, NULL, days,
+                     alt.data);
+        cc_buf_free(&alt);
+        return;
+    }
+    cc_buf_t intro;
+    cc_buf_init(&intro);
+    cc_buf_puts(&intro, "<p id=\"destination\">");
+    cc_buf_html(&intro, code_sentence(req, t, type, factor_hint(req, f), sent));
+    cc_buf_puts(&intro, "</p>");
+    send_form(&intro, req, t, "/mfa", cont, "send", id, NULL, sent ? t->resend : t->send_code);
+    code_form_ex(req, status, t, factor_label(t, type), "/mfa", error, cont, id, NULL, intro.data,
+                 t->code_received, days, alt.data);
+    cc_buf_free(&intro);
+    cc_buf_free(&alt);
 }
 
 static const char *query_continue(cc_req_t *req)
@@ -706,64 +974,66 @@ void identity_page_mfa(cc_req_t *req)
 {
     const text_t *t = text_for(req);
     const char *cont = query_continue(req);
-    if (cookie_get(req, AUTHN_COOKIE) == NULL) {
+    const char *state = cookie_get(req, AUTHN_COOKIE);
+    if (state == NULL || *state == '\0') {
         see_other(req, with_continue(req, "/login", cont, t));
         return;
     }
-    if (webauthn_mfa(req, t, cont))
+    identity_authn_out_t c;
+    identity_authn_choices(req, state, false, &c);
+    if (c.db_rc != 0 || c.err >= 0) {
+        step_failed(req, t, &c, t->mfa_title, cont);
         return;
-    code_form(req, 200, t, t->mfa_title, "/mfa", NULL, cont, NULL, NULL);
+    }
+    const char *want = NULL, *method = NULL;
+    if (cc_query_get(req->pool, req->query, "factor", &want) != 1 || !cc_is_uuid(want))
+        want = NULL;
+    bool code = cc_query_get(req->pool, req->query, "method", &method) == 1 && method &&
+                strcmp(method, "code") == 0; /* the app's code rather than a security key */
+    json_t *f = factor_pick(&c, want, code ? "totp" : NULL);
+    if (f == NULL) { /* no usable factor left (the policy changed): start again */
+        identity_authn_out_t gone = {.err = CC_ERR_STATE_TOKEN_INVALID};
+        step_failed(req, t, &gone, t->mfa_title, cont);
+        return;
+    }
+    mfa_show(req, 200, t, cont, &c, f, NULL, false);
 }
 
-static void code_post(cc_req_t *req, bool activate)
+/* After SUCCESS on /mfa: remembers this browser when the person asked and may. */
+static void remember_browser(cc_req_t *req, const char *user_id, const char *asked)
 {
-    const text_t *t = text_for(req);
-    const char *title = activate ? t->enroll_title : t->mfa_title;
-    const char *action = activate ? "/mfa/enroll" : "/mfa";
-    const char *v[9] = {0};
-    static const char *const names[] = {"csrf",
-                                        "continue",
-                                        "pass_code",
-                                        "factor_id",
-                                        "client_data_json",
-                                        "attestation_object",
-                                        "authenticator_data",
-                                        "signature",
-                                        NULL};
-    if (!page_form(req, t, names, v))
+    if (asked == NULL || strcmp(asked, "on") != 0 || user_id == NULL)
         return;
-    const char *cont = continue_ok(v[1]);
-    const char *state = cookie_get(req, AUTHN_COOKIE);
-    identity_webauthn_response_t wa = {v[4], v[5], v[6], v[7]};
-    bool webauthn = v[4] != NULL && *v[4] != '\0';
-    if (!csrf_ok(req, v[0]) || state == NULL || *state == '\0' || (v[2] == NULL && !webauthn) ||
-        ((activate || webauthn) && (v[3] == NULL || !cc_is_uuid(v[3])))) {
-        code_form(req, 403, t, title, action, t->bad_form, cont, v[3], NULL);
-        return;
-    }
-    identity_authn_out_t o;
-    identity_authn_factor_with(req, state, activate || webauthn ? v[3] : NULL,
-                               webauthn ? NULL : v[2], webauthn ? &wa : NULL, activate, &o);
-    if (o.db_rc == 0 && o.err == CC_ERR_WEBAUTHN_REJECTED) {
-        const char *again = cc_pool_printf(req->pool, "<p><a id=\"retry\" href=\"%s\">%s</a></p>",
-                                           with_continue(req, action, cont, t), t->wa_start);
-        render(req, 403, t, activate ? t->wa_enroll_title : t->wa_title, t->wa_refused, again);
-        return;
-    }
-    if (o.db_rc == 0 && o.err == CC_ERR_INVALID_PASS_CODE) {
-        code_form(req, 403, t, title, action, t->wrong_code, cont, v[3], NULL);
-        return;
-    }
-    if (o.db_rc != 0 || o.err >= 0) {
-        step_failed(req, t, &o, title, cont);
-        return;
-    }
-    signed_in(req, t, cont, o.session_token);
+    char *token = NULL;
+    int days = 0;
+    if (identity_remember_create(req, user_id, cc_req_header(req, "user-agent"), &token, &days) !=
+            0 ||
+        token == NULL)
+        return; /* not remembered: the sign-in itself succeeded */
+    cc_res_header(req, "set-cookie",
+                  cc_pool_printf(req->pool,
+                                 REMEMBER_COOKIE
+                                 "=%s; Path=/login; HttpOnly; SameSite=Lax; Max-Age=%d%s",
+                                 token, days * 86400, cookie_attrs(req)));
+    cc_wipe(token, strlen(token));
+    free(token);
 }
 
-void identity_page_mfa_post(cc_req_t *req)
+/* Re-renders the current factor's page of a sign-in with an error (or, sent, the notice
+ * that a code went out). */
+static void mfa_again(cc_req_t *req, int status, const text_t *t, const char *cont,
+                      const char *state, const char *factor_id, const char *error, bool sent)
 {
-    code_post(req, false);
+    identity_authn_out_t c;
+    identity_authn_choices(req, state, false, &c);
+    json_t *f = c.db_rc == 0 && c.err < 0 ? factor_pick(&c, factor_id, "totp") : NULL;
+    if (f == NULL) {
+        if (c.err < 0 && c.db_rc == 0)
+            c.err = CC_ERR_STATE_TOKEN_INVALID;
+        step_failed(req, t, &c, t->mfa_title, cont);
+        return;
+    }
+    mfa_show(req, status, t, cont, &c, f, error, sent);
 }
 
 /* ---- /mfa/enroll ---- */
@@ -790,35 +1060,143 @@ static void qr_svg(cc_buf_t *b, const char *text)
     QRcode_free(q);
 }
 
-void identity_page_enroll(cc_req_t *req)
+static bool may_enroll(const identity_authn_out_t *c, const char *type)
 {
-    const text_t *t = text_for(req);
-    const char *cont = query_continue(req);
-    const char *state = cookie_get(req, AUTHN_COOKIE);
-    if (state == NULL || *state == '\0') {
-        see_other(req, with_continue(req, "/login", cont, t));
-        return;
+    size_t i;
+    json_t *e;
+    json_array_foreach(c->enroll, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "type")), type) == 0)
+            return true;
     }
-    const char *type = NULL;
-    bool webauthn = cc_query_get(req->pool, req->query, "type", &type) == 1 && type &&
-                    strcmp(type, "webauthn") == 0;
+    return false;
+}
+
+/* Links to enrol each other type the policy and the deployment allow (id use-<type>). */
+static void other_types(cc_buf_t *b, cc_req_t *req, const text_t *t, const char *cont,
+                        const identity_authn_out_t *c, const char *current)
+{
+    size_t i;
+    json_t *e;
+    bool any = false;
+    json_array_foreach(c->enroll, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type"));
+        if (current && strcmp(type, current) == 0)
+            continue;
+        if (!any) {
+            cc_buf_puts(b, current ? "<nav id=\"other-methods\"><p>" : "<nav id=\"methods\"><p>");
+            cc_buf_html(b, current ? t->other_methods : t->choose_help);
+            cc_buf_puts(b, "</p><ul>");
+            any = true;
+        }
+        cc_buf_printf(b, "<li><a id=\"use-%s\" href=\"", type);
+        cc_buf_html(b, with_continue(req, "/mfa/enroll", cont, t));
+        cc_buf_printf(b, "&amp;type=%s\">", type);
+        cc_buf_html(b, factor_label(t, type));
+        cc_buf_puts(b, "</a></li>");
+    }
+    if (any)
+        cc_buf_puts(b, "</ul></nav>");
+}
+
+static const char *enroll_title(const text_t *t, const char *type)
+{
+    return strcmp(type, "email") == 0   ? t->enroll_email_title
+           : strcmp(type, "sms") == 0   ? t->enroll_sms_title
+           : strcmp(type, "voice") == 0 ? t->enroll_voice_title
+                                        : t->enroll_title;
+}
+
+/* The first step of an email, sms or voice enrolment: where the code goes (the e-mail
+ * address on file, or a phone number to type), and the button that sends it. */
+static void enroll_send_page(cc_req_t *req, int status, const text_t *t, const char *cont,
+                             const identity_authn_out_t *c, const char *type, const char *error,
+                             const char *phone)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b, "<form id=\"send\" method=\"post\" action=\"/mfa/enroll?lang=%s\">", t->lang);
+    hidden(&b, "csrf", csrf_token(req));
+    hidden(&b, "continue", cont);
+    hidden(&b, "op", "send");
+    hidden(&b, "type", type);
+    if (strcmp(type, "email") == 0) {
+        json_t *who = json_pack("{s:s?}", "email", c->user.email);
+        cc_buf_puts(&b, "<p id=\"destination\">");
+        cc_buf_html(&b, code_sentence(req, t, type, factor_hint(req, who), false));
+        cc_buf_puts(&b, "</p>");
+        json_decref(who);
+    } else {
+        cc_buf_puts(&b, "<p id=\"destination\">");
+        cc_buf_html(&b, strcmp(type, "sms") == 0 ? t->phone_help_sms : t->phone_help_voice);
+        cc_buf_puts(&b, "</p>");
+        cc_buf_t extra;
+        cc_buf_init(&extra);
+        cc_buf_puts(&extra, "autocomplete=\"tel\" inputmode=\"tel\" required maxlength=\"32\""
+                            " placeholder=\"+819012345678\" value=\"");
+        cc_buf_html(&extra, phone ? phone : "");
+        cc_buf_puts(&extra, "\"");
+        field(&b, t->phone_label, "phone_number", "tel", extra.data);
+        cc_buf_free(&extra);
+    }
+    cc_buf_printf(&b, "<p><button type=\"submit\" id=\"send-code\">%s</button></p></form>",
+                  t->send_code);
+    other_types(&b, req, t, cont, c, type);
+    render(req, status, t, enroll_title(t, type), error, b.data);
+    cc_buf_free(&b);
+}
+
+/* The second step: the code that was sent to the new factor, and a button for another. */
+static void enroll_code_page(cc_req_t *req, int status, const text_t *t, const char *cont,
+                             const char *type, const char *factor_id, const char *to,
+                             const char *error, bool sent)
+{
+    cc_buf_t intro, outro;
+    cc_buf_init(&intro);
+    cc_buf_init(&outro);
+    if (sent && to) {
+        json_t *dest = json_pack("{s:s}", strcmp(type, "email") == 0 ? "email" : "phone", to);
+        cc_buf_puts(&intro, "<p id=\"destination\">");
+        cc_buf_html(&intro, code_sentence(req, t, type, factor_hint(req, dest), true));
+        cc_buf_puts(&intro, "</p>");
+        json_decref(dest);
+    }
+    send_form(&outro, req, t, "/mfa/enroll", cont, "resend", factor_id, type, t->resend);
+    cc_buf_puts(&outro, "<p><a id=\"choose\" href=\"");
+    cc_buf_html(&outro, with_continue(req, "/mfa/enroll", cont, t));
+    cc_buf_puts(&outro, "&amp;choose=1\">");
+    cc_buf_html(&outro, t->other_methods);
+    cc_buf_puts(&outro, "</a></p>");
+    code_form_ex(req, status, t, enroll_title(t, type), "/mfa/enroll", error, cont, factor_id, type,
+                 intro.data, t->code_received, 0, outro.data);
+    cc_buf_free(&intro);
+    cc_buf_free(&outro);
+}
+
+/* Every type this person may enrol, to choose from. */
+static void enroll_chooser(cc_req_t *req, int status, const text_t *t, const char *cont,
+                           const identity_authn_out_t *c, const char *error)
+{
+    cc_buf_t b;
+    cc_buf_init(&b);
+    other_types(&b, req, t, cont, c, NULL);
+    render(req, status, t, t->choose_title, error, b.data);
+    cc_buf_free(&b);
+}
+
+static void enroll_totp(cc_req_t *req, const text_t *t, const char *state, const char *cont,
+                        const identity_authn_out_t *c)
+{
     identity_authn_out_t o;
-    identity_authn_enroll(req, state, webauthn ? "webauthn" : "totp", NULL, &o);
+    identity_authn_enroll(req, state, "totp", NULL, &o);
     if (o.db_rc != 0 || o.err >= 0) {
         step_failed(req, t, &o, t->enroll_title, cont);
         return;
     }
-    if (webauthn) {
-        webauthn_form(req, t, t->wa_enroll_title, "/mfa/enroll", cont, o.factor_id, o.webauthn,
-                      true, NULL);
-        return;
-    }
-    cc_buf_t b;
+    cc_buf_t b, alt;
     cc_buf_init(&b);
-    cc_buf_printf(&b, "<p><a id=\"use-webauthn\" href=\"%s&amp;type=webauthn\">",
-                  with_continue(req, "/mfa/enroll", cont, t));
-    cc_buf_html(&b, t->wa_use_key);
-    cc_buf_puts(&b, "</a></p>");
+    cc_buf_init(&alt);
     cc_buf_puts(&b, "<p>");
     cc_buf_html(&b, t->enroll_help);
     cc_buf_puts(&b, "</p>");
@@ -832,8 +1210,215 @@ void identity_page_enroll(cc_req_t *req)
     cc_buf_puts(&b, "\">");
     cc_buf_html(&b, t->open_app);
     cc_buf_puts(&b, "</a></p>");
-    code_form(req, 200, t, t->enroll_title, "/mfa/enroll", NULL, cont, o.factor_id, b.data);
+    other_types(&alt, req, t, cont, c, "totp");
+    code_form_ex(req, 200, t, t->enroll_title, "/mfa/enroll", NULL, cont, o.factor_id, NULL, b.data,
+                 NULL, 0, alt.data);
     cc_buf_free(&b);
+    cc_buf_free(&alt);
+}
+
+void identity_page_enroll(cc_req_t *req)
+{
+    const text_t *t = text_for(req);
+    const char *cont = query_continue(req);
+    const char *state = cookie_get(req, AUTHN_COOKIE);
+    if (state == NULL || *state == '\0') {
+        see_other(req, with_continue(req, "/login", cont, t));
+        return;
+    }
+    identity_authn_out_t c;
+    identity_authn_choices(req, state, true, &c);
+    if (c.db_rc != 0 || c.err >= 0) {
+        step_failed(req, t, &c, t->enroll_title, cont);
+        return;
+    }
+    const char *type = NULL, *choose = NULL;
+    if (cc_query_get(req->pool, req->query, "type", &type) != 1 || type == NULL)
+        type = NULL;
+    bool chooser = cc_query_get(req->pool, req->query, "choose", &choose) == 1;
+    if (type == NULL && !chooser && may_enroll(&c, "totp"))
+        type = "totp"; /* the default, as before: most people have an authenticator app */
+    if (type == NULL || chooser) {
+        enroll_chooser(req, 200, t, cont, &c, NULL);
+        return;
+    }
+    if (!may_enroll(&c, type)) {
+        enroll_chooser(req, 403, t, cont, &c, t->not_allowed);
+        return;
+    }
+    if (strcmp(type, "totp") == 0) {
+        enroll_totp(req, t, state, cont, &c);
+        return;
+    }
+    if (strcmp(type, "webauthn") == 0) {
+        identity_authn_out_t o;
+        identity_authn_enroll(req, state, "webauthn", NULL, &o);
+        if (o.db_rc != 0 || o.err >= 0) {
+            step_failed(req, t, &o, t->wa_enroll_title, cont);
+            return;
+        }
+        cc_buf_t alt;
+        cc_buf_init(&alt);
+        other_types(&alt, req, t, cont, &c, "webauthn");
+        webauthn_form(req, t, t->wa_enroll_title, "/mfa/enroll", cont, o.factor_id, o.webauthn,
+                      true, alt.data, 0);
+        cc_buf_free(&alt);
+        return;
+    }
+    enroll_send_page(req, 200, t, cont, &c, type, NULL, NULL);
+}
+
+/* ---- the posts of /mfa and /mfa/enroll ---- */
+
+enum {
+    P_CSRF,
+    P_CONTINUE,
+    P_PASS_CODE,
+    P_FACTOR_ID,
+    P_CLIENT_DATA,
+    P_ATTESTATION,
+    P_AUTH_DATA,
+    P_SIGNATURE,
+    P_OP,
+    P_TYPE,
+    P_PHONE,
+    P_REMEMBER,
+    P_COUNT
+};
+
+/* op=send on /mfa/enroll: creates the pending factor (a phone number first, validated as
+ * the API does) and sends its first code. */
+static void enroll_send(cc_req_t *req, const text_t *t, const char *state, const char *cont,
+                        const char **v)
+{
+    identity_authn_out_t c;
+    identity_authn_choices(req, state, true, &c);
+    if (c.db_rc != 0 || c.err >= 0) {
+        step_failed(req, t, &c, t->enroll_title, cont);
+        return;
+    }
+    const char *type = v[P_TYPE];
+    if (type == NULL || !sends_code(type) || !may_enroll(&c, type)) {
+        enroll_chooser(req, 403, t, cont, &c, t->not_allowed);
+        return;
+    }
+    const char *phone = NULL;
+    if (strcmp(type, "email") != 0) {
+        cc_validator_t pv;
+        cc_v_init(&pv, req->pool);
+        json_t *body = cc_json_on_pool(req->pool, json_pack("{s:s?}", "phone_number", v[P_PHONE]));
+        phone = identity_v_phone(&pv, body, type);
+        if (!cc_v_ok(&pv) || phone == NULL) {
+            enroll_send_page(req, 400, t, cont, &c, type, t->bad_phone, v[P_PHONE]);
+            return;
+        }
+    }
+    identity_authn_out_t o;
+    identity_authn_enroll(req, state, type, phone, &o);
+    int status = 200;
+    const char *err = send_error(req, t, &o, &status);
+    if (o.db_rc == 0 && err != NULL && o.factor_id != NULL && o.err == CC_ERR_SMS_DELIVERY_FAILED) {
+        /* the factor exists, its code did not go out: the code page offers another */
+        enroll_code_page(req, status, t, cont, type, o.factor_id, NULL, err, false);
+        return;
+    }
+    if (o.db_rc == 0 && err != NULL) {
+        enroll_send_page(req, status, t, cont, &c, type, err, v[P_PHONE]);
+        return;
+    }
+    if (o.db_rc != 0 || o.err >= 0) {
+        step_failed(req, t, &o, enroll_title(t, type), cont);
+        return;
+    }
+    enroll_code_page(req, 200, t, cont, type, o.factor_id,
+                     strcmp(type, "email") == 0 ? c.user.email : phone, NULL, true);
+}
+
+static void code_post(cc_req_t *req, bool activate)
+{
+    const text_t *t = text_for(req);
+    const char *title = activate ? t->enroll_title : t->mfa_title;
+    const char *action = activate ? "/mfa/enroll" : "/mfa";
+    const char *v[P_COUNT + 1] = {0};
+    static const char *const names[] = {"csrf",
+                                        "continue",
+                                        "pass_code",
+                                        "factor_id",
+                                        "client_data_json",
+                                        "attestation_object",
+                                        "authenticator_data",
+                                        "signature",
+                                        "op",
+                                        "type",
+                                        "phone_number",
+                                        "remember",
+                                        NULL};
+    if (!page_form(req, t, names, v))
+        return;
+    const char *cont = continue_ok(v[P_CONTINUE]);
+    const char *state = cookie_get(req, AUTHN_COOKIE);
+    const char *op = v[P_OP] ? v[P_OP] : "verify";
+    identity_webauthn_response_t wa = {v[P_CLIENT_DATA], v[P_ATTESTATION], v[P_AUTH_DATA],
+                                       v[P_SIGNATURE]};
+    bool webauthn = v[P_CLIENT_DATA] != NULL && *v[P_CLIENT_DATA] != '\0';
+    bool send = strcmp(op, "send") == 0 || strcmp(op, "resend") == 0;
+    if (!csrf_ok(req, v[P_CSRF]) || state == NULL || *state == '\0' ||
+        (strcmp(op, "verify") != 0 && !send) || (!send && v[P_PASS_CODE] == NULL && !webauthn) ||
+        ((activate || webauthn || send) && !(activate && strcmp(op, "send") == 0) &&
+         (v[P_FACTOR_ID] == NULL || !cc_is_uuid(v[P_FACTOR_ID])))) {
+        code_form(req, 403, t, title, action, t->bad_form, cont, v[P_FACTOR_ID], NULL);
+        return;
+    }
+    if (activate && strcmp(op, "send") == 0) {
+        enroll_send(req, t, state, cont, v);
+        return;
+    }
+    const char *factor = v[P_FACTOR_ID] && cc_is_uuid(v[P_FACTOR_ID]) ? v[P_FACTOR_ID] : NULL;
+    identity_authn_out_t o;
+    identity_authn_factor_with(req, state, factor, send ? NULL : v[P_PASS_CODE],
+                               webauthn ? &wa : NULL, activate, &o);
+    int status = 200;
+    const char *err = o.db_rc == 0 ? send_error(req, t, &o, &status) : NULL;
+    if (o.db_rc == 0 && o.err == CC_ERR_WEBAUTHN_REJECTED) {
+        if (!activate) {
+            mfa_again(req, 403, t, cont, state, factor, t->wa_refused, false);
+            return;
+        }
+        const char *again = cc_pool_printf(req->pool, "<p><a id=\"retry\" href=\"%s\">%s</a></p>",
+                                           with_continue(req, action, cont, t), t->wa_start);
+        render(req, 403, t, t->wa_enroll_title, t->wa_refused, again);
+        return;
+    }
+    if (o.db_rc == 0 && (o.err == CC_ERR_INVALID_PASS_CODE || (send && err != NULL))) {
+        const char *msg = o.err == CC_ERR_INVALID_PASS_CODE ? t->wrong_code : err;
+        int st = o.err == CC_ERR_INVALID_PASS_CODE ? 403 : status;
+        if (!activate)
+            mfa_again(req, st, t, cont, state, factor, msg, false);
+        else if (v[P_TYPE] && sends_code(v[P_TYPE]))
+            enroll_code_page(req, st, t, cont, v[P_TYPE], factor, NULL, msg, false);
+        else
+            code_form(req, st, t, title, action, msg, cont, factor, NULL);
+        return;
+    }
+    if (o.db_rc != 0 || o.err >= 0) {
+        step_failed(req, t, &o, title, cont);
+        return;
+    }
+    if (strcmp(o.status, "MFA_CHALLENGE") == 0) { /* a code went out */
+        if (!activate)
+            mfa_again(req, 200, t, cont, state, factor, NULL, true);
+        else
+            enroll_code_page(req, 200, t, cont, o.factor_type, factor, o.deliver_to, NULL, true);
+        return;
+    }
+    if (!activate)
+        remember_browser(req, o.user.id, v[P_REMEMBER]);
+    signed_in(req, t, cont, o.session_token);
+}
+
+void identity_page_mfa_post(cc_req_t *req)
+{
+    code_post(req, false);
 }
 
 void identity_page_enroll_post(cc_req_t *req)

@@ -165,6 +165,20 @@ bool identity_security_image_valid(const char *id)
     return false;
 }
 
+bool identity_acr_wants_mfa(const char *acr_values)
+{
+    const size_t n = strlen(IDENTITY_ACR_MFA);
+    for (const char *s = acr_values; s && *s;) {
+        while (*s == ' ')
+            s++;
+        size_t len = strcspn(s, " ");
+        if (len == n && strncmp(s, IDENTITY_ACR_MFA, n) == 0)
+            return true;
+        s += len;
+    }
+    return false;
+}
+
 bool identity_authn_allows(const char *status, identity_authn_event_t ev)
 {
     if (status == NULL)

@@ -60,6 +60,17 @@ bool identity_authn_allows(const char *status, identity_authn_event_t event);
 /** The state after a correct password: MFA_REQUIRED when an active factor exists. */
 const char *identity_authn_after_password(bool has_active_factor);
 
+/** The acr of a sign-in with a second factor, and of one without (discovery lists both). */
+#define IDENTITY_ACR_MFA "urn:console:loa:mfa"
+#define IDENTITY_ACR_1FA "urn:console:loa:1fa"
+
+/**
+ * True when an authorization request's acr_values (space-separated, may be NULL) asks for
+ * the MFA level: a session or a remembered browser without a fresh second factor does not
+ * do, the person verifies one.
+ */
+bool identity_acr_wants_mfa(const char *acr_values);
+
 /** Factor types known to the schema, and whether this build can enrol/verify each. */
 bool identity_factor_type_known(const char *type);
 bool identity_factor_type_supported(const char *type);

@@ -206,6 +206,9 @@ void identity_handle_user_factors_reset(cc_req_t *req)
         (rc = cc_db_query(req->db, req->pool, &q_reset_credentials, pu, NULL)) != 0 ||
         (rc = cc_db_query(req->db, req->pool, &q_reset_sessions, pu, &rev)) != 0)
         goto DbError;
+    identity_user_t target = {.id = id, .tenant_id = tenant_id, .msp_id = msp_id};
+    if ((rc = identity_remember_forget(req, &target, "factors_reset")) != 0)
+        goto DbError;
     json_t *types = json_loads(PQgetvalue(gone, 0, 0), 0, NULL);
     json_t *d = json_pack("{s:o, s:I, s:I}", "factor_types", types ? types : json_array(),
                           "recovery_codes", (json_int_t)strtoll(PQgetvalue(gone, 0, 1), NULL, 10),

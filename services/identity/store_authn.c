@@ -65,8 +65,8 @@ const cc_stmt_t identity_q_user_activate =
 
 const cc_stmt_t identity_q_factors_active =
     CC_STMT("idn_factors_active",
-            "SELECT id, type FROM factors WHERE user_id = $1 AND status = 'active'"
-            " ORDER BY created_at",
+            "SELECT id, type, profile->>'email', profile->>'phone' FROM factors"
+            " WHERE user_id = $1 AND status = 'active' ORDER BY created_at",
             1);
 const cc_stmt_t identity_q_factor_insert =
     CC_STMT("idn_factor_insert",

@@ -23,7 +23,7 @@ extern const cc_stmt_t identity_q_cred_activate; /* user: status active */
 extern const cc_stmt_t identity_q_user_activate; /* user: users.users status staged -> active */
 
 /* factors */
-extern const cc_stmt_t identity_q_factors_active; /* user -> id, type */
+extern const cc_stmt_t identity_q_factors_active; /* user -> id, type, email, phone */
 extern const cc_stmt_t identity_q_factor_insert;  /* id, user, msp, type, sealed, profile */
 extern const cc_stmt_t
     identity_q_factor_get; /* id, user -> type, status, sealed, step, email, phone */

@@ -311,3 +311,25 @@ bool identity_tenant_admin(cc_req_t *req, const char *perm, const char *forbidde
     }
     return true;
 }
+
+/* MSP staff: homed in an MSP (or the platform), or holding a role of an MSP kind, or any
+ * role on an MSP or the platform */
+static const cc_stmt_t q_msp_staff = CC_STMT(
+    "idn_msp_staff",
+    "SELECT EXISTS (SELECT 1 FROM tenants.tenant_tree t WHERE t.id = $2::uuid"
+    "               AND t.kind IN ('platform', 'msp'))"
+    " OR EXISTS (SELECT 1 FROM roles.grants g JOIN roles.roles r ON r.id = g.role"
+    "            JOIN tenants.tenant_tree t ON t.id = g.tenant_id WHERE g.principal_id = $1::uuid"
+    "            AND (r.account_kind IN ('platform', 'msp') OR r.id LIKE 'msp\\_%'"
+    "                 OR t.kind IN ('platform', 'msp')))",
+    2);
+
+int identity_user_msp_staff(cc_db_t *db, cc_pool_t *pool, const identity_user_t *u, bool *staff)
+{
+    PGresult *res = NULL;
+    *staff = true; /* on a database error, the stricter answer */
+    int rc = cc_db_query(db, pool, &q_msp_staff, (const char *[]){u->id, u->tenant_id}, &res);
+    if (rc == 0)
+        *staff = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    return rc;
+}

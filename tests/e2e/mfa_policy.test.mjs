@@ -1,7 +1,8 @@
 // The second-factor policy per MSP and per customer through the gateway: the built-in
 // default, an MSP's policy inherited by its customers, a customer's own override (and its
 // removal), enforcement at enrolment and at sign-in (a type the policy does not allow is
-// refused; mfa_required false lets a user without a factor in with the password), the
+// refused; mfa_required false lets a user without a factor in with the password;
+// remember_device and its days validated), the
 // list of users not yet enrolled, validation, audit, and isolation (another MSP's admin
 // gets 404, an MSP admin without access:manage 403).
 import { describe, test, before } from 'node:test';
@@ -42,6 +43,7 @@ describe('second-factor policy per MSP and per customer', () => {
     assert.deepEqual(d.json.allowed_factors, ['totp', 'email', 'webauthn', 'sms', 'voice']);
     assert.equal(d.json.mfa_required, true);
     assert.equal(d.json.remember_device, false);
+    assert.equal(d.json.remember_device_days, 30);
     assert.equal(d.json.source, 'default');
     assert.equal(d.headers.get('etag'), '"0"');
 
@@ -63,7 +65,7 @@ describe('second-factor policy per MSP and per customer', () => {
     assert.equal((await adminA('PUT', `/api/v1/tenants/${custA2.id}/mfa-policy`, { allowed_factors: ['email', 'totp'], mfa_required: false }, { 'if-match': '"1"' })).status, 200);
     assert.equal(await policyAudits(custA2.id), '2');
     const detail = await sql(st(), `SELECT details::text FROM identity.audit_events WHERE action = 'tenant.mfa_policy_updated' AND tenant_id = :'p1' ORDER BY at DESC LIMIT 1`, [custA2.id]);
-    assert.deepEqual(JSON.parse(detail).previous, { allowed_factors: ['email'], mfa_required: false });
+    assert.deepEqual(JSON.parse(detail).previous, { allowed_factors: ['email'], mfa_required: false, remember_device: false, remember_device_days: 30 });
 
     // removal: back to the MSP's
     const tmp = (await platform('POST', '/api/v1/tenants', { name: 'Policy Customer A3', kind: 'customer', parent_id: mspA.id })).json;
@@ -86,7 +88,10 @@ describe('second-factor policy per MSP and per customer', () => {
       { allowed_factors: 'totp', mfa_required: true },
       { allowed_factors: ['totp'] },
       { allowed_factors: ['totp'], mfa_required: 'yes' },
-      { allowed_factors: ['totp'], mfa_required: true, remember_device: true },
+      { allowed_factors: ['totp'], mfa_required: true, remember_device: 'yes' },
+      { allowed_factors: ['totp'], mfa_required: true, remember_device: true, remember_device_days: 0 },
+      { allowed_factors: ['totp'], mfa_required: true, remember_device: true, remember_device_days: 91 },
+      { allowed_factors: ['totp'], mfa_required: true, remember_device: true, remember_device_days: 1.5 },
     ]) assertProblem(await put(body), 400, 'validation_failed');
     assertProblem(await adminA('PUT', `/api/v1/tenants/${custA1.id}/mfa-policy`, '{"allowed_factors":'), 400, 'malformed_json');
     assert.equal((await adminA('GET', `/api/v1/tenants/${custA1.id}/mfa-policy`)).json.source, 'msp', 'nothing was stored');

@@ -170,6 +170,21 @@ static const char *one(cc_pool_t *pool, const cc_stmt_t *stmt, const char *const
     return PQgetvalue(res, 0, 0);
 }
 
+/* acr_values is a space-separated list: the MFA level asked for anywhere in it, exactly */
+static void test_acr_values_step_up(void **state)
+{
+    (void)state;
+    assert_true(identity_acr_wants_mfa("urn:console:loa:mfa"));
+    assert_true(identity_acr_wants_mfa("urn:console:loa:1fa urn:console:loa:mfa"));
+    assert_true(identity_acr_wants_mfa("  urn:console:loa:mfa  "));
+    assert_false(identity_acr_wants_mfa(NULL));
+    assert_false(identity_acr_wants_mfa(""));
+    assert_false(identity_acr_wants_mfa("urn:console:loa:1fa"));
+    assert_false(identity_acr_wants_mfa("urn:console:loa:mfa2"));
+    assert_false(identity_acr_wants_mfa("xurn:console:loa:mfa"));
+    assert_false(identity_acr_wants_mfa("urn:console:loa:mf"));
+}
+
 static void test_lockout_window(void **state)
 {
     (void)state;
@@ -305,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_recovery_normalize),
         cmocka_unit_test(test_pkce_s256),
         cmocka_unit_test(test_state_machine),
+        cmocka_unit_test(test_acr_values_step_up),
         cmocka_unit_test(test_lockout_window),
         cmocka_unit_test(test_transaction_dies_after_five),
         cmocka_unit_test(test_recovery_link_dies_after_five),
