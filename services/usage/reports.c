@@ -23,15 +23,10 @@
 
 /* the accounts of a report: $1 parent, $2 search text ('' = all) */
 #define CUSTOMERS                                                                                  \
-    "WITH c AS (SELECT t.id, t.name, t.status FROM tenants.tenant_tree t"                          \
+    "WITH c AS (SELECT t.id, t.name, t.status, t.created_at FROM tenants.tenant_tree t"            \
     " WHERE t.path <@ (SELECT p.path FROM tenants.tenant_tree p WHERE p.id = $1::uuid)"            \
     " AND t.kind IN ('customer', 'direct') AND t.status <> 'deleted'"                              \
     " AND ($2 = '' OR strpos(lower(t.name), lower($2)) > 0)) "
-
-/* a tenant's quota limit of a resource (the quotas service's published view) */
-#define LIMIT_OF(res)                                                                              \
-    "(SELECT q.limit_bytes FROM quotas.quota_limits q WHERE q.tenant_id = c.id"                    \
-    " AND q.resource = '" res "')"
 
 typedef struct report_col {
     const char *name;
@@ -49,53 +44,23 @@ typedef struct report {
 
 static const report_t reports[] = {
     {"account-details",
-     CUSTOMERS
-     "SELECT c.name, c.status, coalesce(tt.cloud_usage_bytes, 0) AS cloud_usage_bytes,"
-     " " LIMIT_OF(
-         "cloud_storage") " AS cloud_quota_bytes,"
-                          " coalesce(tt.datastore_usage_bytes, 0) AS datastore_usage_bytes,"
-                          " " LIMIT_OF(
-                              "datastore") " AS datastore_quota_bytes,"
-                                           " round(greatest(coalesce(tt.cloud_usage_bytes, 0) * "
-                                           "100.0"
-                                           " / nullif(" LIMIT_OF(
-                                               "cloud_storage") ", 0), "
-                                                                "coalesce(tt.datastore_usage_bytes,"
-                                                                " 0) * 100.0"
-                                                                " / nullif(" LIMIT_OF(
-                                                                    "datastore") ", 0)), 2) AS "
-                                                                                 "quota_used_pct,"
-                                                                                 /* tenants.tenant_tree
-                                                                                    does not publish
-                                                                                    created_at
-                                                                                    (yet): read from
-                                                                                    the table */
-                                                                                 " (SELECT "
-                                                                                 "x.created_at "
-                                                                                 "FROM "
-                                                                                 "tenants.tenants "
-                                                                                 "x WHERE x.id = "
-                                                                                 "c.id) AT TIME "
-                                                                                 "ZONE 'UTC'"
-                                                                                 " AS created_at,"
-                                                                                 " coalesce(tt."
-                                                                                 "agent_sources, "
-                                                                                 "0) AS "
-                                                                                 "agent_sources,"
-                                                                                 " coalesce(tt."
-                                                                                 "agentless_"
-                                                                                 "sources, 0) AS "
-                                                                                 "agentless_"
-                                                                                 "sources,"
-                                                                                 " coalesce(tt.unc_"
-                                                                                 "sources, 0) AS "
-                                                                                 "unc_sources, "
-                                                                                 "c.id AS tenant_id"
-                                                                                 " FROM c LEFT "
-                                                                                 "JOIN "
-                                                                                 "tenant_totals tt "
-                                                                                 "ON tt.tenant_id "
-                                                                                 "= c.id",
+     CUSTOMERS "SELECT c.name, c.status, coalesce(tt.cloud_usage_bytes, 0) AS cloud_usage_bytes,"
+               " q.cloud AS cloud_quota_bytes,"
+               " coalesce(tt.datastore_usage_bytes, 0) AS datastore_usage_bytes,"
+               " q.datastore AS datastore_quota_bytes,"
+               " round(greatest(coalesce(tt.cloud_usage_bytes, 0) * 100.0 / nullif(q.cloud, 0),"
+               " coalesce(tt.datastore_usage_bytes, 0) * 100.0 / nullif(q.datastore, 0)), 2)"
+               " AS quota_used_pct,"
+               " c.created_at AT TIME ZONE 'UTC' AS created_at,"
+               " coalesce(tt.agent_sources, 0) AS agent_sources,"
+               " coalesce(tt.agentless_sources, 0) AS agentless_sources,"
+               " coalesce(tt.unc_sources, 0) AS unc_sources, c.id AS tenant_id"
+               " FROM c LEFT JOIN tenant_totals tt ON tt.tenant_id = c.id"
+               /* both limits in one lookup of the quotas service's published view */
+               " CROSS JOIN LATERAL (SELECT"
+               " max(ql.limit_bytes) FILTER (WHERE ql.resource = 'cloud_storage') AS cloud,"
+               " max(ql.limit_bytes) FILTER (WHERE ql.resource = 'datastore') AS datastore"
+               " FROM quotas.quota_limits ql WHERE ql.tenant_id = c.id) q",
      {{"name", 's'},
       {"status", 's'},
       {"cloud_usage_bytes", 'i'},
