@@ -8,6 +8,8 @@
 --     instead of a sum over all its sources, and tenant_totals by the changes and the new
 --     sources of the batch instead of a recount (refresh_tenant_totals stays for job
 --     events, which change source types);
+--   * every statement is planned for its batch (plan_cache_mode), never from a plan
+--     cached while the tables were empty;
 --   * it returns only the (tenant, resource) pairs whose usage changed, which is all the
 --     caller reads (hard quotas and the usage.changed event ignore unchanged pairs).
 
@@ -24,6 +26,10 @@ CREATE OR REPLACE FUNCTION ingest_samples(batch jsonb)
     RETURNS TABLE (tenant_id uuid, msp_id uuid, resource text, before_bytes bigint,
                    after_bytes bigint)
     LANGUAGE plpgsql SET search_path FROM CURRENT
+    -- each statement planned for the batch at hand: a plan cached on a long-lived
+    -- connection while the tables were small (a nested loop over a sequential scan) is
+    -- ruinous once they are not, and the arrays' sizes are only known at run time
+    SET plan_cache_mode = force_custom_plan
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -237,7 +243,7 @@ $$;
 -- refuses that) select the events that count; each source takes its latest counted job
 -- when that is not older than the one it has.
 CREATE OR REPLACE FUNCTION ingest_job_events(batch jsonb) RETURNS integer
-    LANGUAGE plpgsql SET search_path FROM CURRENT
+    LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan
     AS $$
 DECLARE
     added integer;
