@@ -738,12 +738,18 @@ int identity_factor_create(cc_req_t *req, const identity_user_t *u, const char *
         o->secret = cc_pool_strdup(req->pool, secret);
         cc_wipe(secret, strlen(secret));
         free(secret);
+        /* the authenticator app lists the account under the brand the person knows */
+        cc_brand_t brand;
+        cc_brand_for_tenant(req->db, req->pool, u->tenant_id, &brand); /* defaults if unavailable */
         cc_buf_t uri;
         cc_buf_init(&uri);
-        cc_buf_puts(&uri, "otpauth://totp/Console:");
+        cc_buf_puts(&uri, "otpauth://totp/");
+        cc_buf_percent_encode(&uri, brand.product_name);
+        cc_buf_putc(&uri, ':');
         cc_buf_percent_encode(&uri, u->username);
-        cc_buf_printf(&uri, "?secret=%s&issuer=Console&algorithm=SHA1&digits=6&period=30",
-                      o->secret);
+        cc_buf_printf(&uri, "?secret=%s&issuer=", o->secret);
+        cc_buf_percent_encode(&uri, brand.product_name);
+        cc_buf_puts(&uri, "&algorithm=SHA1&digits=6&period=30");
         o->otpauth_uri = cc_pool_strdup(req->pool, uri.data);
         cc_buf_free(&uri);
     }
