@@ -32,7 +32,7 @@
 #include "console/json.h"
 #include "console/log.h"
 
-/* bodies at least this large give their memory back to the system once answered */
+/* requests or answers at least this large give their memory back once answered */
 #define TRIM_AFTER_BODY (1024 * 1024)
 #define STREAM_HIGH_WATER (256 * 1024)
 
@@ -1205,7 +1205,8 @@ static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
                 send_response(job->hreq, job->req);
             }
             bool streamed = job->streamed; /* then on_stream_req_dispose counts it down */
-            bool big = job->req->body_len >= TRIM_AFTER_BODY;
+            bool big =
+                job->req->body_len >= TRIM_AFTER_BODY || job->req->res_body.len >= TRIM_AFTER_BODY;
             cc_req_free(job->req);
             free(job);
             /* a large body's parse tree (a usage batch of 10 000 items: tens of MiB of

@@ -68,11 +68,18 @@ const cc_stmt_t identity_q_factors_active =
             "SELECT id, type, profile->>'email', profile->>'phone' FROM factors"
             " WHERE user_id = $1 AND status = 'active' ORDER BY created_at",
             1);
-const cc_stmt_t identity_q_factor_insert =
-    CC_STMT("idn_factor_insert",
-            "INSERT INTO factors (id, user_id, msp_id, type, status, secret_sealed, profile)"
-            " VALUES ($1, $2, $3, $4, 'pending', $5, $6::jsonb)",
-            6);
+/* a new pending factor; the user keeps at most five pending ones (the latest): enrolment
+ * started again and again (a page reloaded) must not pile factors up */
+const cc_stmt_t identity_q_factor_insert = CC_STMT(
+    "idn_factor_insert",
+    "WITH stale AS (DELETE FROM factors WHERE id IN (SELECT f.id FROM factors f"
+    " WHERE f.user_id = $2 AND f.status = 'pending' ORDER BY f.created_at DESC, f.id OFFSET 4)"
+    " RETURNING id), stale_codes AS (DELETE FROM email_codes WHERE factor_id IN"
+    " (SELECT id FROM stale)), stale_challenges AS (DELETE FROM webauthn_challenges WHERE"
+    " factor_id IN (SELECT id FROM stale))"
+    " INSERT INTO factors (id, user_id, msp_id, type, status, secret_sealed, profile)"
+    " VALUES ($1, $2, $3, $4, 'pending', $5, $6::jsonb)",
+    6);
 const cc_stmt_t identity_q_factor_get =
     CC_STMT("idn_factor_get",
             "SELECT type, status, secret_sealed, coalesce(last_step, -1), profile->>'email',"

@@ -589,6 +589,22 @@ describe('attacks and bad input', () => {
     assertProblem(v3, 401, 'state_token_invalid');
   });
 
+  test('enrolment started again and again keeps at most five pending factors (the latest ones)', async () => {
+    const staged = await stageUser(st());
+    const a = await postJson(st(), '/api/v1/authn/activate', { activation_token: staged.token, password: GOOD_PASSWORD, recovery_question: 'Q?', recovery_answer: 'an answer' });
+    assert.equal(a.status, 200, a.text);
+    let last;
+    for (let i = 0; i < 9; i++) {
+      last = await postJson(st(), '/api/v1/authn/factors', { state_token: a.json.state_token, type: i % 3 ? 'totp' : 'email' });
+      assert.equal(last.status, 200, last.text);
+    }
+    const pending = await sql(st(), `SELECT count(*) FROM identity.factors WHERE user_id = (SELECT id FROM users.users WHERE username = :'p1') AND status = 'pending'`, [staged.username]);
+    assert.equal(pending, '5');
+    // the latest one still activates
+    const v = await postJson(st(), `/api/v1/authn/factors/${last.json.id}/activate`, { state_token: a.json.state_token, pass_code: await nextTotp({ secret: last.json.secret, lastStep: -1 }) });
+    assert.equal(v.status, 200, v.text);
+  });
+
   test('TOTP brute force: five wrong codes end the transaction, even the right code is refused then', async () => {
     const victim = await activateWithTotp(st(), await stageUser(st()));
     const r = await postJson(st(), '/api/v1/authn', { username: victim.username, password: victim.password });
