@@ -7,18 +7,14 @@
 // (screenshot in $E2E_SCREENSHOTS, default <tmp>/console-e2e-screenshots).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { deflateSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { SHOTS, launchChromium } from './lib/browser.mjs';
 import { useStack, waitFor } from './lib/stack.mjs';
 import { apiClient, assertProblem, jsonApi } from './lib/api.mjs';
 import { activateWithTotp, grant, readMails, sql, stageUser, userAccessToken } from './lib/identity.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.E2E_SCREENSHOTS || join(tmpdir(), 'console-e2e-screenshots');
 const s = useStack();
 const st = () => s.stack;
 const tag = () => Math.random().toString(36).slice(2, 8);
@@ -433,15 +429,8 @@ describe('branding', () => {
 describe('the login page on a branded login domain in Chromium', () => {
   let browser;
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: tests/run installs Debian chromium`);
     // the login domain resolves to the gateway, as the MSP's DNS would make it
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        `--host-resolver-rules=MAP ${domainA} 127.0.0.1`],
-    });
+    browser = await launchChromium({ hosts: [domainA] });
   });
   after(async () => browser && (await browser.close()));
 

@@ -8,17 +8,12 @@
 // Screenshots go to $E2E_SCREENSHOTS (default: <tmp>/console-e2e-screenshots).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium, screenshot } from './lib/browser.mjs';
 import { useStack, waitFor } from './lib/stack.mjs';
 import { jsonApi } from './lib/api.mjs';
 import { GOOD_PASSWORD, readMails, sql, stageUser } from './lib/identity.mjs';
 import { newNumber, startPhoneReceiver } from './lib/phone_receiver.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.E2E_SCREENSHOTS || join(tmpdir(), 'console-e2e-screenshots');
 // no minimum gap between two codes (its own unit test), three codes per user an hour
 const receiver = await startPhoneReceiver({ CONSOLE_SMS_RESEND_SECONDS: '0', CONSOLE_SMS_MAX_PER_USER: '3' });
 after(() => receiver.close());
@@ -27,21 +22,11 @@ const st = () => s.stack;
 let browser;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: tests/run installs Debian chromium`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => browser && (await browser.close()));
 
-async function shot(t, page, name) {
-  const path = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  t.diagnostic(`screenshot: ${path}`);
-}
+const shot = screenshot;
 
 /** The newest code mailed to username after `since` mails. */
 async function mailedCode(username, since) {

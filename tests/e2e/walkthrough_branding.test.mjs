@@ -10,18 +10,13 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { launchChromium, screenshot } from './lib/browser.mjs';
 import { useStack, waitFor } from './lib/stack.mjs';
 import { assertProblem, jsonApi } from './lib/api.mjs';
 import { GOOD_PASSWORD, activateWithTotp, nextTotp, parseMail, pkce, sessionTokens, signIn } from './lib/identity.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.E2E_SCREENSHOTS || join(tmpdir(), 'console-e2e-screenshots');
 const tag = randomBytes(3).toString('hex');
 const PLATFORM_SENDER = 'bounces@platform.example';
 const DOMAIN = `backup-${tag}.sakura-it.example`;
@@ -187,25 +182,14 @@ describe('walkthrough (issue 8): an MSP white-labels the console for its custome
   before(async () => {
     platform = jsonApi(st(), await st().token());
     port = new URL(st().url).port;
-    mkdirSync(SHOTS, { recursive: true });
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: tests/run installs Debian chromium`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        `--host-resolver-rules=MAP ${DOMAIN} 127.0.0.1`],
-    });
+    browser = await launchChromium({ hosts: [DOMAIN] });
   });
   after(async () => {
     if (browser) await browser.close();
     smtp.close();
   });
 
-  async function shot(t, page, name) {
-    const path = join(SHOTS, `walkthrough-branding-${name}.png`);
-    await page.screenshot({ path, fullPage: true });
-    t.diagnostic(`screenshot: ${path}`);
-  }
+  const shot = (t, page, name) => screenshot(t, page, `walkthrough-branding-${name}`);
 
   /** What every branded page shows: name, logo, colours, support, social links, footer. */
   async function assertBrandedPage(page, what) {

@@ -5,24 +5,17 @@
 // http://localhost:<port> (the default origins then include it).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './lib/browser.mjs';
 import { useStack } from './lib/stack.mjs';
 import { GOOD_PASSWORD, sql, stageUser } from './lib/identity.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const s = useStack({ env: { CONSOLE_WEBAUTHN_RP_ID: 'localhost' } });
 const st = () => s.stack;
 const base = () => `http://localhost:${st().base}`;
 let browser;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: tests/run installs Debian chromium`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => browser && (await browser.close()));
 
