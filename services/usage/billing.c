@@ -500,6 +500,11 @@ void usage_handle_billing_export(cc_req_t *req)
         }
         export_start(&x); /* no lines */
     }
+    if (rc == CC_ECLOSED) { /* the client went away (or asked for the head only) */
+        cc_buf_free(&x.b);
+        cc_res_stream_end(req);
+        return;
+    }
     if (rc != 0) { /* never a short export that looks complete */
         cc_buf_free(&x.b);
         cc_res_stream_abort(req);
