@@ -75,6 +75,10 @@ int identity_store_tenant_active(cc_db_t *db, cc_pool_t *pool, const char *tenan
 
 /* ---- shared helpers (util.c) ---- */
 
+/** A hosted page's parameter: of the query, else of the posted form (urlencoded, valid
+ * UTF-8); NULL when absent, repeated or unreadable. */
+const char *identity_page_param(cc_req_t *req, const char *name);
+
 /** The system scope: identity's own tables are reached only by its trusted code. */
 extern const cc_scope_t identity_system_scope;
 

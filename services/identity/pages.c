@@ -8,9 +8,10 @@
  *
  * Protections: a CSRF token (double submit: an HttpOnly SameSite=Strict cookie and a
  * hidden field, compared in constant time), the sign-in state token only in an HttpOnly
- * SameSite=Strict cookie, Content-Security-Policy (no script, form-action 'self',
- * frame-ancestors 'none'), X-Frame-Options DENY, no-store. The only redirect target
- * after sign-in is this issuer's own /oauth2/authorize, which checks the client's
+ * SameSite=Strict cookie, Content-Security-Policy (no script but WebAuthn's hashed one,
+ * form-action limited to the page, this issuer and the redirect origin of the authorization
+ * request it continues: util.c; frame-ancestors 'none'), X-Frame-Options DENY, no-store. The only
+ * redirect target after sign-in is this issuer's own /oauth2/authorize, which checks the client's
  * registered redirect URI itself.
  */
 #include <qrencode.h>
@@ -253,18 +254,7 @@ static const cc_stmt_t q_page_tenant =
             " AND c.tenant_id IS NOT NULL) x ORDER BY o LIMIT 1",
             3);
 
-/* A parameter of the query, else of the posted form; NULL when absent or unreadable. */
-static const char *page_param(cc_req_t *req, const char *name)
-{
-    const char *v = NULL, *ct = cc_req_header(req, "content-type");
-    if (cc_query_get(req->pool, req->query, name, &v) == 1)
-        return v;
-    if (req->body && ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
-        cc_utf8_valid(req->body, req->body_len) && strlen(req->body) == req->body_len &&
-        cc_query_get(req->pool, req->body, name, &v) == 1)
-        return v;
-    return NULL;
-}
+#define page_param identity_page_param
 
 static void page_brand(cc_req_t *req, cc_brand_t *b)
 {

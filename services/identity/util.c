@@ -197,24 +197,61 @@ void identity_page_headers_style(cc_req_t *req, const char *style_src)
     identity_page_headers_script(req, style_src, NULL);
 }
 
+const char *identity_page_param(cc_req_t *req, const char *name)
+{
+    const char *v = NULL, *ct = cc_req_header(req, "content-type");
+    if (cc_query_get(req->pool, req->query, name, &v) == 1)
+        return v;
+    if (req->body && ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
+        cc_utf8_valid(req->body, req->body_len) && strlen(req->body) == req->body_len &&
+        cc_query_get(req->pool, req->body, name, &v) == 1)
+        return v;
+    return NULL;
+}
+
+/* " scheme://host[:port]" of an http(s) URL, or NULL unless it is made only of the
+ * characters a host and port may hold (nothing that could end a CSP source). */
+static const char *origin_of(cc_pool_t *pool, const char *url)
+{
+    size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+    if (scheme == 0)
+        return NULL;
+    size_t n = strcspn(url + scheme, "/?#");
+    if (n == 0 || n > 255)
+        return NULL;
+    for (size_t i = scheme; i < scheme + n; i++) {
+        char c = url[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+            return NULL;
+    }
+    return cc_pool_printf(pool, " %.*s", (int)(scheme + n), url);
+}
+
 /*
- * form-action: a sign-in form posts to its own page, which answers 303 to /oauth2/authorize,
- * which redirects to the client's redirect URI; browsers check every hop of that chain
- * against form-action. So besides 'self' the policy lets the chain reach this issuer's own
- * origin (the console's callback, and /oauth2/authorize, when the page is served on an
- * MSP's login domain) and https: clients (registered redirect URIs; /oauth2/authorize
- * checks them, the pages never redirect anywhere else). The forms' own actions are fixed
- * relative paths.
+ * form-action: a sign-in form posts to its own page, which answers 303 to
+ * /oauth2/authorize, which redirects to the client's redirect URI; browsers check every hop
+ * of that chain against form-action. So besides 'self' the policy names this issuer's own
+ * origin (the console's callback and /oauth2/authorize, when the page is served on an MSP's
+ * login domain) and the origin of the redirect URI of the authorization request the page
+ * continues (its `continue` parameter), and nothing else: /oauth2/authorize checks that
+ * URI against the client's registered ones before redirecting, and an origin named here
+ * admits only the end of that chain. The forms' own actions are fixed relative paths.
  */
-static const char *issuer_origin(cc_req_t *req)
+static const char *form_action_sources(cc_req_t *req)
 {
     identity_app_t *app = req->app;
-    const char *iss = app->svc->issuer;
-    const char *host = strstr(iss, "://");
-    if (host == NULL)
-        return "";
-    host += 3;
-    return cc_pool_printf(req->pool, " %.*s", (int)(host - iss + strcspn(host, "/?#")), iss);
+    const char *issuer = origin_of(req->pool, app->svc->issuer);
+    const char *client = NULL, *cont = identity_page_param(req, "continue"), *redirect = NULL;
+    static const char authorize[] = "/oauth2/authorize?";
+    size_t own = issuer ? strlen(issuer + 1) : 0; /* an absolute URL on this issuer */
+    if (cont != NULL && own > 0 && strncmp(cont, issuer + 1, own) == 0)
+        cont += own;
+    if (cont != NULL && strncmp(cont, authorize, sizeof(authorize) - 1) == 0 &&
+        cc_query_get(req->pool, cont + sizeof(authorize) - 1, "redirect_uri", &redirect) == 1)
+        client = origin_of(req->pool, redirect);
+    return cc_pool_printf(req->pool, "%s%s", issuer ? issuer : "",
+                          client && (!issuer || strcmp(client, issuer) != 0) ? client : "");
 }
 
 void identity_page_headers_script(cc_req_t *req, const char *style_src, const char *script_src)
@@ -222,11 +259,11 @@ void identity_page_headers_script(cc_req_t *req, const char *style_src, const ch
     cc_res_header(req, "content-security-policy",
                   cc_pool_printf(req->pool,
                                  "default-src 'none'; style-src 'self'%s%s; img-src 'self';"
-                                 "%s%s%s form-action 'self'%s https:; frame-ancestors 'none';"
+                                 "%s%s%s form-action 'self'%s; frame-ancestors 'none';"
                                  " base-uri 'none'",
                                  style_src ? " " : "", style_src ? style_src : "",
                                  script_src ? " script-src " : "", script_src ? script_src : "",
-                                 script_src ? ";" : "", issuer_origin(req)));
+                                 script_src ? ";" : "", form_action_sources(req)));
     cc_res_header(req, "x-frame-options", "DENY");
     cc_res_header(req, "x-content-type-options", "nosniff");
     cc_res_header(req, "referrer-policy", "no-referrer");
