@@ -103,6 +103,7 @@ struct cc_server {
     pthread_cond_t qcond;
     job_t *qhead, *qtail;
     size_t qlen;
+    bool trim_wanted; /* under qlock: a large request was freed; a worker trims the heap */
     _Atomic int busy;
     _Atomic int inflight; /* jobs queued or running, and streams still being sent */
     _Atomic bool stopping;
@@ -1211,9 +1212,13 @@ static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
             free(job);
             /* a large body's parse tree (a usage batch of 10 000 items: tens of MiB of
              * small JSON nodes) would otherwise stay in the worker's malloc arena, and the
-             * process's RSS with it */
-            if (big)
-                malloc_trim(0);
+             * process's RSS with it; a worker gives it back, never this loop */
+            if (big) {
+                pthread_mutex_lock(&s->qlock);
+                s->trim_wanted = true;
+                pthread_cond_signal(&s->qcond);
+                pthread_mutex_unlock(&s->qlock);
+            }
             if (!streamed)
                 atomic_fetch_sub(&s->inflight, 1);
             break;
@@ -1304,8 +1309,14 @@ static void *worker_main(void *arg)
     }
     for (;;) {
         pthread_mutex_lock(&s->qlock);
-        while (s->qhead == NULL && !atomic_load(&s->stopping))
+        while (s->qhead == NULL && !s->trim_wanted && !atomic_load(&s->stopping))
             pthread_cond_wait(&s->qcond, &s->qlock);
+        if (s->trim_wanted) { /* off the event loop: a trim walks every arena */
+            s->trim_wanted = false;
+            pthread_mutex_unlock(&s->qlock);
+            malloc_trim(0);
+            continue;
+        }
         job_t *job = s->qhead;
         if (job == NULL) {
             pthread_mutex_unlock(&s->qlock);

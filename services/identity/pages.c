@@ -960,21 +960,32 @@ static const char *query_continue(cc_req_t *req)
     return continue_ok(cont);
 }
 
+/* The start of /mfa and /mfa/enroll: the sign-in in progress (else back to /login) and
+ * the factors it may use or enrol. False when the page has answered already. */
+static bool step_page_begin(cc_req_t *req, const text_t *t, bool enroll, const char *title,
+                            const char **cont, const char **state, identity_authn_out_t *c)
+{
+    *cont = query_continue(req);
+    *state = cookie_get(req, AUTHN_COOKIE);
+    if (*state == NULL || **state == '\0') {
+        see_other(req, with_continue(req, "/login", *cont, t));
+        return false;
+    }
+    identity_authn_choices(req, *state, enroll, c);
+    if (c->db_rc != 0 || c->err >= 0) {
+        step_failed(req, t, c, title, *cont);
+        return false;
+    }
+    return true;
+}
+
 void identity_page_mfa(cc_req_t *req)
 {
     const text_t *t = text_for(req);
-    const char *cont = query_continue(req);
-    const char *state = cookie_get(req, AUTHN_COOKIE);
-    if (state == NULL || *state == '\0') {
-        see_other(req, with_continue(req, "/login", cont, t));
-        return;
-    }
+    const char *cont, *state;
     identity_authn_out_t c;
-    identity_authn_choices(req, state, false, &c);
-    if (c.db_rc != 0 || c.err >= 0) {
-        step_failed(req, t, &c, t->mfa_title, cont);
+    if (!step_page_begin(req, t, false, t->mfa_title, &cont, &state, &c))
         return;
-    }
     const char *want = NULL, *method = NULL;
     if (cc_query_get(req->pool, req->query, "factor", &want) != 1 || !cc_is_uuid(want))
         want = NULL;
@@ -1210,18 +1221,10 @@ static void enroll_totp(cc_req_t *req, const text_t *t, const char *state, const
 void identity_page_enroll(cc_req_t *req)
 {
     const text_t *t = text_for(req);
-    const char *cont = query_continue(req);
-    const char *state = cookie_get(req, AUTHN_COOKIE);
-    if (state == NULL || *state == '\0') {
-        see_other(req, with_continue(req, "/login", cont, t));
-        return;
-    }
+    const char *cont, *state;
     identity_authn_out_t c;
-    identity_authn_choices(req, state, true, &c);
-    if (c.db_rc != 0 || c.err >= 0) {
-        step_failed(req, t, &c, t->enroll_title, cont);
+    if (!step_page_begin(req, t, true, t->enroll_title, &cont, &state, &c))
         return;
-    }
     const char *type = NULL, *choose = NULL;
     if (cc_query_get(req->pool, req->query, "type", &type) != 1 || type == NULL)
         type = NULL;

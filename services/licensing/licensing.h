@@ -108,7 +108,7 @@ int lic_deactivation_open(json_t *file, json_t **request, const char **request_b
                           const char **mac_b64);
 json_t *lic_deactivation_make(const char *fulfillment_number, json_t *request);
 
-/** Product keys: 25 characters in five groups, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX. */
+/** Product keys: 25 characters in five dash-separated groups of five (29 with the dashes). */
 #define LIC_KEY_LEN 29
 /** Writes the key of (serial, product, version major) into out. */
 void lic_product_key(const lic_keys_t *k, uint32_t serial, const char *product, int major,

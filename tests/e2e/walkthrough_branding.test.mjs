@@ -11,8 +11,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { deflateSync } from 'node:zlib';
 import { launchChromium, screenshot } from './lib/browser.mjs';
+import { png } from './lib/png.mjs';
 import { useStack, waitFor } from './lib/stack.mjs';
 import { assertProblem, jsonApi } from './lib/api.mjs';
 import { GOOD_PASSWORD, activateWithTotp, nextTotp, parseMail, pkce, sessionTokens, signIn } from './lib/identity.mjs';
@@ -89,45 +89,6 @@ const mailTo = (address, re = /./) =>
     timeout: 20000,
   });
 
-// ---- a real PNG, built here byte by byte ----
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-/** An RGB PNG of w x h: a band of colour `a` over colour `b` (Chromium decodes it). */
-function png(w, h, a, b = a, { idat = true } = {}) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  const rows = [];
-  for (let y = 0; idat && y < h; y++) {
-    const row = Buffer.alloc(1 + 3 * w);
-    for (let x = 0; x < w; x++) row.set(y < h / 2 ? a : b, 1 + 3 * x);
-    rows.push(row);
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(idat ? Buffer.concat(rows) : Buffer.alloc(1))),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 const LOGO = png(160, 48, [255, 255, 255], [0, 105, 92]);
 
 const BRAND = {
