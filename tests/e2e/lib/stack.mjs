@@ -71,10 +71,22 @@ function portFree(port) {
   });
 }
 
-/** A random base in [20000, 60000) whose nine ports (base..base+8) are all free. */
+/**
+ * A random base whose nine ports (base..base+8) are all free, below the kernel's ephemeral
+ * range (net.ipv4.ip_local_port_range, 32768 and up by default): a port chosen inside it
+ * can be taken, between this check and the service's bind, by any outgoing connection or
+ * port-0 listener of the test (a stack failed to start with EADDRINUSE that way).
+ */
 export async function freePortBase(count = 9) {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    /* not Linux: the default */
+  }
+  const top = Math.max(12000, Math.min(low, 32768));
   for (let attempt = 0; attempt < 100; attempt++) {
-    const base = randomInt(20000, 60000 - count);
+    const base = randomInt(10000, top - count);
     let ok = true;
     for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
     if (ok) return base;
